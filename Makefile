@@ -1,0 +1,38 @@
+# Thin wrapper over Meson + Ninja.  `make run` boots the memtest guest on
+# 1 GiB of guest_memfd memory; `make check` runs every test.
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+MESON_TEST  = meson test --print-errorlogs --num-processes 1
+
+.PHONY: all deps run check check-asan bench clean
+
+all: $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+$(BUILD)/build.ninja:
+	scripts/deps.sh check
+	meson setup $(BUILD)
+
+$(ASAN_BUILD)/build.ninja:
+	scripts/deps.sh check
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+
+deps:
+	scripts/deps.sh check
+
+run: all
+	$(BUILD)/gmvm run --memory size=1G $(BUILD)/guests/memtest.elf
+
+check: all
+	$(MESON_TEST) -C $(BUILD)
+
+check-asan: $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+	$(MESON_TEST) -C $(ASAN_BUILD)
+
+bench: all
+	scripts/deps.sh bench
+	bench/run.sh
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

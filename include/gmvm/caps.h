@@ -1,0 +1,75 @@
+/*
+ * gm_caps: what this kernel and machine can do for guest memory, probed once
+ * from the live /dev/kvm, sysfs and procfs.  Nothing in libgmvm assumes a
+ * feature: it asks gm_caps.
+ */
+#ifndef GMVM_CAPS_H
+#define GMVM_CAPS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gmvm/error.h"
+
+/* guest_memfd creation flags (KVM_CAP_GUEST_MEMFD_FLAGS bits). */
+#define GM_GMEM_FLAG_MMAP          (UINT64_C(1) << 0)
+#define GM_GMEM_FLAG_INIT_SHARED   (UINT64_C(1) << 1)
+#define GM_GMEM_FLAG_NO_DIRECT_MAP (UINT64_C(1) << 2) /* proposed */
+
+#define GM_MAX_HUGETLB_SIZES 4
+
+struct gm_hugetlb_pool {
+	uint64_t page_size; /* bytes */
+	long total;         /* nr_hugepages */
+	long free;          /* free_hugepages */
+};
+
+struct gm_caps {
+	bool kvm;                    /* /dev/kvm opened and API version 12 */
+	int api_version;
+	uint64_t vm_types;           /* KVM_CAP_VM_TYPES bitmap */
+	unsigned max_vcpus;          /* KVM_CAP_MAX_VCPUS */
+	bool irqchip;                /* KVM_CAP_IRQCHIP */
+
+	bool guest_memfd;            /* KVM_CAP_GUEST_MEMFD */
+	uint64_t gmem_flags;         /* KVM_CAP_GUEST_MEMFD_FLAGS */
+	bool user_memory2;           /* KVM_CAP_USER_MEMORY2 */
+	uint64_t memory_attributes;  /* KVM_CAP_MEMORY_ATTRIBUTES bitmap */
+	bool pre_fault_memory;       /* KVM_CAP_PRE_FAULT_MEMORY */
+	bool memory_fault_info;      /* KVM_CAP_MEMORY_FAULT_INFO */
+	bool readonly_mem;           /* KVM_CAP_READONLY_MEM */
+	bool dirty_log;              /* KVM_GET_DIRTY_LOG (always on x86) */
+	uint64_t dirty_ring_bytes;   /* KVM_CAP_DIRTY_LOG_RING, 0 = none */
+	bool dirty_ring_acq_rel;     /* KVM_CAP_DIRTY_LOG_RING_ACQ_REL */
+	unsigned nr_memslots;        /* KVM_CAP_NR_MEMSLOTS */
+
+	int n_hugetlb;
+	struct gm_hugetlb_pool hugetlb[GM_MAX_HUGETLB_SIZES];
+
+	bool memfd_secret;           /* memfd_secret(2) works */
+	bool userfaultfd;            /* userfaultfd(2) works */
+	bool uffd_probed;            /* uffd_on_gmem was tried (GM_PROBE_FULL) */
+	int uffd_on_gmem;            /* 0: registers on guest_memfd; else errno */
+
+	int numa_nodes;              /* online NUMA nodes (>= 1) */
+	uint64_t numa_node_mask;     /* bit n: node n online (nodes 0..63) */
+	uint64_t host_ram;           /* MemTotal in bytes */
+	char kernel_release[65];     /* uname -r */
+};
+
+enum gm_probe_flags {
+	GM_PROBE_FAST = 0,      /* what `gmvm run` needs */
+	GM_PROBE_FULL = 1 << 0, /* also try experiments (uffd on guest_memfd) */
+};
+
+/*
+ * Probe the kernel.  Fails only when /dev/kvm cannot be opened or speaks the
+ * wrong API version (err->status GM_STATUS_NO_KERNEL); everything else is
+ * recorded as present or absent.
+ */
+int gm_caps_probe(struct gm_caps *caps, unsigned flags, struct gm_error *err);
+
+/* Free hugetlb pool for page_size, or NULL when the kernel has no such size. */
+const struct gm_hugetlb_pool *gm_caps_hugetlb(const struct gm_caps *caps, uint64_t page_size);
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * The KVM uAPI that Debian 12's <linux/kvm.h> (6.1) predates: guest_memfd,
+ * USER_MEMORY2, memory attributes, pre-fault, VM types.  Each definition is
+ * guarded so a newer distro header wins, and the struct layouts are checked
+ * with static asserts against the kernel's ABI.
+ */
+#ifndef GM_KVM_UAPI_H
+#define GM_KVM_UAPI_H
+
+#include <stddef.h>
+#include <linux/kvm.h>
+
+#ifndef KVM_CAP_VM_TYPES
+#define KVM_CAP_VM_TYPES 235
+#endif
+#ifndef KVM_CAP_USER_MEMORY2
+#define KVM_CAP_USER_MEMORY2 231
+#endif
+#ifndef KVM_CAP_MEMORY_FAULT_INFO
+#define KVM_CAP_MEMORY_FAULT_INFO 232
+#endif
+#ifndef KVM_CAP_MEMORY_ATTRIBUTES
+#define KVM_CAP_MEMORY_ATTRIBUTES 233
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD
+#define KVM_CAP_GUEST_MEMFD 234
+#endif
+#ifndef KVM_CAP_PRE_FAULT_MEMORY
+#define KVM_CAP_PRE_FAULT_MEMORY 236
+#endif
+#ifndef KVM_CAP_GUEST_MEMFD_FLAGS
+#define KVM_CAP_GUEST_MEMFD_FLAGS 244
+#endif
+#ifndef KVM_CAP_DIRTY_LOG_RING_ACQ_REL
+#define KVM_CAP_DIRTY_LOG_RING_ACQ_REL 223
+#endif
+
+#ifndef KVM_MEM_GUEST_MEMFD
+#define KVM_MEM_GUEST_MEMFD (1u << 2)
+#endif
+
+#ifndef KVM_X86_DEFAULT_VM
+#define KVM_X86_DEFAULT_VM 0
+#endif
+
+#ifndef KVM_SET_USER_MEMORY_REGION2
+struct kvm_userspace_memory_region2 {
+	__u32 slot;
+	__u32 flags;
+	__u64 guest_phys_addr;
+	__u64 memory_size;
+	__u64 userspace_addr;
+	__u64 guest_memfd_offset;
+	__u32 guest_memfd;
+	__u32 pad1;
+	__u64 pad2[14];
+};
+#define KVM_SET_USER_MEMORY_REGION2 _IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
+#endif
+
+#ifndef KVM_CREATE_GUEST_MEMFD
+struct kvm_create_guest_memfd {
+	__u64 size;
+	__u64 flags;
+	__u64 reserved[6];
+};
+#define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#endif
+
+#ifndef KVM_SET_MEMORY_ATTRIBUTES
+struct kvm_memory_attributes {
+	__u64 address;
+	__u64 size;
+	__u64 attributes;
+	__u64 flags;
+};
+#define KVM_SET_MEMORY_ATTRIBUTES _IOW(KVMIO, 0xd2, struct kvm_memory_attributes)
+#define KVM_MEMORY_ATTRIBUTE_PRIVATE (1ULL << 3)
+#endif
+
+#ifndef KVM_PRE_FAULT_MEMORY
+struct kvm_pre_fault_memory {
+	__u64 gpa;
+	__u64 size;
+	__u64 flags;
+	__u64 padding[5];
+};
+#define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
+#endif
+
+_Static_assert(sizeof(struct kvm_userspace_memory_region2) == 160,
+	       "kvm_userspace_memory_region2 must match the kernel ABI");
+_Static_assert(offsetof(struct kvm_userspace_memory_region2, guest_memfd) == 40,
+	       "kvm_userspace_memory_region2.guest_memfd offset");
+_Static_assert(sizeof(struct kvm_create_guest_memfd) == 64,
+	       "kvm_create_guest_memfd must match the kernel ABI");
+_Static_assert(sizeof(struct kvm_pre_fault_memory) == 64,
+	       "kvm_pre_fault_memory must match the kernel ABI");
+
+#endif
