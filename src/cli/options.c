@@ -1,1 +1,288 @@
-/* stub: to be written */
+/*
+ * cli/options: `gmvm run` options into a gm_config.  A hand-written loop
+ * rather than getopt_long, because getopt keeps its state in globals
+ * (optind, optarg) and this parser must be reentrant and callable many times
+ * in one process (tests, a future control API).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "cli/options.h"
+
+#define USAGE_LINE "usage: gmvm run [OPTIONS] GUEST.elf (gmvm run --help lists the options)"
+
+enum opt_id { O_MEMORY, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_HELP };
+
+struct opt {
+	const char *name;  /* long name, without "--" */
+	char short_name;   /* 0: none */
+	const char *arg;   /* argument name for messages, NULL: a flag */
+	enum opt_id id;
+};
+
+static const struct opt opts[] = {
+	{ "memory", 'm', "SPEC", O_MEMORY },
+	{ "cpus", 'c', "N", O_CPUS },
+	{ "cmdline", 'a', "STR", O_CMDLINE },
+	{ "console", 0, "stdio|file:PATH|none", O_CONSOLE },
+	{ "entry", 0, "auto|linux64|pvh", O_ENTRY },
+	{ "timeout", 0, "SECONDS", O_TIMEOUT },
+	{ "trace-startup", 0, NULL, O_TRACE },
+	{ "help", 'h', NULL, O_HELP },
+};
+
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+void gm_cli_run_usage(FILE *f)
+{
+	fputs("Usage: gmvm run [OPTIONS] GUEST.elf\n"
+	      "\n"
+	      "Boot GUEST.elf, a freestanding x86 ELF, in a new VM and run it until it exits.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -m, --memory SPEC      guest RAM, see SPEC below (default: 256M)\n"
+	      "  -c, --cpus N           number of vCPUs, 1 to 64 (default: 1)\n"
+	      "  -a, --cmdline STR      guest command line, at most 4095 bytes (default: none)\n"
+	      "      --console WHERE    console: stdio, file:PATH or none (default: stdio)\n"
+	      "      --entry KIND       boot entry: auto, linux64 or pvh (default: auto)\n"
+	      "      --timeout SECONDS  stop the guest after SECONDS, e.g. 0.5 (default: none)\n"
+	      "      --trace-startup    time each startup step on stderr (default: off)\n"
+	      "  -h, --help             print this help and exit\n"
+	      "\n"
+	      "SPEC is SIZE or size=SIZE, then comma-separated KEY=VALUE items:\n"
+	      "  size=SIZE              guest RAM; K, M, G, T are binary units (default: 256M)\n"
+	      "  backend=KIND           guest-memfd, memfd or anon (default: guest-memfd)\n"
+	      "  hugepages=SIZE         page size: 4K, 2M or 1G (default: 4K)\n"
+	      "  prealloc=on|off        allocate all guest RAM before boot (default: off)\n"
+	      "  numa-node=N            take guest RAM from host NUMA node N (default: any)\n"
+	      "  bind=gmem|mapped       KVM binding (default: gmem, mapped for memfd/anon)\n"
+	      "  e.g. --memory 1G,backend=memfd,hugepages=2M,prealloc=on\n"
+	      "\n"
+	      "Exit status: the guest's own when it exits through the exit port; 1 on a\n"
+	      "guest crash or host failure, 2 on bad input, 3 when the kernel lacks a\n"
+	      "needed feature, 124 when --timeout expires.\n",
+	      f);
+}
+
+static int parse_cpus(const char *s, unsigned *out, struct gm_error *err)
+{
+	unsigned v = 0;
+
+	if (!*s)
+		goto bad;
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9')
+			goto bad;
+		v = v * 10 + (unsigned)(*p - '0');
+		if (v > GM_MAX_CPUS)
+			goto bad;
+	}
+	if (v == 0)
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--cpus %s: must be 1 to %d", s,
+		       GM_MAX_CPUS);
+}
+
+/* DIGITS[.DIGITS] (or .DIGITS), computed by hand so the locale's decimal
+ * point and strtod's hex, exponent and inf forms play no part. */
+static int parse_timeout(const char *s, double *out, struct gm_error *err)
+{
+	double v = 0, scale = 1;
+	bool dot = false, digits = false;
+
+	for (const char *p = s; *p; p++) {
+		if (*p == '.' && !dot) {
+			dot = true;
+		} else if (*p >= '0' && *p <= '9') {
+			digits = true;
+			if (dot) {
+				scale /= 10;
+				v += (*p - '0') * scale;
+			} else {
+				v = v * 10 + (*p - '0');
+			}
+		} else {
+			digits = false;
+			break;
+		}
+	}
+	if (!digits || !(v > 0))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--timeout %s: must be a positive number of seconds, e.g. 10 or 0.5", s);
+	if (!isfinite(v) || v > GM_CLI_TIMEOUT_MAX)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
+			       "--timeout %s: must be at most %.0f seconds", s, GM_CLI_TIMEOUT_MAX);
+	*out = v;
+	return 0;
+}
+
+static int parse_console(const char *s, struct gm_config *cfg, struct gm_error *err)
+{
+	if (strcmp(s, "stdio") == 0) {
+		cfg->console = GM_CONSOLE_STDIO;
+		cfg->console_path = NULL;
+	} else if (strcmp(s, "none") == 0) {
+		cfg->console = GM_CONSOLE_NONE;
+		cfg->console_path = NULL;
+	} else if (strncmp(s, "file:", 5) == 0) {
+		if (!s[5])
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--console %s: the path is empty; write file:PATH, e.g. file:guest.log",
+				       s);
+		cfg->console = GM_CONSOLE_FILE;
+		cfg->console_path = s + 5;
+	} else {
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--console %s: unknown console; use stdio, file:PATH or none", s);
+	}
+	return 0;
+}
+
+static int parse_entry(const char *s, enum gm_entry *out, struct gm_error *err)
+{
+	if (strcmp(s, "auto") == 0)
+		*out = GM_ENTRY_AUTO;
+	else if (strcmp(s, "linux64") == 0)
+		*out = GM_ENTRY_LINUX64;
+	else if (strcmp(s, "pvh") == 0)
+		*out = GM_ENTRY_PVH;
+	else
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--entry %s: unknown entry; use auto, linux64 or pvh", s);
+	return 0;
+}
+
+static int parse_memory(const char *s, struct gm_config *cfg, bool *given, struct gm_error *err)
+{
+	struct gm_error e = { 0 };
+
+	if (*given)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--memory given twice; put every memory setting in one --memory, e.g. --memory 1G,backend=memfd");
+	*given = true;
+	if (gm_mem_config_parse(s, &cfg->mem, &e))
+		return gm_fail(err, e.status, e.errnum, "--memory %s: %s", s, e.msg);
+	return 0;
+}
+
+/* Apply one option with its value (NULL for a flag). */
+static int apply(const struct opt *o, const char *val, struct gm_config *cfg, bool *mem_given,
+		 struct gm_error *err)
+{
+	size_t len;
+
+	switch (o->id) {
+	case O_MEMORY:
+		return parse_memory(val, cfg, mem_given, err);
+	case O_CPUS:
+		return parse_cpus(val, &cfg->cpus, err);
+	case O_CMDLINE:
+		len = strlen(val);
+		if (len > GM_CLI_CMDLINE_MAX)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--cmdline: %zu bytes is too long; the guest command line holds at most %d",
+				       len, GM_CLI_CMDLINE_MAX);
+		cfg->cmdline = val;
+		return 0;
+	case O_CONSOLE:
+		return parse_console(val, cfg, err);
+	case O_ENTRY:
+		return parse_entry(val, &cfg->entry, err);
+	case O_TIMEOUT:
+		return parse_timeout(val, &cfg->timeout, err);
+	case O_TRACE:
+		cfg->trace_startup = true;
+		return 0;
+	case O_HELP:
+		return 0;
+	}
+	return 0;
+}
+
+/*
+ * Find the option named by arg ("--name", "--name=VALUE", "-x" or
+ * "-xVALUE"); *inline_val is set to a value written in the same argument.
+ */
+static const struct opt *lookup(const char *arg, const char **inline_val)
+{
+	*inline_val = NULL;
+	if (arg[1] == '-') {
+		const char *name = arg + 2;
+		const char *eq = strchr(name, '=');
+		size_t n = eq ? (size_t)(eq - name) : strlen(name);
+
+		for (size_t i = 0; i < N_OPTS; i++) {
+			if (strlen(opts[i].name) == n && memcmp(opts[i].name, name, n) == 0) {
+				*inline_val = eq ? eq + 1 : NULL;
+				return &opts[i];
+			}
+		}
+		return NULL;
+	}
+	for (size_t i = 0; i < N_OPTS; i++) {
+		if (opts[i].short_name && opts[i].short_name == arg[1]) {
+			if (arg[2] && !opts[i].arg)
+				return NULL; /* "-hx": no clustering of flags */
+			*inline_val = arg[2] ? arg + 2 : NULL;
+			return &opts[i];
+		}
+	}
+	return NULL;
+}
+
+int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_error *err)
+{
+	bool options_done = false, mem_given = false;
+	int ret;
+
+	gm_config_defaults(cfg);
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i], *val;
+		const struct opt *o;
+
+		if (options_done || arg[0] != '-' || arg[1] == '\0') {
+			if (cfg->kernel)
+				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+					       "unexpected argument '%s' after the guest ELF '%s'; " USAGE_LINE,
+					       arg, cfg->kernel);
+			if (!*arg)
+				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+					       "the guest ELF path is empty; " USAGE_LINE);
+			cfg->kernel = arg;
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			options_done = true;
+			continue;
+		}
+		o = lookup(arg, &val);
+		if (!o)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown option '%s'; " USAGE_LINE, arg);
+		if (!o->arg && val)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--%s takes no value; write --%s", o->name, o->name);
+		if (o->arg && !val) {
+			if (i + 1 >= argc)
+				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+					       "--%s needs a value; write --%s %s", o->name, o->name,
+					       o->arg);
+			val = argv[++i];
+		}
+		if (o->id == O_HELP) {
+			gm_cli_run_usage(stdout);
+			return 1;
+		}
+		ret = apply(o, val, cfg, &mem_given, err);
+		if (ret)
+			return ret;
+	}
+	if (!cfg->kernel)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "missing the guest ELF; " USAGE_LINE);
+	return 0;
+}

@@ -1,1 +1,278 @@
-/* stub: to be written */
+/*
+ * config/: parsing sizes and the `--memory` option into plain data.  Syntax
+ * and self-consistency only (a size that is a whole number of pages): what
+ * the kernel can serve is decided later by gm_memory_check().  Pure: no
+ * globals, no side effects, and the output is written only on success.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gmvm/config.h"
+
+#define SIZE_HINT "give a number with an optional K, M, G or T suffix (binary units), e.g. 512M"
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Shift for a binary unit letter, or -1. */
+static int unit_shift(char c)
+{
+	switch (c) {
+	case 'k': case 'K': return 10;
+	case 'm': case 'M': return 20;
+	case 'g': case 'G': return 30;
+	case 't': case 'T': return 40;
+	}
+	return -1;
+}
+
+int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err)
+{
+	const char *p = s;
+	uint64_t v = 0;
+	int shift = 0;
+
+	if (!s || !*s)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "empty size; " SIZE_HINT);
+	if (*p == '-')
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "size '%s' is negative; " SIZE_HINT, s);
+	if (!is_digit(*p))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "size '%s' is not a number; " SIZE_HINT, s);
+	for (; is_digit(*p); p++) {
+		unsigned d = (unsigned)(*p - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
+				       "size '%s' is too large; sizes must be below 16 EiB", s);
+		v = v * 10 + d;
+	}
+	if (*p && unit_shift(*p) >= 0) {
+		shift = unit_shift(*p++);
+		if ((p[0] == 'i' || p[0] == 'I') && (p[1] == 'b' || p[1] == 'B'))
+			p += 2;
+		else if (p[0] == 'b' || p[0] == 'B')
+			p++;
+	} else if (p[0] == 'b' || p[0] == 'B') {
+		p++;
+	}
+	if (*p)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "size '%s' has an unknown unit; use K, M, G or T, optionally followed by B or iB, e.g. 512M",
+			       s);
+	if (shift && v > (UINT64_MAX >> shift))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
+			       "size '%s' is too large; sizes must be below 16 EiB", s);
+	*out = v << shift;
+	return 0;
+}
+
+/* A size in its largest exact binary unit, for messages ("1G", "1536M", "4097"). */
+static const char *size_str(uint64_t v, char *buf, size_t len)
+{
+	static const char units[] = "TGMK";
+	int shift = 40;
+
+	for (const char *u = units; *u; u++, shift -= 10) {
+		if (v && (v & ((UINT64_C(1) << shift) - 1)) == 0) {
+			snprintf(buf, len, "%llu%c", (unsigned long long)(v >> shift), *u);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
+}
+
+enum mem_key { K_SIZE, K_BACKEND, K_HUGEPAGES, K_PREALLOC, K_NUMA, K_BIND, K_COUNT };
+
+struct key_info {
+	const char *name;
+	const char *syntax; /* what a correct item looks like, for messages */
+};
+
+static const struct key_info keys[K_COUNT] = {
+	[K_SIZE] = { "size", "size=SIZE, e.g. size=512M" },
+	[K_BACKEND] = { "backend", "backend=guest-memfd|memfd|anon" },
+	[K_HUGEPAGES] = { "hugepages", "hugepages=4K|2M|1G" },
+	[K_PREALLOC] = { "prealloc", "prealloc=on|off" },
+	[K_NUMA] = { "numa-node", "numa-node=N, e.g. numa-node=0" },
+	[K_BIND] = { "bind", "bind=gmem|mapped" },
+};
+
+#define KEY_LIST "size, backend, hugepages, prealloc, numa-node or bind"
+
+static int find_key(const char *p, size_t n)
+{
+	for (int k = 0; k < K_COUNT; k++)
+		if (strlen(keys[k].name) == n && memcmp(keys[k].name, p, n) == 0)
+			return k;
+	return -1;
+}
+
+/* Index of val in names[] (case-insensitive), or -1. */
+static int choose(const char *val, const char *const *names, int count)
+{
+	for (int i = 0; i < count; i++)
+		if (strcasecmp(val, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int parse_numa(const char *val, int *out, struct gm_error *err)
+{
+	long v = 0;
+
+	for (const char *p = val; *p; p++) {
+		if (!is_digit(*p))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "numa-node '%s' is not a node number; use 0 or more, e.g. numa-node=0",
+				       val);
+		v = v * 10 + (*p - '0');
+		if (v > INT_MAX)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
+				       "numa-node '%s' is too large; use a node number listed in /sys/devices/system/node",
+				       val);
+	}
+	*out = (int)v;
+	return 0;
+}
+
+/* Apply one key=value item; val is NUL-terminated. */
+static int apply(struct gm_mem_config *m, int key, const char *val, struct gm_error *err)
+{
+	static const char *const backends[] = { "guest-memfd", "memfd", "anon" };
+	static const char *const pages[] = { "4K", "2M", "1G" };
+	static const uint64_t page_sizes[] = { GM_PAGE_4K, GM_PAGE_2M, GM_PAGE_1G };
+	static const char *const onoff[] = { "off", "on" };
+	static const char *const binds[] = { "gmem", "mapped" };
+	int i;
+
+	switch (key) {
+	case K_SIZE:
+		return gm_parse_size(val, &m->size, err);
+	case K_BACKEND:
+		if ((i = choose(val, backends, 3)) < 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown memory backend '%s'; use guest-memfd, memfd or anon", val);
+		m->backend = (enum gm_backend)i;
+		return 0;
+	case K_HUGEPAGES:
+		if ((i = choose(val, pages, 3)) < 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown page size hugepages=%s; use 4K, 2M or 1G", val);
+		m->page_size = page_sizes[i];
+		return 0;
+	case K_PREALLOC:
+		if ((i = choose(val, onoff, 2)) < 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown value prealloc=%s; use on or off", val);
+		m->prealloc = i == 1;
+		return 0;
+	case K_NUMA:
+		return parse_numa(val, &m->numa_node, err);
+	case K_BIND:
+		if ((i = choose(val, binds, 2)) < 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown memory binding '%s'; use gmem or mapped", val);
+		m->bind = (enum gm_bind)i;
+		m->bind_given = true;
+		return 0;
+	}
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "unknown memory option; use " KEY_LIST);
+}
+
+/*
+ * One comma-separated item [p, p+n).  first: the item may be a bare SIZE.
+ * seen[] catches a key given twice.
+ */
+static int parse_item(struct gm_mem_config *m, const char *p, size_t n, bool first,
+		      bool seen[K_COUNT], struct gm_error *err)
+{
+	const char *eq = memchr(p, '=', n);
+	size_t klen = eq ? (size_t)(eq - p) : n;
+	int key = find_key(p, klen);
+	const char *v = eq ? eq + 1 : NULL;
+	char val[256];
+	size_t vlen;
+
+	if (!eq && key < 0 && first && (is_digit(*p) || *p == '-')) {
+		key = K_SIZE; /* bare SIZE: the whole item is the value */
+		v = p;
+	}
+	if (key < 0)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "unknown memory option '%.*s'; use %s" KEY_LIST,
+			       (int)klen, p, first ? "SIZE or " : "");
+	if (seen[key])
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory option '%s' given twice; give each option once",
+			       keys[key].name);
+	seen[key] = true;
+	if (!v)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory option '%s' needs a value; write %s",
+			       keys[key].name, keys[key].syntax);
+	vlen = n - (size_t)(v - p);
+	if (vlen == 0)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory option '%s=' has an empty value; write %s",
+			       keys[key].name, keys[key].syntax);
+	if (vlen >= sizeof(val))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory option '%s' has a value of %zu bytes; write %s",
+			       keys[key].name, vlen, keys[key].syntax);
+	memcpy(val, v, vlen);
+	val[vlen] = '\0';
+	return apply(m, key, val, err);
+}
+
+int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_error *err)
+{
+	struct gm_mem_config m = *mem;
+	bool seen[K_COUNT] = { false };
+	const char *p = opt;
+	char a[32], b[32];
+	int ret;
+
+	if (!opt || !*opt)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "empty memory option; write SIZE or size=SIZE[,backend=...], e.g. 1G");
+	for (bool first = true;; first = false) {
+		const char *end = strchr(p, ',');
+		size_t n = end ? (size_t)(end - p) : strlen(p);
+
+		if (n == 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "empty item in memory option '%s'; separate items with one comma",
+				       opt);
+		ret = parse_item(&m, p, n, first, seen, err);
+		if (ret)
+			return ret;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+
+	if (m.size == 0)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory size 0 is too small; give at least one page, e.g. size=256M");
+	if (m.size % m.page_size)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory size %s is not a whole number of %s pages; round it to a multiple of %s",
+			       size_str(m.size, a, sizeof(a)), size_str(m.page_size, b, sizeof(b)),
+			       b);
+	/* Without bind=, use the binding every backend can do: only guest_memfd can be
+	 * bound as gmem, the others only as mapped. */
+	if (!seen[K_BIND]) {
+		m.bind = m.backend == GM_BACKEND_GUEST_MEMFD ? GM_BIND_GMEM : GM_BIND_MAPPED;
+		m.bind_given = false;
+	}
+	*mem = m;
+	return 0;
+}
