@@ -1,1 +1,165 @@
-/* stub: to be written */
+/*
+ * mem/memory.c: the life of a gm_memory: check, create the backing, set the
+ * NUMA policy, map, preallocate; discard; destroy.  The memory carries an
+ * identity (VM UUID + region name) so that after a live update or migration
+ * the same guest RAM is recognised by name, not by pointer.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+
+#include "mem/backend.h"
+#include "mem/mem.h"
+
+const struct gm_backend_ops *gm_backend_ops(enum gm_backend b)
+{
+	switch (b) {
+	case GM_BACKEND_GUEST_MEMFD:
+		return &gm_backend_guest_memfd;
+	case GM_BACKEND_MEMFD:
+		return &gm_backend_memfd;
+	case GM_BACKEND_ANON:
+		return &gm_backend_anon;
+	}
+	return NULL;
+}
+
+static int make_identity(struct gm_memory *mem, struct gm_error *err)
+{
+	ssize_t n = getrandom(mem->uuid, sizeof(mem->uuid), 0);
+
+	if (n != (ssize_t)sizeof(mem->uuid))
+		return gm_fail(err, GM_STATUS_FAILURE, n < 0 ? errno : EIO,
+			       "getrandom for the VM's UUID failed: %s; the kernel's entropy source is unavailable",
+			       strerror(n < 0 ? errno : EIO));
+	mem->uuid[6] = (uint8_t)((mem->uuid[6] & 0x0f) | 0x40); /* version 4 */
+	mem->uuid[8] = (uint8_t)((mem->uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	strcpy(mem->name, GM_MEM_REGION_NAME);
+	return 0;
+}
+
+/* Undo create in reverse; safe on a half-built memory. */
+static void teardown(struct gm_memory *mem)
+{
+	if (mem->host)
+		munmap(mem->host, mem->size);
+	mem->host = NULL;
+	if (mem->ops)
+		mem->ops->close(mem);
+	free(mem);
+}
+
+int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps,
+		     int vm_fd, struct gm_memory **out, struct gm_error *err)
+{
+	struct gm_memory *mem;
+	int ret;
+
+	if (!out)
+		return gm_fail(err, GM_STATUS_FAILURE, EINVAL,
+			       "gm_memory_create needs somewhere to put the memory; this is a bug in the caller");
+	*out = NULL;
+	ret = gm_memory_check(cfg, caps, err);
+	if (ret)
+		return ret;
+
+	mem = calloc(1, sizeof(*mem));
+	if (!mem)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
+			       "out of host memory for the guest memory object");
+	mem->cfg = *cfg;
+	mem->cfg.bind = gm_mem_effective_bind(cfg);
+	mem->ops = gm_backend_ops(cfg->backend);
+	mem->fd = -1;
+	mem->size = cfg->size;
+	mem->page_size = cfg->page_size;
+	mem->vm_fd = vm_fd;
+	mem->nr_regions = gm_layout_regions(cfg->size, mem->regions);
+	mem->binding = mem->cfg.bind;
+
+	ret = make_identity(mem, err);
+	if (!ret)
+		ret = mem->ops->create(mem, caps, err);
+	if (!ret)
+		ret = mem->ops->map(mem, err);
+	/* The policy goes on the mapping before the first page exists, so every
+	 * page, preallocated or faulted later by the guest, lands on the node. */
+	if (!ret && cfg->numa_node >= 0)
+		ret = mem->ops->set_node(mem, cfg->numa_node, err);
+	if (!ret && cfg->prealloc)
+		ret = mem->ops->prealloc(mem, err);
+	if (ret) {
+		teardown(mem);
+		return ret;
+	}
+	*out = mem;
+	return 0;
+}
+
+void gm_memory_destroy(struct gm_memory *mem)
+{
+	if (!mem)
+		return;
+	/* Slots first: KVM must stop using the mapping before it goes away. */
+	if (mem->bound)
+		gm_mem_unbind(mem, NULL);
+	teardown(mem);
+}
+
+int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct gm_error *err)
+{
+	const struct gm_mem_region *r;
+	char p[32];
+
+	if (!mem)
+		return gm_fail(err, GM_STATUS_FAILURE, EINVAL, "discard on no memory; this is a bug in the caller");
+	if (len == 0 || gpa % mem->page_size || len % mem->page_size)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "discard of 0x%" PRIx64 "+0x%" PRIx64 " is not a whole number of %s pages; align address and length to %s",
+			       gpa, len, gm_mem_size_str(mem->page_size, p, sizeof(p)), p);
+	r = gm_layout_find(mem, gpa, len);
+	if (!r)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "discard of 0x%" PRIx64 "+0x%" PRIx64 " is not inside one RAM region (RAM ends at 0x%" PRIx64 ", hole at 3G-4G); split or shrink the range",
+			       gpa, len, gm_memory_end(mem));
+	return mem->ops->discard(mem, r->offset + (gpa - r->gpa), len, err);
+}
+
+uint64_t gm_memory_size(const struct gm_memory *mem)
+{
+	return mem ? mem->size : 0;
+}
+
+const struct gm_mem_config *gm_memory_config(const struct gm_memory *mem)
+{
+	return mem ? &mem->cfg : NULL;
+}
+
+int gm_memory_fd(const struct gm_memory *mem)
+{
+	return mem ? mem->fd : -1;
+}
+
+enum gm_bind gm_memory_binding(const struct gm_memory *mem)
+{
+	return mem->binding;
+}
+
+const uint8_t *gm_memory_uuid(const struct gm_memory *mem)
+{
+	return mem->uuid;
+}
+
+const char *gm_memory_name(const struct gm_memory *mem)
+{
+	return mem->name;
+}
+
+const struct gm_mem_region *gm_memory_regions(const struct gm_memory *mem, unsigned *n)
+{
+	*n = mem->nr_regions;
+	return mem->regions;
+}
