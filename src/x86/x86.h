@@ -1,0 +1,80 @@
+/*
+ * x86/: the CPU and firmware-table state a guest expects at boot: identity
+ * page tables, the boot GDT, boot_params/e820, the PVH start_info, the MP
+ * table, CPUID and MSRs, and the register state of both entries.  Writes
+ * guest memory only through gm_memory_hva().  docs/boot-protocol.md is the
+ * contract these functions implement.
+ */
+#ifndef GM_X86_H
+#define GM_X86_H
+
+#include <stdint.h>
+
+#include "gmvm/config.h"
+#include "gmvm/error.h"
+#include "gmvm/memory.h"
+
+/* Guest-physical low-memory map (see docs/boot-protocol.md). */
+#define GM_BOOT_GDT          UINT64_C(0x500)
+#define GM_BOOT_START_INFO   UINT64_C(0x6000)
+#define GM_BOOT_PARAMS       UINT64_C(0x7000)
+#define GM_BOOT_CMDLINE      UINT64_C(0x8000)
+#define GM_BOOT_CMDLINE_MAX  4096u
+#define GM_BOOT_PAGETABLES   UINT64_C(0x10000)
+#define GM_BOOT_MPTABLE      UINT64_C(0x9fc00)
+#define GM_BOOT_IMAGE_MIN    UINT64_C(0x100000)
+
+/* Three pages KVM keeps for VMX real-mode emulation, in the 32-bit hole. */
+#define GM_VMX_IDENTITY_MAP  UINT64_C(0xfeffc000)
+#define GM_VMX_TSS           UINT64_C(0xfeffd000)
+
+#define GM_IOAPIC_BASE       UINT64_C(0xfec00000)
+#define GM_LAPIC_BASE        UINT64_C(0xfee00000)
+
+/* Largest guest-physical address the boot page tables can map. */
+#define GM_BOOT_MAP_MAX      (UINT64_C(64) << 30)
+
+/* Boot GDT selectors (Linux boot protocol's __BOOT_CS/__BOOT_DS; PVH's). */
+#define GM_SEL_CODE64 0x10
+#define GM_SEL_DATA   0x18
+#define GM_SEL_CODE32 0x08
+#define GM_SEL_DATA32 0x10
+
+/*
+ * Write everything below 1 MiB that the chosen entry needs: the boot GDT,
+ * the command line, boot_params (LINUX64) or start_info (PVH), identity page
+ * tables (LINUX64) and the MP table for ncpus.
+ */
+int gm_x86_write_boot_tables(struct gm_memory *mem, enum gm_entry entry, const char *cmdline,
+			     unsigned ncpus, struct gm_error *err);
+
+/* Identity-map [0, max(4 GiB, RAM end)) in 2 MiB user pages at GM_BOOT_PAGETABLES. */
+int gm_x86_write_pagetables(struct gm_memory *mem, struct gm_error *err);
+
+/* The MP floating pointer and configuration table for ncpus at GM_BOOT_MPTABLE. */
+int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error *err);
+
+struct kvm_cpuid2;
+
+/*
+ * The CPUID every vCPU starts from: what KVM supports on this host, read
+ * once per machine.  Free with free().
+ */
+struct kvm_cpuid2 *gm_x86_cpuid_template(int kvm_fd, struct gm_error *err);
+
+/*
+ * Per-vCPU setup that does not depend on the entry: CPUID (the template with
+ * this vCPU's APIC ID and a hypervisor leaf with the TSC frequency) and the
+ * boot MSRs.  Must come before gm_x86_setup_boot_regs (EFER is checked
+ * against CPUID).
+ */
+int gm_x86_setup_vcpu(int vcpu_fd, const struct kvm_cpuid2 *tmpl, unsigned id, unsigned ncpus,
+		      struct gm_error *err);
+
+/* Registers of the boot vCPU for the chosen entry at address rip. */
+int gm_x86_setup_boot_regs(int vcpu_fd, enum gm_entry entry, uint64_t rip, struct gm_error *err);
+
+/* MSR indices that are part of a vCPU's saved state (filtered by the kernel's list). */
+int gm_x86_saved_msrs(int kvm_fd, uint32_t *out, unsigned max, struct gm_error *err);
+
+#endif
