@@ -1,0 +1,83 @@
+/*
+ * dev/: the devices a guest talks to (8250 UART, the exit port, the i8042
+ * reset line) and the bus that routes port I/O and MMIO exits to them.
+ * Devices see nothing of the machine but a gm_dev_host: a way to raise an
+ * interrupt line and a way to ask the machine to end.
+ */
+#ifndef GM_DEV_H
+#define GM_DEV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmvm/config.h"
+#include "gmvm/error.h"
+
+/* What a device may ask of the machine that owns it. */
+struct gm_dev_host {
+	void *opaque;
+	/* Drive an interrupt line (GSI) of the in-kernel irqchip. */
+	void (*set_irq)(void *opaque, unsigned gsi, bool level);
+	/* End the machine: kind is an enum gm_exit_kind, status the exit status. */
+	void (*request_exit)(void *opaque, int kind, int status, uint32_t value, const char *reason);
+};
+
+/*
+ * A port I/O or MMIO handler.  data holds size bytes, little-endian: the
+ * value written, or the place to put the value read.  Handlers run on vCPU
+ * threads, possibly several at once; each device locks what it shares.
+ */
+typedef void (*gm_io_fn)(void *opaque, uint64_t addr, uint8_t *data, unsigned size, bool is_write);
+
+struct gm_iobus;
+
+struct gm_iobus *gm_iobus_new(void);
+void gm_iobus_free(struct gm_iobus *bus);
+
+/* Register [base, base+len) of port space or of MMIO space; set up before vCPUs run. */
+int gm_iobus_add_pio(struct gm_iobus *bus, uint16_t base, uint16_t len, gm_io_fn fn, void *opaque,
+		     const char *name, struct gm_error *err);
+int gm_iobus_add_mmio(struct gm_iobus *bus, uint64_t base, uint64_t len, gm_io_fn fn, void *opaque,
+		      const char *name, struct gm_error *err);
+
+/*
+ * Route one access.  An access nobody claims reads as all ones, writes are
+ * dropped, and the first one at each address is reported once on stderr.
+ */
+void gm_iobus_pio(struct gm_iobus *bus, uint16_t port, uint8_t *data, unsigned size, bool is_write);
+void gm_iobus_mmio(struct gm_iobus *bus, uint64_t addr, uint8_t *data, unsigned size, bool is_write);
+
+/* Where console output goes: the configured console, or a library user's sink. */
+struct gm_console_io;
+typedef void (*gm_console_out_fn)(void *opaque, const char *buf, size_t len);
+
+int gm_console_open(enum gm_console kind, const char *path, struct gm_console_io **out, struct gm_error *err);
+void gm_console_set_sink(struct gm_console_io *c, gm_console_out_fn fn, void *opaque);
+void gm_console_write(struct gm_console_io *c, const char *buf, size_t len);
+/* Read guest input into buf; returns bytes (0 when none is pending). */
+size_t gm_console_read(struct gm_console_io *c, char *buf, size_t max);
+/* Start forwarding stdin (when it is a terminal or a pipe); notify is called when input arrives. */
+int gm_console_start_input(struct gm_console_io *c, void (*notify)(void *opaque), void *opaque,
+			   struct gm_error *err);
+void gm_console_close(struct gm_console_io *c);
+
+/* The 8250 UART at port base with interrupt gsi (COM1: 0x3f8, 4). */
+struct gm_serial;
+int gm_serial_new(struct gm_iobus *bus, const struct gm_dev_host *host, struct gm_console_io *con,
+		  uint16_t base, unsigned gsi, struct gm_serial **out, struct gm_error *err);
+void gm_serial_free(struct gm_serial *s);
+
+/* QEMU's isa-debug-exit at 0xf4 and the i8042 reset line at 0x64. */
+struct gm_exit_port;
+int gm_exit_port_new(struct gm_iobus *bus, const struct gm_dev_host *host, struct gm_exit_port **out,
+		     struct gm_error *err);
+void gm_exit_port_free(struct gm_exit_port *e);
+
+#define GM_SERIAL_COM1_BASE 0x3f8
+#define GM_SERIAL_COM1_GSI  4
+#define GM_DEBUG_EXIT_PORT  0xf4
+#define GM_I8042_CMD_PORT   0x64
+#define GM_I8042_DATA_PORT  0x60
+
+#endif
