@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "gmvm/caps.h"
 #include "gmvm/config.h"
@@ -34,6 +35,7 @@ struct gm_exit {
 	enum gm_exit_kind kind;
 	int status;          /* the exit status `gmvm run` uses */
 	uint32_t port_value; /* for GM_EXIT_PORT */
+	unsigned cpu;        /* the vCPU that ended the machine */
 	char reason[256];    /* one line for humans */
 };
 
@@ -82,6 +84,12 @@ int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct g
 			      struct gm_error *err);
 
 struct gm_memory *gm_machine_memory(struct gm_machine *m);
+
+/* Print a vCPU's registers (for a crash report); the vCPU must not be running. */
+void gm_machine_dump_vcpu(struct gm_machine *m, unsigned cpu, FILE *out);
+
+/* Print how long each start-up phase took (create .. first exit .. end). */
+void gm_machine_print_trace(const struct gm_machine *m, FILE *out);
 
 /* Stop (if running), join threads, free everything. */
 void gm_machine_destroy(struct gm_machine *m);

@@ -1,1 +1,340 @@
-/* stub: to be written */
+/*
+ * vmm/machine: a machine's life.  create checks everything it can before a
+ * VM exists (config, memory against caps, the guest image), then builds VM,
+ * memory, boot tables, devices and vCPUs; start runs the vCPU threads; wait
+ * returns when the guest ended or time ran out; destroy undoes it all.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "boot/elf.h"
+#include "vmm/vmm.h"
+#include "x86/x86.h"
+
+void gm_trace_mark(struct gm_machine *m, enum gm_trace_point p)
+{
+	clock_gettime(CLOCK_MONOTONIC, &m->trace[p]);
+}
+
+static void host_set_irq(void *opaque, unsigned gsi, bool level)
+{
+	struct gm_machine *m = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level };
+
+	if (gm_ioctl(m->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
+		/* an interrupt line that cannot be driven is not worth ending the guest for */
+	}
+}
+
+static void host_request_exit(void *opaque, int kind, int status, uint32_t value, const char *reason)
+{
+	gm_machine_end(opaque, (enum gm_exit_kind)kind, status, value, 0, "%s", reason);
+}
+
+static int copy_config(struct gm_machine *m, const struct gm_config *cfg, struct gm_error *err)
+{
+	m->cfg = *cfg;
+	m->kernel = cfg->kernel ? strdup(cfg->kernel) : NULL;
+	m->cmdline = strdup(cfg->cmdline ? cfg->cmdline : "");
+	m->console_path = cfg->console_path ? strdup(cfg->console_path) : NULL;
+	if ((cfg->kernel && !m->kernel) || !m->cmdline || (cfg->console_path && !m->console_path))
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory copying the configuration");
+	m->cfg.kernel = m->kernel;
+	m->cfg.cmdline = m->cmdline;
+	m->cfg.console_path = m->console_path;
+	return 0;
+}
+
+/* Everything that can be refused without a VM: the config and the image. */
+static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps, void **image,
+				size_t *image_len, struct gm_elf_image *img, enum gm_entry *entry,
+				uint64_t *entry_addr, struct gm_error *err)
+{
+	const struct gm_config *cfg = &m->cfg;
+	int r;
+
+	if (!caps->kvm)
+		return gm_fail(err, GM_STATUS_NO_KERNEL, ENODEV, "KVM is not available; run on a host with /dev/kvm");
+	if (cfg->cpus < 1 || cfg->cpus > GM_MAX_CPUS)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--cpus %u: use 1 to %d", cfg->cpus, GM_MAX_CPUS);
+	if (caps->max_vcpus && cfg->cpus > caps->max_vcpus)
+		return gm_fail(err, GM_STATUS_NO_KERNEL, EINVAL, "--cpus %u: this kernel allows at most %u vCPUs per VM",
+			       cfg->cpus, caps->max_vcpus);
+	if (!caps->irqchip)
+		return gm_fail(err, GM_STATUS_NO_KERNEL, ENOTSUP, "KVM has no in-kernel irqchip here (KVM_CAP_IRQCHIP); use an x86 host kernel with it");
+	if (cfg->cmdline && strlen(cfg->cmdline) >= GM_BOOT_CMDLINE_MAX)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "guest command line is %zu bytes; shorten it to at most %u",
+			       strlen(cfg->cmdline), GM_BOOT_CMDLINE_MAX - 1);
+	r = gm_memory_check(&cfg->mem, caps, err);
+	if (r)
+		return r;
+	if (!cfg->kernel)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "no guest image given; name an ELF file");
+	r = gm_elf_read_file(cfg->kernel, image, image_len, err);
+	if (r)
+		return r;
+	struct gm_error inner = { 0 };
+	r = gm_elf_parse(*image, *image_len, img, &inner);
+	if (!r)
+		r = gm_elf_check_placement(img, cfg->mem.size, &inner);
+	if (!r)
+		r = gm_elf_choose_entry(img, cfg->entry, entry, entry_addr, &inner);
+	if (r)
+		return gm_fail(err, inner.status, inner.errnum, "%s: %s", cfg->kernel, inner.msg);
+	return 0;
+}
+
+static int create_devices(struct gm_machine *m, struct gm_error *err)
+{
+	int r;
+
+	m->host = (struct gm_dev_host){ .opaque = m, .set_irq = host_set_irq, .request_exit = host_request_exit };
+	m->bus = gm_iobus_new();
+	if (!m->bus)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the I/O bus");
+	r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
+	if (!r)
+		r = gm_exit_port_new(m->bus, &m->host, &m->exit_port, err);
+	return r;
+}
+
+int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
+		      struct gm_machine **out, struct gm_error *err)
+{
+	struct gm_machine *m = calloc(1, sizeof(*m));
+	struct gm_elf_image img;
+	enum gm_entry entry;
+	uint64_t entry_addr;
+	void *image = NULL;
+	size_t image_len = 0;
+	int r;
+
+	if (!m)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the machine");
+	gm_trace_mark(m, GM_TRACE_CREATE);
+	m->kvm_fd = m->vm_fd = -1;
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->cond, NULL);
+	m->caps = *caps;
+	m->ncpus = cfg->cpus;
+
+	r = copy_config(m, cfg, err);
+	if (!r)
+		r = check_and_read_image(m, caps, &image, &image_len, &img, &entry, &entry_addr, err);
+	if (r)
+		goto fail;
+	/* Only now, with every refusal behind us, does a VM come to exist. */
+	m->kvm_fd = gm_kvm_open(err);
+	if (m->kvm_fd < 0) {
+		r = m->kvm_fd;
+		goto fail;
+	}
+	m->vm_fd = gm_kvm_create_vm(m->kvm_fd, err);
+	if (m->vm_fd < 0) {
+		r = m->vm_fd;
+		goto fail;
+	}
+	/* Intel VMX without unrestricted guest needs these pages to run real
+	 * mode (an AP's SIPI trampoline); elsewhere the ioctls are no-ops. */
+	uint64_t identity_map = GM_VMX_IDENTITY_MAP;
+	gm_ioctl(m->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
+	gm_ioctl(m->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)GM_VMX_TSS);
+	r = gm_kvm_create_irqchip(m->vm_fd, err);
+	if (r)
+		goto fail;
+	gm_trace_mark(m, GM_TRACE_VM);
+	r = gm_memory_create(&m->cfg.mem, caps, m->vm_fd, &m->mem, err);
+	if (!r)
+		r = gm_memory_bind(m->mem, gm_memory_config(m->mem)->bind, err);
+	if (r)
+		goto fail;
+	gm_trace_mark(m, GM_TRACE_MEMORY);
+	r = gm_x86_write_boot_tables(m->mem, entry, m->cfg.cmdline, m->ncpus, err);
+	if (!r)
+		r = gm_elf_load(image, image_len, &img, m->mem, err);
+	if (r)
+		goto fail;
+	free(image);
+	image = NULL;
+	gm_trace_mark(m, GM_TRACE_LOADED);
+	r = create_devices(m, err);
+	if (r)
+		goto fail;
+	r = gm_x86_saved_msrs(m->kvm_fd, m->saved_msrs, GM_MAX_SAVED_MSRS, err);
+	if (r < 0)
+		goto fail;
+	m->nsaved_msrs = (unsigned)r;
+	r = gm_vcpus_create(m, entry, entry_addr, err);
+	if (r)
+		goto fail;
+	gm_trace_mark(m, GM_TRACE_VCPUS);
+	*out = m;
+	return 0;
+fail:
+	free(image);
+	gm_machine_destroy(m);
+	return r;
+}
+
+void gm_machine_set_console_sink(struct gm_machine *m, gm_console_sink sink, void *opaque)
+{
+	gm_console_set_sink(m->console, sink, opaque);
+}
+
+int gm_machine_start(struct gm_machine *m, struct gm_error *err)
+{
+	int r;
+
+	if (m->started)
+		return gm_fail(err, GM_STATUS_FAILURE, EBUSY, "the machine is already started");
+	r = gm_kick_install(err);
+	/* The UART starts reading stdin only now, so a machine that is merely
+	 * created does not take the terminal. */
+	if (!r)
+		r = gm_serial_new(m->bus, &m->host, m->console, GM_SERIAL_COM1_BASE, GM_SERIAL_COM1_GSI,
+				  &m->serial, err);
+	if (!r)
+		r = gm_vcpus_start(m, err);
+	return r;
+}
+
+static struct timespec deadline_after(double seconds)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += (time_t)seconds;
+	t.tv_nsec += (long)((seconds - (double)(time_t)seconds) * 1e9);
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+static bool before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+/* How often to look for a guest that halted every vCPU: with the in-kernel
+ * LAPIC a halted vCPU never leaves KVM_RUN on its own. */
+#define HALT_POLL_SECONDS 0.1
+
+int gm_machine_wait(struct gm_machine *m, double timeout, struct gm_exit *out)
+{
+	struct timespec deadline = deadline_after(timeout > 0 ? timeout : 0);
+
+	pthread_mutex_lock(&m->lock);
+	for (;;) {
+		if (m->exit.kind != GM_EXIT_NONE && m->live == 0)
+			break;
+		struct timespec now, next = deadline_after(HALT_POLL_SECONDS);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (timeout > 0 && !before(&now, &deadline)) {
+			pthread_mutex_unlock(&m->lock);
+			memset(out, 0, sizeof(*out));
+			out->kind = GM_EXIT_TIMEOUT;
+			out->status = GM_STATUS_TIMEOUT;
+			snprintf(out->reason, sizeof(out->reason), "the guest was still running after %g s", timeout);
+			return -ETIMEDOUT;
+		}
+		if (timeout > 0 && before(&deadline, &next))
+			next = deadline;
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &next) == ETIMEDOUT &&
+		    m->started && m->exit.kind == GM_EXIT_NONE && m->pause_depth == 0) {
+			pthread_mutex_unlock(&m->lock);
+			if (gm_machine_pause(m, NULL) == 0) {
+				if (gm_all_vcpus_halted(m))
+					gm_machine_end(m, GM_EXIT_HALTED, GM_STATUS_OK, 0, 0,
+						       "every vCPU halted with interrupts off");
+				gm_machine_resume(m, NULL);
+			}
+			pthread_mutex_lock(&m->lock);
+		}
+	}
+	*out = m->exit;
+	pthread_mutex_unlock(&m->lock);
+	gm_trace_mark(m, GM_TRACE_END);
+	return 0;
+}
+
+void gm_machine_stop(struct gm_machine *m)
+{
+	gm_machine_end(m, GM_EXIT_STOPPED, GM_STATUS_FAILURE, 0, 0, "stopped by the VMM");
+	pthread_mutex_lock(&m->lock);
+	while (m->live)
+		pthread_cond_wait(&m->cond, &m->lock);
+	pthread_mutex_unlock(&m->lock);
+}
+
+int gm_machine_switch_binding(struct gm_machine *m, enum gm_bind mode, struct gm_error *err)
+{
+	int r = gm_machine_pause(m, err);
+
+	if (r)
+		return r;
+	r = gm_memory_rebind(m->mem, mode, err);
+	int r2 = gm_machine_resume(m, err);
+	return r ? r : r2;
+}
+
+int gm_machine_discard(struct gm_machine *m, uint64_t gpa, uint64_t len, struct gm_error *err)
+{
+	return gm_memory_discard(m->mem, gpa, len, err);
+}
+
+unsigned gm_machine_cpus(const struct gm_machine *m)
+{
+	return m->ncpus;
+}
+
+struct gm_memory *gm_machine_memory(struct gm_machine *m)
+{
+	return m->mem;
+}
+
+void gm_machine_print_trace(const struct gm_machine *m, FILE *out)
+{
+	static const char *const names[GM_TRACE_COUNT] = {
+		"start", "vm create", "memory create+bind", "load guest", "vcpu setup",
+		"first KVM_RUN", "first guest exit", "guest end",
+	};
+	const struct timespec *t0 = &m->trace[GM_TRACE_CREATE], *prev = t0;
+
+	for (int p = 1; p < GM_TRACE_COUNT; p++) {
+		const struct timespec *t = &m->trace[p];
+		if (!t->tv_sec && !t->tv_nsec)
+			continue; /* a phase that did not happen */
+		double since = (double)(t->tv_sec - t0->tv_sec) * 1e3 + (double)(t->tv_nsec - t0->tv_nsec) / 1e6;
+		double step = (double)(t->tv_sec - prev->tv_sec) * 1e3 + (double)(t->tv_nsec - prev->tv_nsec) / 1e6;
+		fprintf(out, "gmvm: trace %-20s +%8.3f ms  (at %8.3f ms)\n", names[p], step, since);
+		prev = t;
+	}
+}
+
+void gm_machine_destroy(struct gm_machine *m)
+{
+	if (!m)
+		return;
+	if (m->started)
+		gm_machine_stop(m);
+	gm_vcpus_destroy(m);
+	gm_serial_free(m->serial);
+	gm_exit_port_free(m->exit_port);
+	gm_console_close(m->console);
+	gm_iobus_free(m->bus);
+	gm_memory_destroy(m->mem);
+	if (m->vm_fd >= 0)
+		close(m->vm_fd);
+	if (m->kvm_fd >= 0)
+		close(m->kvm_fd);
+	pthread_cond_destroy(&m->cond);
+	pthread_mutex_destroy(&m->lock);
+	free(m->kernel);
+	free(m->cmdline);
+	free(m->console_path);
+	free(m);
+}

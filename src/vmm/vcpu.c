@@ -1,1 +1,223 @@
-/* stub: to be written */
+/*
+ * vmm/vcpu: vCPU creation and the thread that runs each one.  The loop is
+ * KVM_RUN, dispatch the exit, repeat; a return with EINTR means somebody
+ * kicked us to pause or stop.  Because a kick sets immediate_exit, KVM
+ * first completes any pending I/O, so a parked vCPU's state is consistent.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+#include "x86/x86.h"
+
+#ifndef KVM_EXIT_MEMORY_FAULT
+#define KVM_EXIT_MEMORY_FAULT 39
+#endif
+
+/* kvm_run's memory_fault exit, absent from older <linux/kvm.h>; it sits in
+ * the same union as the mmio exit. */
+struct memory_fault_exit {
+	__u64 flags, gpa, size;
+};
+
+int gm_vcpus_create(struct gm_machine *m, enum gm_entry entry, uint64_t entry_addr, struct gm_error *err)
+{
+	struct kvm_cpuid2 *cpuid = gm_x86_cpuid_template(m->kvm_fd, err);
+	int r = 0;
+
+	if (!cpuid)
+		return -ENOMEM;
+	for (unsigned i = 0; i < m->ncpus && !r; i++) {
+		struct gm_vcpu *v = &m->vcpus[i];
+
+		v->m = m;
+		v->id = i;
+		v->fd = gm_kvm_create_vcpu(m->vm_fd, i, err);
+		if (v->fd < 0) {
+			r = v->fd;
+			break;
+		}
+		v->run = gm_kvm_map_run(m->kvm_fd, v->fd, err);
+		if (!v->run) {
+			r = -ENOMEM;
+			break;
+		}
+		r = gm_x86_setup_vcpu(v->fd, cpuid, i, m->ncpus, err);
+		/* APs stay in wait-for-SIPI, as the in-kernel LAPIC starts them. */
+		if (!r && i == 0)
+			r = gm_x86_setup_boot_regs(v->fd, entry, entry_addr, err);
+	}
+	free(cpuid);
+	return r;
+}
+
+static void exit_io(struct gm_vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+
+	/* rep ins/outs arrive as count accesses laid out one after another */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size)
+		gm_iobus_pio(v->m->bus, run->io.port, data, run->io.size, is_write);
+}
+
+static const char *internal_error_name(uint32_t sub)
+{
+	switch (sub) {
+	case KVM_INTERNAL_ERROR_EMULATION: return "instruction emulation failed";
+	case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception during exception delivery";
+	case KVM_INTERNAL_ERROR_DELIVERY_EV: return "event delivery failed";
+	default: return "internal error";
+	}
+}
+
+/* Dispatch one exit; false when the vCPU must stop. */
+static bool handle_exit(struct gm_vcpu *v)
+{
+	struct gm_machine *m = v->m;
+	struct kvm_run *run = v->run;
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		exit_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		gm_iobus_mmio(m->bus, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
+			       "vCPU %u triple-faulted (KVM_EXIT_SHUTDOWN)", v->id);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
+			       "vCPU %u: KVM %s (suberror %u)", v->id, internal_error_name(run->internal.suberror),
+			       run->internal.suberror);
+		return false;
+	case KVM_EXIT_FAIL_ENTRY:
+		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
+			       "vCPU %u: KVM could not enter the guest (hardware reason 0x%llx)", v->id,
+			       (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
+			gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
+				       "vCPU %u: the guest reported a crash", v->id);
+		else
+			gm_machine_end(m, GM_EXIT_POWEROFF, GM_STATUS_OK, 0, v->id,
+				       "the guest asked to %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET ? "reset" : "power off");
+		return false;
+	case KVM_EXIT_HLT:
+		/* only without an in-kernel LAPIC, which gmvm always has */
+		gm_machine_end(m, GM_EXIT_HALTED, GM_STATUS_OK, 0, v->id, "vCPU %u halted", v->id);
+		return false;
+	case KVM_EXIT_MEMORY_FAULT: {
+		const struct memory_fault_exit *f = (const void *)&run->mmio;
+		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
+			       "vCPU %u: KVM could not fault in guest memory at 0x%llx (+0x%llx)", v->id,
+			       (unsigned long long)f->gpa, (unsigned long long)f->size);
+		return false;
+	}
+	default:
+		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
+			       "vCPU %u: unexpected KVM exit reason %u", v->id, run->exit_reason);
+		return false;
+	}
+}
+
+static void *vcpu_main(void *arg)
+{
+	struct gm_vcpu *v = arg;
+	struct gm_machine *m = v->m;
+	bool first = true;
+
+	for (;;) {
+		if (v->id == 0 && first)
+			gm_trace_mark(m, GM_TRACE_FIRST_RUN);
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				if (gm_vcpu_park(v))
+					break;
+				continue;
+			}
+			gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, v->id, "vCPU %u: KVM_RUN failed: %s",
+				       v->id, strerror(errno));
+			break;
+		}
+		if (v->id == 0 && first) {
+			gm_trace_mark(m, GM_TRACE_FIRST_EXIT);
+			first = false;
+		}
+		if (!handle_exit(v))
+			break;
+	}
+	pthread_mutex_lock(&m->lock);
+	v->thread_done = true;
+	m->live--;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+	return NULL;
+}
+
+int gm_vcpus_start(struct gm_machine *m, struct gm_error *err)
+{
+	pthread_mutex_lock(&m->lock);
+	m->started = true;
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		struct gm_vcpu *v = &m->vcpus[i];
+		int r = pthread_create(&v->thread, NULL, vcpu_main, v);
+
+		if (r) {
+			pthread_mutex_unlock(&m->lock);
+			gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, i, "cannot start vCPU thread %u", i);
+			return gm_fail(err, GM_STATUS_FAILURE, r, "cannot start vCPU thread %u: %s", i, strerror(r));
+		}
+		v->thread_started = true;
+		m->live++;
+	}
+	pthread_mutex_unlock(&m->lock);
+	return 0;
+}
+
+void gm_vcpus_destroy(struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		struct gm_vcpu *v = &m->vcpus[i];
+
+		if (v->thread_started)
+			pthread_join(v->thread, NULL);
+		v->thread_started = false;
+		if (v->run)
+			gm_kvm_unmap_run(m->kvm_fd, v->run);
+		v->run = NULL;
+		if (v->fd > 0)
+			close(v->fd);
+		v->fd = -1;
+	}
+}
+
+void gm_machine_dump_vcpu(struct gm_machine *m, unsigned cpu, FILE *out)
+{
+	struct kvm_regs r;
+	struct kvm_sregs s;
+
+	if (cpu >= m->ncpus || gm_ioctl(m->vcpus[cpu].fd, KVM_GET_REGS, &r) < 0 ||
+	    gm_ioctl(m->vcpus[cpu].fd, KVM_GET_SREGS, &s) < 0) {
+		fprintf(out, "gmvm: registers of vCPU %u unavailable\n", cpu);
+		return;
+	}
+	fprintf(out, "gmvm: vCPU %u registers:\n", cpu);
+	fprintf(out, "  RIP=%016llx RSP=%016llx RFLAGS=%08llx\n", r.rip, r.rsp, r.rflags);
+	fprintf(out, "  RAX=%016llx RBX=%016llx RCX=%016llx RDX=%016llx\n", r.rax, r.rbx, r.rcx, r.rdx);
+	fprintf(out, "  RSI=%016llx RDI=%016llx RBP=%016llx\n", r.rsi, r.rdi, r.rbp);
+	fprintf(out, "  R8 =%016llx R9 =%016llx R10=%016llx R11=%016llx\n", r.r8, r.r9, r.r10, r.r11);
+	fprintf(out, "  R12=%016llx R13=%016llx R14=%016llx R15=%016llx\n", r.r12, r.r13, r.r14, r.r15);
+	fprintf(out, "  CS=%04x SS=%04x DS=%04x CR0=%08llx CR2=%016llx CR3=%016llx CR4=%08llx EFER=%llx\n",
+		s.cs.selector, s.ss.selector, s.ds.selector, s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
+	fprintf(out, "  GDT=%016llx/%x IDT=%016llx/%x\n", s.gdt.base, s.gdt.limit, s.idt.base, s.idt.limit);
+}
