@@ -1,1 +1,44 @@
-int main(void) { return 0; }
+/*
+ * gmvm: a micro-VMM whose guest memory is guest_memfd by default.
+ * main() only picks the subcommand; each lives in its own file.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/probe.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: gmvm COMMAND [OPTIONS]\n"
+	      "\n"
+	      "Commands:\n"
+	      "  run GUEST.elf   boot a guest (gmvm run --help for options)\n"
+	      "  probe [--json]  what this kernel offers for guest memory\n"
+	      "  help            this text\n"
+	      "  version         the gmvm version\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "run"))
+		return gm_cli_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "probe"))
+		return gm_cli_probe(argc - 1, argv + 1);
+	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+		puts("gmvm " GMVM_VERSION);
+		return 0;
+	}
+	fprintf(stderr, "gmvm: unknown command '%s'; use run, probe, help or version\n", cmd);
+	return 2;
+}

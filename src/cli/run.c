@@ -1,1 +1,60 @@
-/* stub: to be written */
+/*
+ * cli/run: `gmvm run`: parse options, probe the kernel, build the machine,
+ * run it to its end and turn that end into an exit status.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "cli/cli.h"
+#include "cli/options.h"
+#include "gmvm/gmvm.h"
+
+static int finish(struct gm_machine *m, const struct gm_config *cfg, const struct gm_exit *ex)
+{
+	switch (ex->kind) {
+	case GM_EXIT_CRASH:
+		fprintf(stderr, "gmvm: guest crashed: %s\n", ex->reason);
+		gm_machine_dump_vcpu(m, ex->cpu, stderr);
+		break;
+	case GM_EXIT_ERROR:
+		fprintf(stderr, "gmvm: %s\n", ex->reason);
+		break;
+	case GM_EXIT_TIMEOUT:
+		fprintf(stderr, "gmvm: %s; stopped it (--timeout %g)\n", ex->reason, cfg->timeout);
+		break;
+	default:
+		break;
+	}
+	if (cfg->trace_startup)
+		gm_machine_print_trace(m, stderr);
+	return ex->status;
+}
+
+int gm_cli_run(int argc, char **argv)
+{
+	struct gm_error err = { 0 };
+	struct gm_config cfg;
+	struct gm_caps caps;
+	struct gm_machine *m = NULL;
+	struct gm_exit ex;
+	int r = gm_cli_parse_run(argc, argv, &cfg, &err);
+
+	if (r == 1)
+		return 0;
+	if (r < 0)
+		return gm_cli_report(&err);
+	r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
+	if (!r)
+		r = gm_machine_create(&cfg, &caps, &m, &err);
+	if (!r)
+		r = gm_machine_start(m, &err);
+	if (r) {
+		gm_machine_destroy(m);
+		return gm_cli_report(&err);
+	}
+	if (gm_machine_wait(m, cfg.timeout, &ex) == -ETIMEDOUT)
+		gm_machine_stop(m);
+	int status = finish(m, &cfg, &ex);
+	gm_machine_destroy(m);
+	return status;
+}
