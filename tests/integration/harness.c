@@ -1,0 +1,153 @@
+/* tests/integration/harness: see harness.h. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : fallback;
+}
+
+char *guest_path(const char *name)
+{
+	char *p = NULL;
+
+	cr_assert(asprintf(&p, "%s/%s.elf", env_or("GMVM_GUESTS", "build/guests"), name) > 0);
+	cr_assert(access(p, R_OK) == 0, "guest %s not built: %s", name, p);
+	return p;
+}
+
+void require_kvm(void)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0)
+		cr_skip_test("no usable /dev/kvm (%s): KVM tests need a KVM host", strerror(errno));
+	close(fd);
+}
+
+size_t count_substr(const char *hay, const char *needle)
+{
+	size_t n = 0;
+
+	for (const char *p = hay; (p = strstr(p, needle)); p += strlen(needle))
+		n++;
+	return n;
+}
+
+static double now(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+struct sink {
+	char *buf;
+	size_t len, cap;
+};
+
+static bool drain(int fd, struct sink *s)
+{
+	char tmp[4096];
+	ssize_t n = read(fd, tmp, sizeof(tmp));
+
+	if (n <= 0)
+		return n < 0 && errno == EINTR;
+	if (s->len + (size_t)n + 1 > s->cap) {
+		s->cap = (s->len + (size_t)n + 1) * 2;
+		s->buf = realloc(s->buf, s->cap);
+		cr_assert(s->buf);
+	}
+	memcpy(s->buf + s->len, tmp, (size_t)n);
+	s->len += (size_t)n;
+	s->buf[s->len] = '\0';
+	return true;
+}
+
+void run_gmvm_argv(struct run_result *r, double limit, const char *const *args)
+{
+	int out[2], err[2];
+	const char *bin = env_or("GMVM_BIN", "build/gmvm");
+	const char *argv[64];
+	size_t n = 0;
+
+	argv[n++] = bin;
+	for (; args[n - 1] && n < 63; n++)
+		argv[n] = args[n - 1];
+	argv[n] = NULL;
+	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	pid_t pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_RDONLY);
+		dup2(devnull, 0);
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(bin, (char *const *)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	struct sink so = { 0 }, se = { 0 };
+	struct pollfd p[2] = { { out[0], POLLIN, 0 }, { err[0], POLLIN, 0 } };
+	bool open_out = true, open_err = true, killed = false;
+	double end = now() + limit;
+	while (open_out || open_err) {
+		int left_ms = (int)((end - now()) * 1000);
+		if (left_ms <= 0 && !killed) {
+			kill(pid, SIGKILL);
+			killed = true;
+		}
+		p[0].fd = open_out ? out[0] : -1;
+		p[1].fd = open_err ? err[0] : -1;
+		if (poll(p, 2, killed ? 1000 : left_ms) <= 0)
+			continue;
+		if (p[0].revents && !drain(out[0], &so))
+			open_out = false;
+		if (p[1].revents && !drain(err[0], &se))
+			open_err = false;
+	}
+	close(out[0]);
+	close(err[0]);
+	int ws;
+	while (waitpid(pid, &ws, 0) < 0 && errno == EINTR)
+		;
+	r->status = WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
+	r->out = so.buf ? so.buf : strdup("");
+	r->err = se.buf ? se.buf : strdup("");
+	cr_assert(!killed, "gmvm did not end within %g s; stdout:\n%s\nstderr:\n%s", limit, r->out, r->err);
+}
+
+void run_gmvm(struct run_result *r, double limit, const char *arg, ...)
+{
+	const char *argv[64];
+	size_t n = 0;
+	va_list ap;
+
+	va_start(ap, arg);
+	for (const char *a = arg; a && n < 63; a = va_arg(ap, const char *))
+		argv[n++] = a;
+	va_end(ap);
+	argv[n] = NULL;
+	run_gmvm_argv(r, limit, argv);
+}
+
+void run_result_free(struct run_result *r)
+{
+	free(r->out);
+	free(r->err);
+}

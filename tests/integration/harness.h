@@ -1,0 +1,32 @@
+/*
+ * tests/integration/harness: run build/gmvm as a user would and capture what
+ * they would see (exit status, stdout, stderr); find the built guests; skip
+ * with a reason when the machine lacks KVM.
+ */
+#ifndef GM_TEST_HARNESS_H
+#define GM_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct run_result {
+	int status;     /* exit status, or 128 + signal */
+	char *out;      /* stdout, NUL-terminated */
+	char *err;      /* stderr, NUL-terminated */
+};
+
+/* Run gmvm with the NULL-terminated arguments (after "gmvm"); kill it after limit seconds. */
+void run_gmvm(struct run_result *r, double limit, const char *arg, ...) __attribute__((sentinel));
+void run_gmvm_argv(struct run_result *r, double limit, const char *const *argv);
+void run_result_free(struct run_result *r);
+
+/* Path of build/guests/NAME.elf (static buffer per call site is not needed: caller frees). */
+char *guest_path(const char *name);
+
+/* cr_skip_test with a one-line reason unless /dev/kvm can be opened. */
+void require_kvm(void);
+
+/* Number of occurrences of needle in hay. */
+size_t count_substr(const char *hay, const char *needle);
+
+#endif

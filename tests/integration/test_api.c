@@ -1,0 +1,180 @@
+/*
+ * libgmvm used the way another VMM would use it: only <gmvm/gmvm.h>.
+ * Boots hello, discards memory under a running guest, switches the binding
+ * while the dirty guest runs, pauses memtest, round-trips vCPU state.
+ */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <gmvm/gmvm.h>
+
+#include "guest_console.h"
+#include "harness.h"
+
+struct vm {
+	struct gm_config cfg;
+	struct gm_caps caps;
+	struct gm_machine *m;
+	struct guest_console con;
+	struct gm_error err;
+};
+
+static void vm_start(struct vm *vm, const char *guest, const char *memory, const char *cmdline)
+{
+	require_kvm();
+	memset(vm, 0, sizeof(*vm));
+	gm_config_defaults(&vm->cfg);
+	vm->cfg.kernel = guest_path(guest);
+	vm->cfg.cmdline = cmdline;
+	cr_assert_eq(gm_mem_config_parse(memory, &vm->cfg.mem, &vm->err), 0, "%s", vm->err.msg);
+	cr_assert_eq(gm_caps_probe(&vm->caps, GM_PROBE_FAST, &vm->err), 0, "%s", vm->err.msg);
+	cr_assert_eq(gm_machine_create(&vm->cfg, &vm->caps, &vm->m, &vm->err), 0, "%s", vm->err.msg);
+	guest_console_init(&vm->con);
+	gm_machine_set_console_sink(vm->m, guest_console_sink, &vm->con);
+	cr_assert_eq(gm_machine_start(vm->m, &vm->err), 0, "%s", vm->err.msg);
+}
+
+static void vm_finish(struct vm *vm, int status, const char *expect)
+{
+	struct gm_exit ex;
+
+	cr_assert_eq(gm_machine_wait(vm->m, 120, &ex), 0, "guest still running; console:\n%s", vm->con.buf);
+	cr_assert_eq(ex.status, status, "exit %d (%s); console:\n%s", ex.status, ex.reason, vm->con.buf);
+	cr_assert(strstr(vm->con.buf, expect), "expected '%s' in console:\n%s", expect, vm->con.buf);
+	gm_machine_destroy(vm->m);
+	free((char *)vm->cfg.kernel);
+}
+
+Test(api, hello_through_the_public_api, .timeout = 90)
+{
+	struct vm vm;
+
+	vm_start(&vm, "hello", "size=128M", NULL);
+	vm_finish(&vm, 0, "Hello from gmvm guest (entry=linux64)");
+}
+
+static void discard_under_guest(const char *memory)
+{
+	struct vm vm;
+	unsigned long long gpa, len;
+
+	vm_start(&vm, "discard", memory, "discard.mb=8");
+	const char *ready = guest_console_wait(&vm.con, "discard: ready", 60);
+	cr_assert(ready, "guest never got ready; console:\n%s", vm.con.buf);
+	cr_assert(guest_console_wait(&vm.con, "\n", 5));
+	cr_assert_eq(sscanf(ready, "discard: ready gpa=%llx len=%llx", &gpa, &len), 2, "console:\n%s", vm.con.buf);
+	cr_assert_eq(len, 8ull << 20);
+	/* the guest filled the range with 0x5a; the host sees it too */
+	unsigned char *host = gm_memory_hva(gm_machine_memory(vm.m), gpa, len);
+	cr_assert(host);
+	cr_assert_eq(host[0], 0x5a);
+	cr_assert_eq(host[len - 1], 0x5a);
+	cr_assert_eq(gm_machine_discard(vm.m, gpa, len, &vm.err), 0, "%s", vm.err.msg);
+	vm_finish(&vm, 0, "discard: zeros seen");
+}
+
+Test(api, discard_is_seen_as_zeros_guest_memfd, .timeout = 120)
+{
+	discard_under_guest("size=256M");
+}
+
+Test(api, discard_is_seen_as_zeros_memfd, .timeout = 120)
+{
+	discard_under_guest("size=256M,backend=memfd");
+}
+
+Test(api, discard_is_seen_as_zeros_anon, .timeout = 120)
+{
+	discard_under_guest("size=256M,backend=anon");
+}
+
+Test(api, discard_refuses_unaligned_and_outside_ram, .timeout = 60)
+{
+	struct vm vm;
+
+	vm_start(&vm, "spin", "size=128M", NULL);
+	cr_assert(guest_console_wait(&vm.con, "spin: running", 60));
+	cr_assert_eq(gm_machine_discard(vm.m, 0x200001, 4096, &vm.err), -EINVAL);
+	cr_assert_neq(vm.err.msg[0], '\0');
+	gm_error_clear(&vm.err);
+	cr_assert_eq(gm_machine_discard(vm.m, 3ull << 30, 4096, &vm.err), -EINVAL);
+	gm_machine_stop(vm.m);
+	gm_machine_destroy(vm.m);
+	free((char *)vm.cfg.kernel);
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
+	nanosleep(&t, NULL);
+}
+
+Test(api, binding_switch_while_dirty_runs, .timeout = 180)
+{
+	struct vm vm;
+
+	vm_start(&vm, "dirty", "size=256M", "dirty.mb=64 dirty.seconds=4");
+	cr_assert(guest_console_wait(&vm.con, "dirty: start", 60), "console:\n%s", vm.con.buf);
+	for (int i = 0; i < 6; i++) {
+		enum gm_bind to = i % 2 ? GM_BIND_GMEM : GM_BIND_MAPPED;
+		cr_assert_eq(gm_machine_switch_binding(vm.m, to, &vm.err), 0, "switch %d: %s", i, vm.err.msg);
+		cr_assert_eq(gm_memory_binding(gm_machine_memory(vm.m)), to);
+		sleep_ms(250);
+	}
+	vm_finish(&vm, 0, "dirty: ok pages=");
+}
+
+Test(api, pause_and_resume_during_memtest, .timeout = 180)
+{
+	struct vm vm;
+	struct gm_vcpu_state a, b;
+
+	vm_start(&vm, "memtest", "size=512M", NULL);
+	cr_assert(guest_console_wait(&vm.con, "memtest: start", 60), "console:\n%s", vm.con.buf);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(gm_machine_pause(vm.m, &vm.err), 0, "%s", vm.err.msg);
+		/* paused means paused: the instruction pointer does not move */
+		cr_assert_eq(gm_machine_get_vcpu_state(vm.m, 0, &a, &vm.err), 0, "%s", vm.err.msg);
+		sleep_ms(100);
+		cr_assert_eq(gm_machine_get_vcpu_state(vm.m, 0, &b, &vm.err), 0, "%s", vm.err.msg);
+		cr_assert_eq(a.regs.rip, b.regs.rip);
+		cr_assert_eq(gm_machine_resume(vm.m, &vm.err), 0, "%s", vm.err.msg);
+		sleep_ms(100);
+	}
+	vm_finish(&vm, 0, "memtest: ok pages=");
+}
+
+Test(api, vcpu_state_round_trip, .timeout = 120)
+{
+	struct vm vm;
+	struct gm_vcpu_state *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+
+	vm_start(&vm, "dirty", "size=256M", "dirty.mb=16 dirty.seconds=2");
+	cr_assert(guest_console_wait(&vm.con, "dirty: start", 60), "console:\n%s", vm.con.buf);
+	cr_assert_eq(gm_machine_pause(vm.m, &vm.err), 0, "%s", vm.err.msg);
+	cr_assert_eq(gm_machine_get_vcpu_state(vm.m, 0, a, &vm.err), 0, "%s", vm.err.msg);
+	cr_assert_gt(a->nmsrs, 0);
+	cr_assert_eq(a->sregs.cs.dpl | 3, 3);
+	cr_assert_eq(gm_machine_set_vcpu_state(vm.m, 0, a, &vm.err), 0, "%s", vm.err.msg);
+	cr_assert_eq(gm_machine_get_vcpu_state(vm.m, 0, b, &vm.err), 0, "%s", vm.err.msg);
+	cr_assert_eq(memcmp(&a->regs, &b->regs, sizeof(a->regs)), 0, "regs differ after set");
+	cr_assert_eq(memcmp(&a->sregs, &b->sregs, sizeof(a->sregs)), 0, "sregs differ after set");
+	cr_assert_eq(memcmp(&a->xcrs, &b->xcrs, sizeof(a->xcrs)), 0, "xcrs differ after set");
+	cr_assert_eq(memcmp(&a->mp_state, &b->mp_state, sizeof(a->mp_state)), 0);
+	cr_assert_eq(memcmp(a->xsave.region, b->xsave.region, 512), 0, "legacy FPU/SSE area differs");
+	cr_assert_eq(a->nmsrs, b->nmsrs);
+	for (unsigned i = 0; i < a->nmsrs; i++)
+		if (a->msrs[i].index != 0x10) /* the TSC moves on while paused */
+			cr_assert_eq(a->msrs[i].data, b->msrs[i].data, "MSR 0x%x", a->msrs[i].index);
+	/* running state cannot be read */
+	cr_assert_eq(gm_machine_resume(vm.m, &vm.err), 0, "%s", vm.err.msg);
+	cr_assert_eq(gm_machine_get_vcpu_state(vm.m, 0, b, &vm.err), -EBUSY);
+	/* and the guest, given its own state back, runs on correctly */
+	vm_finish(&vm, 0, "dirty: ok pages=");
+	free(a);
+	free(b);
+}

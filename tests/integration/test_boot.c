@@ -1,0 +1,121 @@
+/*
+ * Booting the test guests with `gmvm run`, as a user would: every backend
+ * and binding, both entries, large memory across the 32-bit hole, several
+ * vCPUs.  Each test checks the guest's own output and gmvm's exit status.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+#define HELLO_LINUX64 "Hello from gmvm guest (entry=linux64)"
+
+static void boot_hello(const char *memory, const char *expect_ram)
+{
+	struct run_result r;
+	char *hello = guest_path("hello");
+
+	require_kvm();
+	run_gmvm(&r, 60, "run", "--memory", memory, hello, NULL);
+	cr_assert_eq(r.status, 0, "--memory %s: status %d\nstdout:\n%s\nstderr:\n%s", memory, r.status, r.out, r.err);
+	cr_assert(strstr(r.out, HELLO_LINUX64), "--memory %s: no greeting in:\n%s", memory, r.out);
+	cr_assert(strstr(r.out, expect_ram), "--memory %s: expected '%s' in:\n%s", memory, expect_ram, r.out);
+	run_result_free(&r);
+	free(hello);
+}
+
+/* e820 RAM of a 256 MiB guest: 256 MiB minus the 0x9fc00..1 MiB reserved area. */
+#define RAM_256M "ram=255 MiB"
+
+Test(boot, hello_guest_memfd_gmem, .timeout = 90)
+{
+	boot_hello("size=256M", RAM_256M);
+}
+
+Test(boot, hello_guest_memfd_mapped, .timeout = 90)
+{
+	boot_hello("size=256M,backend=guest-memfd,bind=mapped", RAM_256M);
+}
+
+Test(boot, hello_memfd, .timeout = 90)
+{
+	boot_hello("size=256M,backend=memfd", RAM_256M);
+}
+
+Test(boot, hello_anon, .timeout = 90)
+{
+	boot_hello("size=256M,backend=anon", RAM_256M);
+}
+
+Test(boot, hello_prealloc, .timeout = 90)
+{
+	boot_hello("size=256M,prealloc=on", RAM_256M);
+}
+
+Test(boot, hello_pvh_entry, .timeout = 90)
+{
+	struct run_result r;
+	char *hello = guest_path("hello");
+
+	require_kvm();
+	run_gmvm(&r, 60, "run", "--entry", "pvh", hello, NULL);
+	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "Hello from gmvm guest (entry=pvh)"), "stdout:\n%s", r.out);
+	run_result_free(&r);
+	free(hello);
+}
+
+static void memtest(const char *memory, unsigned long min_pages)
+{
+	struct run_result r;
+	char *guest = guest_path("memtest");
+
+	require_kvm();
+	run_gmvm(&r, 240, "run", "--memory", memory, guest, NULL);
+	cr_assert_eq(r.status, 0, "--memory %s: status %d\nstdout:\n%s\nstderr:\n%s", memory, r.status, r.out, r.err);
+	const char *ok = strstr(r.out, "memtest: ok pages=");
+	cr_assert(ok, "--memory %s: memtest did not pass:\n%s", memory, r.out);
+	unsigned long pages = strtoul(ok + strlen("memtest: ok pages="), NULL, 10);
+	cr_assert_geq(pages, min_pages, "memtest checked %lu pages, expected at least %lu", pages, min_pages);
+	run_result_free(&r);
+	free(guest);
+}
+
+Test(boot, memtest_256M, .timeout = 300)
+{
+	/* all RAM above the guest's own image: at least 250 MiB of 4K pages */
+	memtest("size=256M", 250ul * 256);
+}
+
+Test(boot, memtest_5G_across_the_hole, .timeout = 300)
+{
+	/* 3 GiB below the hole and 2 GiB above 4 GiB, minus the first few MiB */
+	memtest("size=5G", (5ul << 30) / 4096 - 4096);
+}
+
+Test(boot, two_vcpus_start_through_the_mp_table, .timeout = 120)
+{
+	struct run_result r;
+	char *guest = guest_path("smp");
+
+	require_kvm();
+	run_gmvm(&r, 90, "run", "--cpus", "2", guest, NULL);
+	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "smp: cpus=2 up=2"), "stdout:\n%s", r.out);
+	run_result_free(&r);
+	free(guest);
+}
+
+Test(boot, hello_sees_four_vcpus, .timeout = 120)
+{
+	struct run_result r;
+	char *guest = guest_path("hello");
+
+	require_kvm();
+	run_gmvm(&r, 90, "run", "--cpus", "4", guest, NULL);
+	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "cpus=4 "), "stdout:\n%s", r.out);
+	run_result_free(&r);
+	free(guest);
+}
