@@ -37,7 +37,8 @@ int gm_kvm_set_memslot(int vm_fd, const struct kvm_userspace_memory_region2 *r,
 /* KVM_CREATE_GUEST_MEMFD; returns the guest_memfd fd. */
 int gm_kvm_create_guest_memfd(int vm_fd, uint64_t size, uint64_t flags, struct gm_error *err);
 
-/* Retry an ioctl on EINTR/EAGAIN; returns its result or -errno. */
+/* Retry an ioctl on EINTR/EAGAIN; returns its result or -errno.  Not for
+ * KVM_RUN, where EINTR is how a pause request arrives. */
 int gm_ioctl(int fd, unsigned long req, void *arg);
 
 #endif
