@@ -1,1 +1,240 @@
-/* stub: to be written */
+/*
+ * boot/load.c: putting a parsed ELF image into a guest: reading the file,
+ * checking its segments against the guest's RAM, choosing the entry, and
+ * copying the segments into guest memory through gm_memory_hva() only.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "boot/elf.h"
+
+#define GIB (UINT64_C(1) << 30)
+#define MIB (UINT64_C(1) << 20)
+
+static int bad(struct gm_error *err, const char *msg)
+{
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "%s", msg);
+}
+
+static void fmt_size(char *buf, size_t n, uint64_t bytes)
+{
+	if (bytes && bytes % GIB == 0)
+		snprintf(buf, n, "%" PRIu64 " GiB", bytes / GIB);
+	else if (bytes && bytes % MIB == 0)
+		snprintf(buf, n, "%" PRIu64 " MiB", bytes / MIB);
+	else
+		snprintf(buf, n, "%" PRIu64 " bytes", bytes);
+}
+
+/* Room for the e820 map of gmvm/memory.h (4 entries today) to grow. */
+#define MAX_E820 8
+
+/*
+ * The guest's RAM at or above GM_ELF_MIN_PADDR, from the same layout the
+ * guest is told about, so the loader and the e820 map cannot disagree.
+ */
+static unsigned ram_ranges(uint64_t ram_size, uint64_t start[MAX_E820], uint64_t end[MAX_E820])
+{
+	struct gm_e820_entry e820[MAX_E820];
+	size_t n = gm_layout_e820(ram_size, e820, MAX_E820);
+	unsigned r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t lo = e820[i].addr, hi = e820[i].addr + e820[i].size;
+
+		if (e820[i].type != GM_E820_RAM || hi <= GM_ELF_MIN_PADDR)
+			continue;
+		start[r] = lo < GM_ELF_MIN_PADDR ? GM_ELF_MIN_PADDR : lo;
+		end[r++] = hi;
+	}
+	return r;
+}
+
+static int misplaced(const struct gm_elf_segment *s, uint64_t ram_size,
+		     struct gm_error *err)
+{
+	uint64_t end = s->paddr + s->memsz, need;
+	char ram[32];
+
+	fmt_size(ram, sizeof(ram), ram_size);
+	if (s->paddr < GM_HIGH_RAM_BASE && end > GM_LOW_RAM_END)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") overlaps the 32-bit hole "
+			       "[3 GiB, 4 GiB), where there is no RAM (guest RAM: %s); "
+			       "link the guest below 3 GiB", s->paddr, end, ram);
+	/* RAM needed so that [paddr, end) is covered: low RAM counts from 0 */
+	need = end <= GM_LOW_RAM_END ? end : end - (GM_HIGH_RAM_BASE - GM_LOW_RAM_END);
+	return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
+		       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") lies beyond the guest's %s of RAM; "
+		       "give the guest more memory, e.g. --memory size=%" PRIu64 "M",
+		       s->paddr, end, ram, need / MIB + (need % MIB != 0));
+}
+
+int gm_elf_check_placement(const struct gm_elf_image *img, uint64_t ram_size,
+			   struct gm_error *err)
+{
+	uint64_t start[MAX_E820], end[MAX_E820];
+	unsigned n = ram_ranges(ram_size, start, end);
+
+	for (unsigned i = 0; i < img->nseg; i++) {
+		const struct gm_elf_segment *s = &img->seg[i];
+		bool ok = false;
+
+		for (unsigned r = 0; r < n && !ok; r++)
+			ok = s->paddr >= start[r] && s->paddr < end[r] &&
+			     s->memsz <= end[r] - s->paddr;
+		if (!ok)
+			return misplaced(s, ram_size, err);
+	}
+	return 0;
+}
+
+int gm_elf_choose_entry(const struct gm_elf_image *img, enum gm_entry want,
+			enum gm_entry *mode, uint64_t *addr, struct gm_error *err)
+{
+	switch (want) {
+	case GM_ENTRY_AUTO:
+		if (img->is64) {
+			*mode = GM_ENTRY_LINUX64;
+			*addr = img->entry;
+		} else if (img->has_pvh) {
+			*mode = GM_ENTRY_PVH;
+			*addr = img->pvh_entry;
+		} else {
+			return bad(err, "ELF is 32-bit i386 with no 64-bit entry and no PVH note "
+				   "(Xen ELF note type 18); build the guest for x86-64 or add a PVH note");
+		}
+		return 0;
+	case GM_ENTRY_LINUX64:
+		if (!img->is64)
+			return bad(err, "the 64-bit Linux boot entry needs an x86-64 ELF64 but this ELF is "
+				   "32-bit i386; use the PVH entry (with a PVH note) or build for x86-64");
+		*mode = GM_ENTRY_LINUX64;
+		*addr = img->entry;
+		return 0;
+	case GM_ENTRY_PVH:
+		if (!img->has_pvh)
+			return bad(err, "the PVH entry was asked for but the ELF has no PVH note "
+				   "(Xen ELF note type 18); add the note or use the default entry");
+		*mode = GM_ENTRY_PVH;
+		*addr = img->pvh_entry;
+		return 0;
+	}
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+		       "unknown entry mode %d; use auto, linux64 or pvh", (int)want);
+}
+
+static int open_failed(int e, struct gm_error *err)
+{
+	const char *fix = "check the path";
+
+	if (e == EACCES || e == EPERM)
+		fix = "make it readable by the user running gmvm";
+	return gm_fail(err, GM_STATUS_BAD_INPUT, e, "cannot open the guest ELF: %s; %s",
+		       strerror(e), fix);
+}
+
+int gm_elf_read_file(const char *path, void **buf, size_t *len, struct gm_error *err)
+{
+	struct stat st;
+	uint8_t *p;
+	size_t got = 0;
+	int fd, rc = 0;
+
+	*buf = NULL;
+	*len = 0;
+	/* O_NONBLOCK: a FIFO must not hang us before fstat() can refuse it */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return open_failed(errno, err);
+	if (fstat(fd, &st) < 0)
+		rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot stat the guest ELF: %s; check the path",
+			     strerror(errno));
+	else if (S_ISDIR(st.st_mode))
+		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EISDIR,
+			     "is a directory, not a guest ELF; give the path of the ELF file");
+	else if (!S_ISREG(st.st_mode))
+		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			     "is not a regular file; give the path of the guest's ELF file");
+	else if (st.st_size == 0)
+		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			     "the guest ELF is empty (0 bytes); rebuild or re-copy the guest image");
+	else if ((uint64_t)st.st_size > GM_ELF_MAX_FILE)
+		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EFBIG,
+			     "the guest ELF is %" PRIu64 " MiB, more than the %" PRIu64 " MiB gmvm loads; "
+			     "strip it (strip --strip-debug) or give a smaller image",
+			     (uint64_t)st.st_size / MIB, GM_ELF_MAX_FILE / MIB);
+	if (rc) {
+		close(fd);
+		return rc;
+	}
+	p = malloc((size_t)st.st_size);
+	if (!p) {
+		close(fd);
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
+			       "out of memory reading the %" PRIu64 "-byte guest ELF; free host memory",
+			       (uint64_t)st.st_size);
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot read the guest ELF: %s; "
+				     "check the file and the disk", strerror(errno));
+			break;
+		}
+		if (n == 0) {
+			rc = gm_fail(err, GM_STATUS_BAD_INPUT, EIO, "the guest ELF shrank while being "
+				     "read; do not rewrite it while gmvm starts");
+			break;
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	if (rc) {
+		free(p);
+		return rc;
+	}
+	*buf = p;
+	*len = got;
+	return 0;
+}
+
+int gm_elf_load(const void *buf, size_t len, const struct gm_elf_image *img,
+		struct gm_memory *mem, struct gm_error *err)
+{
+	const uint8_t *b = buf;
+
+	for (unsigned i = 0; i < img->nseg; i++) {
+		const struct gm_elf_segment *s = &img->seg[i];
+		uint8_t *hva;
+
+		/* img may come from another buffer than buf: recheck, cheaply */
+		if (s->offset > len || s->filesz > len - s->offset || s->filesz > s->memsz)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "ELF segment at 0x%" PRIx64 " does not match the %zu-byte image "
+				       "given to load; parse the same image that is loaded", s->paddr, len);
+		hva = gm_memory_hva(mem, s->paddr, s->memsz);
+		if (!hva) {
+			char ram[32];
+
+			fmt_size(ram, sizeof(ram), gm_memory_size(mem));
+			return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
+				       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") is not in the guest's "
+				       "%s of RAM; give the guest more memory with --memory size=...",
+				       s->paddr, s->paddr + s->memsz, ram);
+		}
+		if (s->filesz)
+			memcpy(hva, b + s->offset, s->filesz);
+		memset(hva + s->filesz, 0, s->memsz - s->filesz);
+	}
+	return 0;
+}
