@@ -24,9 +24,9 @@
 /* struct hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h). */
 #define PVH_MAGIC           0x336ec578u
 #define PVH_VERSION         1u
-#define PVH_CMDLINE_PADDR   0x10
-#define PVH_MEMMAP_PADDR    0x20
-#define PVH_MEMMAP_ENTRIES  0x28
+#define PVH_CMDLINE_PADDR   0x18
+#define PVH_MEMMAP_PADDR    0x28
+#define PVH_MEMMAP_ENTRIES  0x30
 #define PVH_INFO_SIZE       0x38
 #define PVH_MEMMAP_OFFSET   0x40
 #define PVH_MEMMAP_ENTRY    24

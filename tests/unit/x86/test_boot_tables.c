@@ -107,9 +107,9 @@ Test(x86, pvh_start_info)
 	cr_assert_eq(gm_x86_write_boot_tables(mem, GM_ENTRY_PVH, "pvh", 1, &err), 0, "%s", err.msg);
 	cr_assert_eq(u32_at(mem, GM_BOOT_START_INFO), 0x336ec578);
 	cr_assert_eq(u32_at(mem, GM_BOOT_START_INFO + 4), 1);
-	cr_assert_eq(u64_at(mem, GM_BOOT_START_INFO + 0x10), GM_BOOT_CMDLINE);
-	uint64_t memmap = u64_at(mem, GM_BOOT_START_INFO + 0x20);
-	cr_assert_eq(u32_at(mem, GM_BOOT_START_INFO + 0x28), n);
+	cr_assert_eq(u64_at(mem, GM_BOOT_START_INFO + 0x18), GM_BOOT_CMDLINE);
+	uint64_t memmap = u64_at(mem, GM_BOOT_START_INFO + 0x28);
+	cr_assert_eq(u32_at(mem, GM_BOOT_START_INFO + 0x30), n);
 	cr_assert_eq(n, 4, "5 GiB: low RAM, reserved, RAM to 3 GiB, RAM above 4 GiB");
 	cr_assert_eq(u64_at(mem, memmap + 24 * 3), UINT64_C(4) << 30);
 	cr_assert_eq(u64_at(mem, memmap + 24 * 3 + 8), UINT64_C(2) << 30);
