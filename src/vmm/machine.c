@@ -72,11 +72,10 @@ static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps
 		return r;
 	if (!cfg->kernel)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "no guest image given; name an ELF file");
-	r = gm_elf_read_file(cfg->kernel, image, image_len, err);
-	if (r)
-		return r;
 	struct gm_error inner = { 0 };
-	r = gm_elf_parse(*image, *image_len, img, &inner);
+	r = gm_elf_read_file(cfg->kernel, image, image_len, &inner);
+	if (!r)
+		r = gm_elf_parse(*image, *image_len, img, &inner);
 	if (!r)
 		r = gm_elf_check_placement(img, cfg->mem.size, &inner);
 	if (!r)
@@ -116,7 +115,12 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 	gm_trace_mark(m, GM_TRACE_CREATE);
 	m->kvm_fd = m->vm_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->cond, NULL);
+	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&m->cond, &ca);
+	pthread_condattr_destroy(&ca);
 	m->caps = *caps;
 	m->ncpus = cfg->cpus;
 
