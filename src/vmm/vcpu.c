@@ -135,15 +135,20 @@ static void *vcpu_main(void *arg)
 	struct gm_machine *m = v->m;
 	bool first = true;
 
+	if (v->id == 0)
+		gm_trace_mark(m, GM_TRACE_FIRST_RUN);
 	for (;;) {
-		if (v->id == 0 && first)
-			gm_trace_mark(m, GM_TRACE_FIRST_RUN);
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				if (gm_vcpu_park(v))
 					break;
 				continue;
+			}
+			/* KVM reports a guest memory fault as EFAULT with the exit filled in */
+			if (errno == EFAULT && v->run->exit_reason == KVM_EXIT_MEMORY_FAULT) {
+				handle_exit(v);
+				break;
 			}
 			gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, v->id, "vCPU %u: KVM_RUN failed: %s",
 				       v->id, strerror(errno));

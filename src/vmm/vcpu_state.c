@@ -19,7 +19,8 @@ static int vcpu_fd_for(struct gm_machine *m, unsigned cpu, struct gm_error *err)
 	if (cpu >= m->ncpus)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "no vCPU %u: the machine has %u", cpu, m->ncpus);
 	pthread_mutex_lock(&m->lock);
-	bool running = m->started && m->live && (m->parked < m->live);
+	/* paused means every vCPU parked (gm_machine_pause waited for it) */
+	bool running = m->started && m->live && !m->pause_depth;
 	pthread_mutex_unlock(&m->lock);
 	if (running)
 		return gm_fail(err, GM_STATUS_FAILURE, EBUSY, "vCPU %u is running; pause the machine first", cpu);
