@@ -1,7 +1,7 @@
 /*
  * config/: parsing sizes and the `--memory` option into plain data.  Syntax
- * and self-consistency only (a size that is a whole number of pages): what
- * the kernel can serve is decided later by gm_memory_check().  Pure: no
+ * only: whether a size fits its page size and what the kernel can serve is
+ * decided later by gm_memory_check().  Pure: no
  * globals, no side effects, and the output is written only on success.
  */
 #include <errno.h>
@@ -71,22 +71,6 @@ int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err)
 			       "size '%s' is too large; sizes must be below 16 EiB", s);
 	*out = v << shift;
 	return 0;
-}
-
-/* A size in its largest exact binary unit, for messages ("1G", "1536M", "4097"). */
-static const char *size_str(uint64_t v, char *buf, size_t len)
-{
-	static const char units[] = "TGMK";
-	int shift = 40;
-
-	for (const char *u = units; *u; u++, shift -= 10) {
-		if (v && (v & ((UINT64_C(1) << shift) - 1)) == 0) {
-			snprintf(buf, len, "%llu%c", (unsigned long long)(v >> shift), *u);
-			return buf;
-		}
-	}
-	snprintf(buf, len, "%llu", (unsigned long long)v);
-	return buf;
 }
 
 enum mem_key { K_SIZE, K_BACKEND, K_HUGEPAGES, K_PREALLOC, K_NUMA, K_BIND, K_COUNT };
@@ -237,7 +221,6 @@ int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_er
 	struct gm_mem_config m = *mem;
 	bool seen[K_COUNT] = { false };
 	const char *p = opt;
-	char a[32], b[32];
 	int ret;
 
 	if (!opt || !*opt)
@@ -259,14 +242,8 @@ int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_er
 		p = end + 1;
 	}
 
-	if (m.size == 0)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "memory size 0 is too small; give at least one page, e.g. size=256M");
-	if (m.size % m.page_size)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "memory size %s is not a whole number of %s pages; round it to a multiple of %s",
-			       size_str(m.size, a, sizeof(a)), size_str(m.page_size, b, sizeof(b)),
-			       b);
+	/* Whether the size fits the page size and the machine is gm_memory_check's
+	 * call, so library users and the command line get the same answer. */
 	/* Without bind=, use the binding every backend can do: only guest_memfd can be
 	 * bound as gmem, the others only as mapped. */
 	if (!seen[K_BIND]) {

@@ -149,7 +149,7 @@ static int check_hugetlb(const struct gm_mem_config *cfg, const struct gm_caps *
 	need = (long)(cfg->size / cfg->page_size);
 	if (pool->free < need)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
-			       "the %s hugetlb pool is too small: %ld pages needed, %ld free (of %ld); as root: echo %ld > %s",
+			       "the %s hugetlb pool is too small: needs %ld, has %ld free (of %ld); as root: echo %ld > %s",
 			       gm_mem_size_str(cfg->page_size, p, sizeof(p)), need, pool->free,
 			       pool->total, pool->total + (need - pool->free),
 			       gm_hugetlb_sysctl(cfg->page_size, path, sizeof(path)));

@@ -169,7 +169,7 @@ Test(check, hugetlb_2M_pool_too_small_says_counts_and_sysctl)
 	caps.hugetlb[0].total = 10;
 	caps.hugetlb[0].free = 3;
 	refused(&cfg, &caps, GM_STATUS_BAD_INPUT,
-		"512 pages needed, 3 free (of 10); as root: echo 519 > /proc/sys/vm/nr_hugepages");
+		"needs 512, has 3 free (of 10); as root: echo 519 > /proc/sys/vm/nr_hugepages");
 }
 
 Test(check, hugetlb_1G_pool_empty_names_the_sysfs_file)
@@ -181,7 +181,7 @@ Test(check, hugetlb_1G_pool_empty_names_the_sysfs_file)
 	caps.hugetlb[1].total = 0;
 	caps.hugetlb[1].free = 0;
 	refused(&cfg, &caps, GM_STATUS_BAD_INPUT,
-		"2 pages needed, 0 free (of 0); as root: echo 2 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages");
+		"needs 2, has 0 free (of 0); as root: echo 2 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages");
 }
 
 Test(check, hugetlb_pool_exactly_large_enough_is_accepted)
