@@ -61,7 +61,7 @@ int gm_memory_rebind(struct gm_memory *mem, enum gm_bind mode, struct gm_error *
 
 enum gm_bind gm_memory_binding(const struct gm_memory *mem);
 
-/* Free the backing of [gpa, gpa+len) (punch hole / MADV_REMOVE); reads give zeros. */
+/* Free the backing of [gpa, gpa+len) (punch hole; MADV_DONTNEED for anon); reads give zeros. */
 int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct gm_error *err);
 
 /*

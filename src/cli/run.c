@@ -3,11 +3,46 @@
  * run it to its end and turn that end into an exit status.
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
 #include "gmvm/gmvm.h"
+
+/*
+ * The console puts a terminal on stdin into non-canonical mode and restores
+ * it when the machine is destroyed; a signal that kills gmvm first must
+ * restore it too.  A signal handler can only reach this through a static.
+ */
+static struct termios saved_tty;
+static volatile sig_atomic_t tty_saved;
+
+static void restore_tty_and_die(int sig)
+{
+	if (tty_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void guard_terminal(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+	struct sigaction sa;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+		return;
+	tty_saved = 1;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = restore_tty_and_die;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+}
 
 static int finish(struct gm_machine *m, const struct gm_config *cfg, const struct gm_exit *ex)
 {
@@ -46,8 +81,10 @@ int gm_cli_run(int argc, char **argv)
 	r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
 	if (!r)
 		r = gm_machine_create(&cfg, &caps, &m, &err);
-	if (!r)
+	if (!r) {
+		guard_terminal();
 		r = gm_machine_start(m, &err);
+	}
 	if (r) {
 		gm_machine_destroy(m);
 		return gm_cli_report(&err);

@@ -136,6 +136,10 @@ int gm_console_start_input(struct gm_console_io *c, void (*notify)(void *opaque)
 	struct stat st;
 	bool tty = isatty(STDIN_FILENO);
 
+	/* Input belongs with output: a console sent to a file, nowhere or a
+	 * library's sink leaves the process's stdin alone. */
+	if (c->out_fd != STDOUT_FILENO || c->sink)
+		return 0;
 	if (fstat(STDIN_FILENO, &st) < 0 || !(tty || S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
 		return 0; /* /dev/null, a file or nothing: no input to forward */
 	c->notify = notify;
