@@ -4,8 +4,11 @@
  * vCPUs.  Each test checks the guest's own output and gmvm's exit status.
  */
 #include <criterion/criterion.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -118,4 +121,62 @@ Test(boot, hello_sees_four_vcpus, .timeout = 120)
 	cr_assert(strstr(r.out, "cpus=4 "), "stdout:\n%s", r.out);
 	run_result_free(&r);
 	free(guest);
+}
+
+/* The 2M hugetlb pool, raised for one test and put back as it was. */
+#define NR_HUGEPAGES_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
+
+static long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+static bool write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	bool ok = f && fprintf(f, "%ld\n", v) > 0;
+
+	if (f && fclose(f) != 0)
+		ok = false;
+	return ok;
+}
+
+static long saved_hugepages = -1;
+
+static void hugetlb_setup(void)
+{
+	long want = 256 + 8; /* 512 MiB of guest RAM, and a little slack */
+
+	require_kvm();
+	if (geteuid() != 0)
+		cr_skip_test("not root: cannot raise %s for the 2M hugetlb test", NR_HUGEPAGES_2M);
+	saved_hugepages = read_long(NR_HUGEPAGES_2M);
+	if (saved_hugepages < 0)
+		cr_skip_test("this kernel has no 2M hugetlb pool (%s)", NR_HUGEPAGES_2M);
+	cr_assert(write_long(NR_HUGEPAGES_2M, saved_hugepages + want));
+	if (read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") < 256)
+		cr_skip_test("the kernel could not find 256 free 2M pages for the pool");
+}
+
+static void hugetlb_teardown(void)
+{
+	if (saved_hugepages >= 0)
+		write_long(NR_HUGEPAGES_2M, saved_hugepages);
+}
+
+Test(boot, memtest_memfd_hugetlb_2M, .init = hugetlb_setup, .fini = hugetlb_teardown, .timeout = 300)
+{
+	memtest("size=512M,backend=memfd,hugepages=2M,prealloc=on", 500ul * 256);
+	/* the guest's pages came from the pool: it was drawn down while the VM ran,
+	 * and every page is back now that gmvm has exited */
+	long free_after = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
+	cr_assert_eq(free_after, read_long(NR_HUGEPAGES_2M), "hugetlb pages leaked: %ld free", free_after);
 }

@@ -84,3 +84,31 @@ Test(exits, console_to_file_and_none, .timeout = 90)
 	free(arg);
 	free(guest);
 }
+
+Test(exits, exit_port_value_becomes_the_status, .timeout = 90)
+{
+	struct run_result r;
+	char *guest = guest_path("hello");
+
+	require_kvm();
+	run_gmvm(&r, 60, "run", "--cmdline", "hello.exit=21", guest, NULL);
+	cr_assert_eq(r.status, (21 << 1) | 1, "status %d\nstderr:\n%s", r.status, r.err);
+	cr_assert(strstr(r.out, "Hello from gmvm guest"), "stdout:\n%s", r.out);
+	run_result_free(&r);
+	free(guest);
+}
+
+Test(exits, unhandled_port_is_logged_once_and_ignored, .timeout = 90)
+{
+	struct run_result r;
+	char *guest = guest_path("hello");
+
+	require_kvm();
+	run_gmvm(&r, 60, "run", "--cmdline", "hello.port=0x2f0", guest, NULL);
+	cr_assert_eq(r.status, 0, "status %d\nstderr:\n%s", r.status, r.err);
+	/* reads of a port nobody claims give all ones, and the guest goes on */
+	cr_assert_eq(count_substr(r.out, "hello: port 0x2f0 reads 0xff"), 2, "stdout:\n%s", r.out);
+	cr_assert_eq(count_substr(r.err, "unhandled port 0x2f0"), 1, "logged once for four accesses:\n%s", r.err);
+	run_result_free(&r);
+	free(guest);
+}
