@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -110,6 +111,25 @@ Test(boot, two_vcpus_start_through_the_mp_table, .timeout = 120)
 	free(guest);
 }
 
+Test(boot, sixty_four_vcpus_all_come_up, .timeout = 120)
+{
+	struct run_result r;
+	char *guest = guest_path("smp");
+
+	require_kvm();
+	run_gmvm(&r, 90, "run", "--cpus", "64", guest, NULL);
+	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
+	cr_assert(strstr(r.out, "smp: cpus=64 up=64"), "stdout:\n%s", r.out);
+	run_result_free(&r);
+	free(guest);
+}
+
+Test(boot, hello_with_16G, .timeout = 90)
+{
+	/* 3 GiB below the hole and 13 GiB above 4 GiB, minus the reserved 0x9fc00..1 MiB */
+	boot_hello("size=16G", "ram=16383 MiB");
+}
+
 Test(boot, hello_sees_four_vcpus, .timeout = 120)
 {
 	struct run_result r;
@@ -179,4 +199,35 @@ Test(boot, memtest_memfd_hugetlb_2M, .init = hugetlb_setup, .fini = hugetlb_tear
 	 * and every page is back now that gmvm has exited */
 	long free_after = read_long("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages");
 	cr_assert_eq(free_after, read_long(NR_HUGEPAGES_2M), "hugetlb pages leaked: %ld free", free_after);
+}
+
+/* The same ELF boots in QEMU's microvm through its PVH note. */
+Test(boot, hello_boots_in_qemu_microvm_too, .timeout = 120)
+{
+	char *guest = guest_path("hello");
+
+	require_kvm();
+	if (system("command -v qemu-system-x86_64 >/dev/null 2>&1") != 0)
+		cr_skip_test("qemu-system-x86_64 is not installed (make bench installs it)");
+	char *cmd = NULL;
+	cr_assert(asprintf(&cmd, "timeout 60 qemu-system-x86_64 -accel kvm -M microvm,x-option-roms=off,rtc=off "
+			   "-cpu qemu64,+invtsc -nodefaults -no-user-config -nographic -no-reboot -serial stdio "
+			   "-device isa-debug-exit,iobase=0xf4,iosize=4 -m 256M -kernel %s </dev/null 2>&1", guest) > 0);
+	FILE *p = popen(cmd, "r");
+	char out[4096] = { 0 };
+	size_t n = 0;
+	cr_assert(p);
+	while (n < sizeof(out) - 1) {
+		size_t got = fread(out + n, 1, sizeof(out) - 1 - n, p);
+		if (!got)
+			break;
+		n += got;
+	}
+	int status = pclose(p);
+	cr_assert(strstr(out, "Hello from gmvm guest (entry=pvh)"), "QEMU output:\n%s", out);
+	cr_assert(strstr(out, "ram=255 MiB"), "QEMU output:\n%s", out);
+	/* QEMU ends through the guest's ACPI power-off (0) or the exit port (1) */
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) <= 1, "QEMU status 0x%x\n%s", status, out);
+	free(cmd);
+	free(guest);
 }
