@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "boot/elf.h"
+#include "util/le.h"
 
 /*
  * Our own ELF constants: <elf.h> would find this folder's elf.h first, and
@@ -48,22 +49,6 @@ struct phdr {
 	uint32_t type;
 	uint64_t offset, paddr, filesz, memsz, align;
 };
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-static uint64_t rd64(const uint8_t *p)
-{
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
-}
 
 static int bad(struct gm_error *err, const char *msg)
 {
@@ -153,19 +138,19 @@ static int check_type(unsigned type, struct gm_error *err)
 
 static void read_phdr(const uint8_t *p, bool is64, struct phdr *ph)
 {
-	ph->type = rd32(p);
+	ph->type = gm_le32(p);
 	if (is64) {
-		ph->offset = rd64(p + 8);
-		ph->paddr = rd64(p + 24);
-		ph->filesz = rd64(p + 32);
-		ph->memsz = rd64(p + 40);
-		ph->align = rd64(p + 48);
+		ph->offset = gm_le64(p + 8);
+		ph->paddr = gm_le64(p + 24);
+		ph->filesz = gm_le64(p + 32);
+		ph->memsz = gm_le64(p + 40);
+		ph->align = gm_le64(p + 48);
 	} else {
-		ph->offset = rd32(p + 4);
-		ph->paddr = rd32(p + 12);
-		ph->filesz = rd32(p + 16);
-		ph->memsz = rd32(p + 20);
-		ph->align = rd32(p + 28);
+		ph->offset = gm_le32(p + 4);
+		ph->paddr = gm_le32(p + 12);
+		ph->filesz = gm_le32(p + 16);
+		ph->memsz = gm_le32(p + 20);
+		ph->align = gm_le32(p + 28);
 	}
 }
 
@@ -246,7 +231,7 @@ static int pvh_note(const uint8_t *desc, uint32_t descsz, uint64_t at,
 			       "ELF PVH note (Xen note type 18) at byte %" PRIu64
 			       " holds %" PRIu32 " bytes, not a 4- or 8-byte address; %s",
 			       at, descsz, CORRUPT);
-	addr = descsz == 4 ? rd32(desc) : rd64(desc);
+	addr = descsz == 4 ? gm_le32(desc) : gm_le64(desc);
 	if (addr > UINT32_MAX)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "ELF PVH entry point 0x%" PRIx64 " is above 4 GiB, out of reach of "
@@ -269,8 +254,8 @@ static int walk_notes(const uint8_t *b, const struct phdr *ph,
 	uint64_t n = ph->filesz, pos = 0, a = ph->align == 8 ? 8 : 4;
 
 	while (n - pos >= NOTE_HDR_SIZE) {
-		uint32_t namesz = rd32(p + pos), descsz = rd32(p + pos + 4);
-		uint32_t type = rd32(p + pos + 8);
+		uint32_t namesz = gm_le32(p + pos), descsz = gm_le32(p + pos + 4);
+		uint32_t type = gm_le32(p + pos + 8);
 		uint64_t name = pos + NOTE_HDR_SIZE;
 		uint64_t desc = align_up(name + namesz, a); /* < 2^34: no overflow */
 		int rc;
@@ -315,7 +300,7 @@ static int read_header(const uint8_t *b, size_t len, struct gm_elf_image *img,
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "ELF is truncated: %zu bytes, shorter than the %u-byte ELF header; %s",
 			       len, ehsize, CORRUPT);
-	img->machine = rd16(b + 18);
+	img->machine = gm_le16(b + 18);
 	if (img->is64 && img->machine != EM_X86_64)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "ELF64 is for machine %u (%s), not x86-64 (62); build the guest for x86-64",
@@ -324,14 +309,14 @@ static int read_header(const uint8_t *b, size_t len, struct gm_elf_image *img,
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "ELF32 is for machine %u (%s), not i386 (3); build the guest for x86-64 or i386",
 			       img->machine, machine_name(img->machine));
-	type = rd16(b + 16);
+	type = gm_le16(b + 16);
 	rc = check_type(type, err);
 	if (rc)
 		return rc;
-	img->entry = img->is64 ? rd64(b + 24) : rd32(b + 24);
-	*phoff = img->is64 ? rd64(b + 32) : rd32(b + 28);
-	phentsize = rd16(b + (img->is64 ? 54 : 42));
-	*phnum = rd16(b + (img->is64 ? 56 : 44));
+	img->entry = img->is64 ? gm_le64(b + 24) : gm_le32(b + 24);
+	*phoff = img->is64 ? gm_le64(b + 32) : gm_le32(b + 28);
+	phentsize = gm_le16(b + (img->is64 ? 54 : 42));
+	*phnum = gm_le16(b + (img->is64 ? 56 : 44));
 	if (*phnum == 0)
 		return bad(err, "ELF has no program headers, so nothing to load; "
 			   "link the guest as an executable with PT_LOAD segments");

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/le.h"
 #include "x86/x86.h"
 
 /* struct boot_params offsets (Documentation/arch/x86/zero-page.rst). */
@@ -31,9 +32,6 @@
 #define PVH_MEMMAP_OFFSET   0x40
 #define PVH_MEMMAP_ENTRY    24
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 static int write_gdt(struct gm_memory *mem, enum gm_entry entry, struct gm_error *err)
 {
@@ -79,19 +77,19 @@ static int write_boot_params(struct gm_memory *mem, const char *cmdline, struct 
 	if (!bp)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "guest RAM does not cover boot_params; use more --memory");
 	memset(bp, 0, BP_SIZE);
-	put16(bp + BP_BOOT_FLAG, 0xaa55);
-	put32(bp + BP_HEADER, 0x53726448); /* "HdrS" */
-	put16(bp + BP_VERSION, 0x020f);
+	gm_put_le16(bp + BP_BOOT_FLAG, 0xaa55);
+	gm_put_le32(bp + BP_HEADER, 0x53726448); /* "HdrS" */
+	gm_put_le16(bp + BP_VERSION, 0x020f);
 	bp[BP_TYPE_OF_LOADER] = 0xff;      /* "undefined" loader */
-	put32(bp + BP_CMD_LINE_PTR, (uint32_t)GM_BOOT_CMDLINE);
-	put32(bp + BP_EXT_CMD_LINE_PTR, 0);
-	put32(bp + BP_CMDLINE_SIZE, cmdline ? (uint32_t)strlen(cmdline) : 0);
+	gm_put_le32(bp + BP_CMD_LINE_PTR, (uint32_t)GM_BOOT_CMDLINE);
+	gm_put_le32(bp + BP_EXT_CMD_LINE_PTR, 0);
+	gm_put_le32(bp + BP_CMDLINE_SIZE, cmdline ? (uint32_t)strlen(cmdline) : 0);
 	bp[BP_E820_ENTRIES] = (uint8_t)n;
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *e = bp + BP_E820_TABLE + 20 * i;
-		put64(e, map[i].addr);
-		put64(e + 8, map[i].size);
-		put32(e + 16, map[i].type);
+		gm_put_le64(e, map[i].addr);
+		gm_put_le64(e + 8, map[i].size);
+		gm_put_le32(e + 16, map[i].type);
 	}
 	return 0;
 }
@@ -106,16 +104,16 @@ static int write_start_info(struct gm_memory *mem, struct gm_error *err)
 	if (!si)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "guest RAM does not cover hvm_start_info; use more --memory");
 	memset(si, 0, size);
-	put32(si, PVH_MAGIC);
-	put32(si + 4, PVH_VERSION);
-	put64(si + PVH_CMDLINE_PADDR, GM_BOOT_CMDLINE);
-	put64(si + PVH_MEMMAP_PADDR, GM_BOOT_START_INFO + PVH_MEMMAP_OFFSET);
-	put32(si + PVH_MEMMAP_ENTRIES, (uint32_t)n);
+	gm_put_le32(si, PVH_MAGIC);
+	gm_put_le32(si + 4, PVH_VERSION);
+	gm_put_le64(si + PVH_CMDLINE_PADDR, GM_BOOT_CMDLINE);
+	gm_put_le64(si + PVH_MEMMAP_PADDR, GM_BOOT_START_INFO + PVH_MEMMAP_OFFSET);
+	gm_put_le32(si + PVH_MEMMAP_ENTRIES, (uint32_t)n);
 	for (size_t i = 0; i < n; i++) {
 		uint8_t *e = si + PVH_MEMMAP_OFFSET + PVH_MEMMAP_ENTRY * i;
-		put64(e, map[i].addr);
-		put64(e + 8, map[i].size);
-		put32(e + 16, map[i].type);
+		gm_put_le64(e, map[i].addr);
+		gm_put_le64(e + 8, map[i].size);
+		gm_put_le32(e + 16, map[i].type);
 	}
 	_Static_assert(PVH_MEMMAP_OFFSET >= PVH_INFO_SIZE, "memmap after start_info");
 	return 0;

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/le.h"
 #include "x86/x86.h"
 
 #define MP_SPEC_REV       4
@@ -24,8 +25,6 @@ enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
 #define CPU_SIZE    20
 #define SMALL_SIZE  8
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 
 static uint8_t checksum(const uint8_t *p, size_t n)
 {
@@ -47,7 +46,7 @@ static uint8_t *put_small(uint8_t *p, uint8_t type, uint8_t a, uint16_t flags, u
 {
 	p[0] = type;
 	p[1] = a;
-	put16(p + 2, flags);
+	gm_put_le16(p + 2, flags);
 	p[4] = bus;
 	p[5] = irq;
 	p[6] = dst;
@@ -76,8 +75,8 @@ int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error 
 		p[1] = (uint8_t)i;
 		p[2] = MP_LAPIC_VERSION;
 		p[3] = MP_CPU_ENABLED | (i == 0 ? MP_CPU_BSP : 0);
-		put32(p + 4, 0x600);     /* family 6 signature */
-		put32(p + 8, 0x201);     /* FPU, APIC */
+		gm_put_le32(p + 4, 0x600);     /* family 6 signature */
+		gm_put_le32(p + 8, 0x201);     /* FPU, APIC */
 		p += CPU_SIZE;
 	}
 	p[0] = MP_BUS;
@@ -89,7 +88,7 @@ int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error 
 	p[1] = ioapic_id;
 	p[2] = MP_IOAPIC_VERSION;
 	p[3] = 1;
-	put32(p + 4, (uint32_t)GM_IOAPIC_BASE);
+	gm_put_le32(p + 4, (uint32_t)GM_IOAPIC_BASE);
 	p += SMALL_SIZE;
 	entries++;
 	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
@@ -103,16 +102,16 @@ int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error 
 	entries += 2;
 
 	memcpy(hdr, "PCMP", 4);
-	put16(hdr + 4, (uint16_t)size);
+	gm_put_le16(hdr + 4, (uint16_t)size);
 	hdr[6] = MP_SPEC_REV;
 	memcpy(hdr + 8, "GMVM    ", 8);
 	memcpy(hdr + 16, "GMVM-MICROVM", 12);
-	put16(hdr + 34, entries);
-	put32(hdr + 36, (uint32_t)GM_LAPIC_BASE);
+	gm_put_le16(hdr + 34, entries);
+	gm_put_le32(hdr + 36, (uint32_t)GM_LAPIC_BASE);
 	hdr[7] = checksum(hdr, size);
 
 	memcpy(fp, "_MP_", 4);
-	put32(fp + 4, (uint32_t)(GM_BOOT_MPTABLE + FP_SIZE));
+	gm_put_le32(fp + 4, (uint32_t)(GM_BOOT_MPTABLE + FP_SIZE));
 	fp[8] = 1;                   /* length in 16-byte units */
 	fp[9] = MP_SPEC_REV;
 	fp[10] = checksum(fp, FP_SIZE);
