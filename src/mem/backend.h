@@ -75,6 +75,12 @@ int gm_hostmap_populate(struct gm_memory *mem, struct gm_error *err);
 /* Close mem->fd if open: the close op of fd-backed backends. */
 void gm_hostmap_close_fd(struct gm_memory *mem);
 
+/*
+ * Discard by punching a hole in the fd: frees the pages for every mapper and
+ * unmaps them everywhere, KVM included, so the guest reads zeros.
+ */
+int gm_hostmap_punch_hole(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err);
+
 /* The remedy for an exhausted hugetlb pool of mem's page size, for messages. */
 const char *gm_hugetlb_sysctl(uint64_t page_size, char *buf, size_t len);
 

@@ -84,18 +84,6 @@ static int gmem_prealloc(struct gm_memory *mem, struct gm_error *err)
 		       strerror(errno));
 }
 
-static int gmem_discard(struct gm_memory *mem, uint64_t offset, uint64_t len,
-			struct gm_error *err)
-{
-	/* Punching also zaps KVM's mappings of the range: the guest reads zeros. */
-	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
-		      (off_t)len) == 0)
-		return 0;
-	return gm_fail(err, GM_STATUS_FAILURE, errno,
-		       "punching a hole in the guest_memfd failed: %s; the memory is unchanged",
-		       strerror(errno));
-}
-
 const struct gm_backend_ops gm_backend_guest_memfd = {
 	.name = "guest-memfd",
 	.abilities = gmem_abilities,
@@ -103,6 +91,6 @@ const struct gm_backend_ops gm_backend_guest_memfd = {
 	.map = gmem_map,
 	.set_node = gm_hostmap_set_node,
 	.prealloc = gmem_prealloc,
-	.discard = gmem_discard,
+	.discard = gm_hostmap_punch_hole,
 	.close = gm_hostmap_close_fd,
 };

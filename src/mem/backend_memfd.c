@@ -97,21 +97,6 @@ static int memfd_map(struct gm_memory *mem, struct gm_error *err)
 		       strerror(e));
 }
 
-static int memfd_discard(struct gm_memory *mem, uint64_t offset, uint64_t len,
-			 struct gm_error *err)
-{
-	/*
-	 * Punching the file (not MADV_DONTNEED) frees the pages for every
-	 * mapper and unmaps them everywhere, KVM included; reads give zeros.
-	 */
-	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
-		      (off_t)len) == 0)
-		return 0;
-	return gm_fail(err, GM_STATUS_FAILURE, errno,
-		       "punching a hole in the guest RAM memfd failed: %s; the memory is unchanged",
-		       strerror(errno));
-}
-
 /*
  * THP is left to the host: with 4K pages gmvm neither asks for huge pages
  * (MADV_HUGEPAGE) nor forbids them (MADV_NOHUGEPAGE); shmem THP follows
@@ -124,6 +109,6 @@ const struct gm_backend_ops gm_backend_memfd = {
 	.map = memfd_map,
 	.set_node = gm_hostmap_set_node,
 	.prealloc = gm_hostmap_populate,
-	.discard = memfd_discard,
+	.discard = gm_hostmap_punch_hole,
 	.close = gm_hostmap_close_fd,
 };

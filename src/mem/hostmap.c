@@ -3,6 +3,7 @@
  * an aligned mapping, the NUMA policy on it, and populating it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,4 +126,13 @@ const char *gm_hugetlb_sysctl(uint64_t page_size, char *buf, size_t len)
 		snprintf(buf, len, "/sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages",
 			 page_size >> 10);
 	return buf;
+}
+
+int gm_hostmap_punch_hole(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err)
+{
+	if (fallocate(mem->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)len) == 0)
+		return 0;
+	return gm_fail(err, GM_STATUS_FAILURE, errno,
+		       "punching a hole in the %s memory failed: %s; the memory is unchanged",
+		       mem->ops->name, strerror(errno));
 }
