@@ -25,10 +25,12 @@ run: all
 
 check: all
 	$(MESON_TEST) -C $(BUILD)
+	@scripts/test-summary.sh $(BUILD)
 
 check-asan: $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 	$(MESON_TEST) -C $(ASAN_BUILD)
+	@scripts/test-summary.sh $(ASAN_BUILD)
 
 bench: all
 	scripts/deps.sh bench
