@@ -146,6 +146,32 @@ void run_gmvm(struct run_result *r, double limit, const char *arg, ...)
 	run_gmvm_argv(r, limit, argv);
 }
 
+void run_guest(struct run_result *r, double limit, const char *guest, ...)
+{
+	const char *argv[64];
+	size_t n = 0;
+	va_list ap;
+
+	require_kvm();
+	argv[n++] = "run";
+	va_start(ap, guest);
+	for (const char *a = va_arg(ap, const char *); a && n < 62; a = va_arg(ap, const char *))
+		argv[n++] = a;
+	va_end(ap);
+	char *path = guest_path(guest);
+	argv[n++] = path;
+	argv[n] = NULL;
+	run_gmvm_argv(r, limit, argv);
+	free(path);
+}
+
+void expect_run(const struct run_result *r, int status, const char *want)
+{
+	cr_assert_eq(r->status, status, "status %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status,
+		     r->out, r->err);
+	cr_assert(strstr(r->out, want), "expected '%s' in stdout:\n%s\nstderr:\n%s", want, r->out, r->err);
+}
+
 void run_result_free(struct run_result *r)
 {
 	free(r->out);

@@ -20,6 +20,15 @@ void run_gmvm(struct run_result *r, double limit, const char *arg, ...) __attrib
 void run_gmvm_argv(struct run_result *r, double limit, const char *const *argv);
 void run_result_free(struct run_result *r);
 
+/*
+ * Require KVM, then run `gmvm run ARGS... build/guests/GUEST.elf`, the
+ * NULL-terminated ARGS coming after guest.
+ */
+void run_guest(struct run_result *r, double limit, const char *guest, ...) __attribute__((sentinel));
+
+/* Assert gmvm's exit status and that its stdout holds want; show all output when not. */
+void expect_run(const struct run_result *r, int status, const char *want);
+
 /* Path of build/guests/NAME.elf (static buffer per call site is not needed: caller frees). */
 char *guest_path(const char *name);
 

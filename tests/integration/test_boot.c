@@ -18,16 +18,21 @@
 static void boot_hello(const char *memory, const char *expect_ram)
 {
 	struct run_result r;
-	char *hello = guest_path("hello");
 
-	require_kvm();
-	run_gmvm(&r, 60, "run", "--memory", memory, hello, NULL);
-	cr_assert_eq(r.status, 0, "--memory %s: status %d\nstdout:\n%s\nstderr:\n%s", memory, r.status, r.out, r.err);
-	cr_assert(strstr(r.out, HELLO_LINUX64), "--memory %s: no greeting in:\n%s", memory, r.out);
-	cr_assert(strstr(r.out, expect_ram), "--memory %s: expected '%s' in:\n%s", memory, expect_ram, r.out);
+	run_guest(&r, 60, "hello", "--memory", memory, NULL);
+	expect_run(&r, 0, HELLO_LINUX64);
+	expect_run(&r, 0, expect_ram);
 	run_result_free(&r);
-	free(hello);
 }
+
+/* Run GUEST with ARGS and expect status 0 and want on its console. */
+#define BOOT_OK(want, guest, ...)                                      \
+	do {                                                           \
+		struct run_result r_;                                  \
+		run_guest(&r_, 90, guest, __VA_ARGS__, NULL);          \
+		expect_run(&r_, 0, want);                              \
+		run_result_free(&r_);                                  \
+	} while (0)
 
 /* e820 RAM of a 256 MiB guest: 256 MiB minus the 0x9fc00..1 MiB reserved area. */
 #define RAM_256M "ram=255 MiB"
@@ -59,31 +64,19 @@ Test(boot, hello_prealloc, .timeout = 90)
 
 Test(boot, hello_pvh_entry, .timeout = 90)
 {
-	struct run_result r;
-	char *hello = guest_path("hello");
-
-	require_kvm();
-	run_gmvm(&r, 60, "run", "--entry", "pvh", hello, NULL);
-	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.out, "Hello from gmvm guest (entry=pvh)"), "stdout:\n%s", r.out);
-	run_result_free(&r);
-	free(hello);
+	BOOT_OK("Hello from gmvm guest (entry=pvh)", "hello", "--entry", "pvh");
 }
 
 static void memtest(const char *memory, unsigned long min_pages)
 {
 	struct run_result r;
-	char *guest = guest_path("memtest");
 
-	require_kvm();
-	run_gmvm(&r, 240, "run", "--memory", memory, guest, NULL);
-	cr_assert_eq(r.status, 0, "--memory %s: status %d\nstdout:\n%s\nstderr:\n%s", memory, r.status, r.out, r.err);
+	run_guest(&r, 240, "memtest", "--memory", memory, NULL);
+	expect_run(&r, 0, "memtest: ok pages=");
 	const char *ok = strstr(r.out, "memtest: ok pages=");
-	cr_assert(ok, "--memory %s: memtest did not pass:\n%s", memory, r.out);
 	unsigned long pages = strtoul(ok + strlen("memtest: ok pages="), NULL, 10);
 	cr_assert_geq(pages, min_pages, "memtest checked %lu pages, expected at least %lu", pages, min_pages);
 	run_result_free(&r);
-	free(guest);
 }
 
 Test(boot, memtest_256M, .timeout = 300)
@@ -100,28 +93,12 @@ Test(boot, memtest_5G_across_the_hole, .timeout = 300)
 
 Test(boot, two_vcpus_start_through_the_mp_table, .timeout = 120)
 {
-	struct run_result r;
-	char *guest = guest_path("smp");
-
-	require_kvm();
-	run_gmvm(&r, 90, "run", "--cpus", "2", guest, NULL);
-	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.out, "smp: cpus=2 up=2"), "stdout:\n%s", r.out);
-	run_result_free(&r);
-	free(guest);
+	BOOT_OK("smp: cpus=2 up=2", "smp", "--cpus", "2");
 }
 
 Test(boot, sixty_four_vcpus_all_come_up, .timeout = 120)
 {
-	struct run_result r;
-	char *guest = guest_path("smp");
-
-	require_kvm();
-	run_gmvm(&r, 90, "run", "--cpus", "64", guest, NULL);
-	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.out, "smp: cpus=64 up=64"), "stdout:\n%s", r.out);
-	run_result_free(&r);
-	free(guest);
+	BOOT_OK("smp: cpus=64 up=64", "smp", "--cpus", "64");
 }
 
 Test(boot, hello_with_16G, .timeout = 90)
@@ -132,15 +109,7 @@ Test(boot, hello_with_16G, .timeout = 90)
 
 Test(boot, hello_sees_four_vcpus, .timeout = 120)
 {
-	struct run_result r;
-	char *guest = guest_path("hello");
-
-	require_kvm();
-	run_gmvm(&r, 90, "run", "--cpus", "4", guest, NULL);
-	cr_assert_eq(r.status, 0, "status %d\nstdout:\n%s\nstderr:\n%s", r.status, r.out, r.err);
-	cr_assert(strstr(r.out, "cpus=4 "), "stdout:\n%s", r.out);
-	run_result_free(&r);
-	free(guest);
+	BOOT_OK("cpus=4 ", "hello", "--cpus", "4");
 }
 
 /* The 2M hugetlb pool, raised for one test and put back as it was. */

@@ -14,16 +14,13 @@
 static void refused(int status, const char *memory, const char *guest_name, const char *expect)
 {
 	struct run_result r;
-	char *guest = guest_path(guest_name);
 
-	require_kvm();
-	run_gmvm(&r, 30, "run", "--memory", memory, guest, NULL);
+	run_guest(&r, 30, guest_name, "--memory", memory, NULL);
 	cr_assert_eq(r.status, status, "--memory %s: status %d, stderr:\n%s", memory, r.status, r.err);
 	cr_assert(strstr(r.err, expect), "--memory %s: expected '%s' in stderr:\n%s", memory, expect, r.err);
 	cr_assert_eq(count_substr(r.err, "\n"), 1, "one line expected, stderr:\n%s", r.err);
 	cr_assert_str_empty(r.out, "the guest must not have run:\n%s", r.out);
 	run_result_free(&r);
-	free(guest);
 }
 
 Test(refusals, guest_memfd_hugepages_without_kernel_support)
