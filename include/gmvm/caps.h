@@ -29,7 +29,7 @@ struct gm_caps {
 	int api_version;
 	uint64_t vm_types;           /* KVM_CAP_VM_TYPES bitmap */
 	unsigned max_vcpus;          /* KVM_CAP_MAX_VCPUS */
-	bool irqchip;                /* KVM_CAP_IRQCHIP */
+	bool irqchip;                /* KVM_CAP_SPLIT_IRQCHIP: in-kernel LAPICs */
 
 	bool guest_memfd;            /* KVM_CAP_GUEST_MEMFD */
 	uint64_t gmem_flags;         /* KVM_CAP_GUEST_MEMFD_FLAGS */

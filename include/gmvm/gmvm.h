@@ -7,6 +7,7 @@
 #include "gmvm/caps.h"
 #include "gmvm/memory.h"
 #include "gmvm/vcpu_state.h"
+#include "gmvm/trace.h"
 #include "gmvm/machine.h"
 
 #endif

@@ -16,6 +16,7 @@
 #include "gmvm/config.h"
 #include "gmvm/error.h"
 #include "gmvm/memory.h"
+#include "gmvm/trace.h"
 #include "gmvm/vcpu_state.h"
 
 struct gm_machine;
@@ -88,8 +89,12 @@ struct gm_memory *gm_machine_memory(struct gm_machine *m);
 /* Print a vCPU's registers (for a crash report); the vCPU must not be running. */
 void gm_machine_dump_vcpu(struct gm_machine *m, unsigned cpu, FILE *out);
 
-/* Print how long each start-up phase took (create .. first exit .. end). */
-void gm_machine_print_trace(const struct gm_machine *m, FILE *out);
+/*
+ * Copy into *into the start-up trace points this machine reached (checked,
+ * VM, memory, loaded, vCPUs, first run, first exit, end); the caller marks
+ * its own (start, probed, exit) and prints the whole with gm_trace_print().
+ */
+void gm_machine_trace(const struct gm_machine *m, struct gm_trace *into);
 
 /* Stop (if running), join threads, free everything. */
 void gm_machine_destroy(struct gm_machine *m);

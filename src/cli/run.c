@@ -44,7 +44,8 @@ static void guard_terminal(void)
 		sigaction(sigs[i], &sa, NULL);
 }
 
-static int finish(struct gm_machine *m, const struct gm_config *cfg, const struct gm_exit *ex)
+static int finish(struct gm_machine *m, const struct gm_config *cfg, const struct gm_exit *ex,
+		  struct gm_trace *trace)
 {
 	switch (ex->kind) {
 	case GM_EXIT_CRASH:
@@ -60,8 +61,7 @@ static int finish(struct gm_machine *m, const struct gm_config *cfg, const struc
 	default:
 		break;
 	}
-	if (cfg->trace_startup)
-		gm_machine_print_trace(m, stderr);
+	gm_machine_trace(m, trace);
 	return ex->status;
 }
 
@@ -72,6 +72,9 @@ int gm_cli_run(int argc, char **argv)
 	struct gm_caps caps;
 	struct gm_machine *m = NULL;
 	struct gm_exit ex;
+	struct gm_trace trace = { 0 };
+
+	gm_trace_mark(&trace, GM_TRACE_START);
 	int r = gm_cli_parse_run(argc, argv, &cfg, &err);
 
 	if (r == 1)
@@ -79,6 +82,7 @@ int gm_cli_run(int argc, char **argv)
 	if (r < 0)
 		return gm_cli_report(&err);
 	r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
+	gm_trace_mark(&trace, GM_TRACE_PROBED);
 	if (!r)
 		r = gm_machine_create(&cfg, &caps, &m, &err);
 	if (!r) {
@@ -91,7 +95,11 @@ int gm_cli_run(int argc, char **argv)
 	}
 	if (gm_machine_wait(m, cfg.timeout, &ex) == -ETIMEDOUT)
 		gm_machine_stop(m);
-	int status = finish(m, &cfg, &ex);
+	int status = finish(m, &cfg, &ex, &trace);
 	gm_machine_destroy(m);
+	if (cfg.trace_startup) {
+		gm_trace_mark(&trace, GM_TRACE_EXIT);
+		gm_trace_print(&trace, stderr);
+	}
 	return status;
 }

@@ -1,8 +1,8 @@
 /*
  * dev/: the devices a guest talks to (8250 UART, the exit port, the i8042
- * reset line) and the bus that routes port I/O and MMIO exits to them.
- * Devices see nothing of the machine but a gm_dev_host: a way to raise an
- * interrupt line and a way to ask the machine to end.
+ * reset line, the IOAPIC) and the bus that routes port I/O and MMIO exits to
+ * them.  Devices see nothing of the machine but a gm_dev_host: ways to raise
+ * an interrupt and a way to ask the machine to end.
  */
 #ifndef GM_DEV_H
 #define GM_DEV_H
@@ -14,11 +14,26 @@
 #include "gmvm/config.h"
 #include "gmvm/error.h"
 
-/* What a device may ask of the machine that owns it. */
+/* A message-signalled interrupt: what a write of data to address tells the LAPICs. */
+struct gm_msi {
+	uint32_t address;
+	uint32_t data;
+};
+
+struct gm_msi_route {
+	unsigned gsi;
+	struct gm_msi msi;
+};
+
+/* What a device may ask of the machine that owns it (unused members may be NULL). */
 struct gm_dev_host {
 	void *opaque;
-	/* Drive an interrupt line (GSI) of the in-kernel irqchip. */
+	/* Drive an interrupt line (GSI = IOAPIC pin). */
 	void (*set_irq)(void *opaque, unsigned gsi, bool level);
+	/* Send an MSI to the in-kernel LAPICs. */
+	void (*signal_msi)(void *opaque, struct gm_msi msi);
+	/* Replace the level-triggered routes KVM watches for EOIs (the IOAPIC's). */
+	void (*set_level_routes)(void *opaque, const struct gm_msi_route *routes, unsigned n);
 	/* End the machine: kind is an enum gm_exit_kind, status the exit status. */
 	void (*request_exit)(void *opaque, int kind, int status, uint32_t value, const char *reason);
 };
@@ -74,6 +89,21 @@ int gm_exit_port_new(struct gm_iobus *bus, const struct gm_dev_host *host, struc
 		     struct gm_error *err);
 void gm_exit_port_free(struct gm_exit_port *e);
 
+/*
+ * The IOAPIC at GM_IOAPIC_MMIO_BASE with APIC id `id`.  set_irq drives a pin
+ * (devices call it through their host's set_irq); eoi is the guest's EOI of
+ * vector (KVM_EXIT_IOAPIC_EOI), which re-delivers a level pin still high.
+ */
+struct gm_ioapic;
+int gm_ioapic_new(struct gm_iobus *bus, const struct gm_dev_host *host, unsigned id, struct gm_ioapic **out,
+		  struct gm_error *err);
+void gm_ioapic_set_irq(struct gm_ioapic *io, unsigned pin, bool level);
+void gm_ioapic_eoi(struct gm_ioapic *io, uint8_t vector);
+void gm_ioapic_free(struct gm_ioapic *io);
+
+#define GM_IOAPIC_PINS      24
+#define GM_IOAPIC_MMIO_BASE UINT64_C(0xfec00000)
+#define GM_IOAPIC_MMIO_SIZE 0x1000
 #define GM_SERIAL_COM1_BASE 0x3f8
 #define GM_SERIAL_COM1_GSI  4
 #define GM_DEBUG_EXIT_PORT  0xf4

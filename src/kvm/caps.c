@@ -234,7 +234,7 @@ static void probe_kvm(struct gm_caps *caps, int kvm_fd, int vm_fd)
 	/* Kernels before VM types know only the default VM. */
 	caps->vm_types = types > 0 ? (uint64_t)types : UINT64_C(1) << KVM_X86_DEFAULT_VM;
 	caps->max_vcpus = (unsigned)gm_kvm_check(fd, KVM_CAP_MAX_VCPUS);
-	caps->irqchip = gm_kvm_check(kvm_fd, KVM_CAP_IRQCHIP) > 0;
+	caps->irqchip = gm_kvm_check(fd, KVM_CAP_SPLIT_IRQCHIP) > 0;
 	caps->guest_memfd = gm_kvm_check(fd, KVM_CAP_GUEST_MEMFD) > 0;
 	caps->gmem_flags = caps->guest_memfd ? (uint64_t)gm_kvm_check(fd, KVM_CAP_GUEST_MEMFD_FLAGS) : 0;
 	caps->user_memory2 = gm_kvm_check(fd, KVM_CAP_USER_MEMORY2) > 0;

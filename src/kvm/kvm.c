@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -79,22 +80,44 @@ int gm_kvm_create_vm(int kvm_fd, struct gm_error *err)
 	return fd;
 }
 
-int gm_kvm_create_irqchip(int vm_fd, struct gm_error *err)
+int gm_kvm_create_split_irqchip(int vm_fd, unsigned ioapic_pins, struct gm_error *err)
 {
-	struct kvm_pit_config pit = { .flags = 0 };
-	int ret;
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_SPLIT_IRQCHIP, .args = { ioapic_pins } };
+	int ret = gm_ioctl(vm_fd, KVM_ENABLE_CAP, &cap);
 
-	ret = gm_ioctl(vm_fd, KVM_CREATE_IRQCHIP, NULL);
 	if (ret < 0)
 		return gm_fail(err, GM_STATUS_NO_KERNEL, -ret,
-			       "KVM_CREATE_IRQCHIP failed: %s; this KVM has no in-kernel PIC/IOAPIC/LAPIC",
-			       strerror(-ret));
-	ret = gm_ioctl(vm_fd, KVM_CREATE_PIT2, &pit);
-	if (ret < 0)
-		return gm_fail(err, GM_STATUS_NO_KERNEL, -ret,
-			       "KVM_CREATE_PIT2 failed: %s; this KVM has no in-kernel PIT",
+			       "enabling KVM_CAP_SPLIT_IRQCHIP failed: %s; gmvm needs KVM's in-kernel LAPIC (Linux 4.5 or later)",
 			       strerror(-ret));
 	return 0;
+}
+
+int gm_kvm_signal_msi(int vm_fd, uint32_t address, uint32_t data)
+{
+	struct kvm_msi msi = { .address_lo = address, .data = data };
+	int ret = gm_ioctl(vm_fd, KVM_SIGNAL_MSI, &msi);
+
+	return ret < 0 ? ret : 0;
+}
+
+int gm_kvm_set_msi_routes(int vm_fd, unsigned n, const unsigned *gsi, const uint32_t *address,
+			  const uint32_t *data)
+{
+	struct kvm_irq_routing *table = calloc(1, sizeof(*table) + n * sizeof(table->entries[0]));
+	int ret;
+
+	if (!table)
+		return -ENOMEM;
+	table->nr = n;
+	for (unsigned i = 0; i < n; i++) {
+		table->entries[i].gsi = gsi[i];
+		table->entries[i].type = KVM_IRQ_ROUTING_MSI;
+		table->entries[i].u.msi.address_lo = address[i];
+		table->entries[i].u.msi.data = data[i];
+	}
+	ret = gm_ioctl(vm_fd, KVM_SET_GSI_ROUTING, table);
+	free(table);
+	return ret < 0 ? ret : 0;
 }
 
 int gm_kvm_create_vcpu(int vm_fd, unsigned id, struct gm_error *err)

@@ -20,8 +20,18 @@ long gm_kvm_check(int fd, long cap);
 /* KVM_CREATE_VM of KVM_X86_DEFAULT_VM; returns the VM fd. */
 int gm_kvm_create_vm(int kvm_fd, struct gm_error *err);
 
-/* In-kernel irqchip (PIC, IOAPIC, LAPIC) and PIT. */
-int gm_kvm_create_irqchip(int vm_fd, struct gm_error *err);
+/*
+ * The split irqchip: LAPICs in the kernel, ioapic_pins GSIs reserved for a
+ * userspace IOAPIC; no PIC, no PIT.  Before any vCPU exists.
+ */
+int gm_kvm_create_split_irqchip(int vm_fd, unsigned ioapic_pins, struct gm_error *err);
+
+/* KVM_SIGNAL_MSI: deliver the MSI (address, data); 0 or -errno. */
+int gm_kvm_signal_msi(int vm_fd, uint32_t address, uint32_t data);
+
+/* KVM_SET_GSI_ROUTING to exactly these MSI routes (gsi[i] -> address[i], data[i]). */
+int gm_kvm_set_msi_routes(int vm_fd, unsigned n, const unsigned *gsi, const uint32_t *address,
+			  const uint32_t *data);
 
 /* KVM_CREATE_VCPU; returns the vCPU fd. */
 int gm_kvm_create_vcpu(int vm_fd, unsigned id, struct gm_error *err);

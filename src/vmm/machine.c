@@ -13,19 +13,37 @@
 #include "vmm/vmm.h"
 #include "x86/x86.h"
 
-void gm_trace_mark(struct gm_machine *m, enum gm_trace_point p)
-{
-	clock_gettime(CLOCK_MONOTONIC, &m->trace[p]);
-}
+_Static_assert(GM_IOAPIC_MMIO_BASE == GM_IOAPIC_BASE, "the MP table and the IOAPIC device must agree");
 
+/* Device interrupt lines are IOAPIC pins. */
 static void host_set_irq(void *opaque, unsigned gsi, bool level)
 {
 	struct gm_machine *m = opaque;
-	struct kvm_irq_level irq = { .irq = gsi, .level = level };
 
-	if (gm_ioctl(m->vm_fd, KVM_IRQ_LINE, &irq) < 0) {
-		/* an interrupt line that cannot be driven is not worth ending the guest for */
+	gm_ioapic_set_irq(m->ioapic, gsi, level);
+}
+
+static void host_signal_msi(void *opaque, struct gm_msi msi)
+{
+	struct gm_machine *m = opaque;
+
+	/* an interrupt that cannot be delivered is not worth ending the guest for */
+	(void)gm_kvm_signal_msi(m->vm_fd, msi.address, msi.data);
+}
+
+static void host_set_level_routes(void *opaque, const struct gm_msi_route *routes, unsigned n)
+{
+	struct gm_machine *m = opaque;
+	unsigned gsi[GM_IOAPIC_PINS];
+	uint32_t address[GM_IOAPIC_PINS], data[GM_IOAPIC_PINS];
+
+	for (unsigned i = 0; i < n && i < GM_IOAPIC_PINS; i++) {
+		gsi[i] = routes[i].gsi;
+		address[i] = routes[i].msi.address;
+		data[i] = routes[i].msi.data;
 	}
+	if (gm_kvm_set_msi_routes(m->vm_fd, n < GM_IOAPIC_PINS ? n : GM_IOAPIC_PINS, gsi, address, data) < 0)
+		fprintf(stderr, "gmvm: KVM_SET_GSI_ROUTING failed; level-triggered interrupts may stall\n");
 }
 
 static void host_request_exit(void *opaque, int kind, int status, uint32_t value, const char *reason)
@@ -63,7 +81,7 @@ static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps
 		return gm_fail(err, GM_STATUS_NO_KERNEL, EINVAL, "--cpus %u: this kernel allows at most %u vCPUs per VM",
 			       cfg->cpus, caps->max_vcpus);
 	if (!caps->irqchip)
-		return gm_fail(err, GM_STATUS_NO_KERNEL, ENOTSUP, "KVM has no in-kernel irqchip here (KVM_CAP_IRQCHIP); use an x86 host kernel with it");
+		return gm_fail(err, GM_STATUS_NO_KERNEL, ENOTSUP, "KVM has no in-kernel LAPIC here (KVM_CAP_SPLIT_IRQCHIP); use an x86 host kernel with it (Linux 4.5 or later)");
 	if (cfg->cmdline && strlen(cfg->cmdline) >= GM_BOOT_CMDLINE_MAX)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "guest command line is %zu bytes; shorten it to at most %u",
 			       strlen(cfg->cmdline), GM_BOOT_CMDLINE_MAX - 1);
@@ -89,10 +107,20 @@ static int create_devices(struct gm_machine *m, struct gm_error *err)
 {
 	int r;
 
-	m->host = (struct gm_dev_host){ .opaque = m, .set_irq = host_set_irq, .request_exit = host_request_exit };
+	m->host = (struct gm_dev_host){
+		.opaque = m,
+		.set_irq = host_set_irq,
+		.signal_msi = host_signal_msi,
+		.set_level_routes = host_set_level_routes,
+		.request_exit = host_request_exit,
+	};
 	m->bus = gm_iobus_new();
 	if (!m->bus)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the I/O bus");
+	/* The MP table gives the IOAPIC the APIC id after the last CPU's. */
+	r = gm_ioapic_new(m->bus, &m->host, m->ncpus, &m->ioapic, err);
+	if (r)
+		return r;
 	r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
 	if (!r)
 		r = gm_exit_port_new(m->bus, &m->host, &m->exit_port, err);
@@ -112,7 +140,6 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 
 	if (!m)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the machine");
-	gm_trace_mark(m, GM_TRACE_CREATE);
 	m->kvm_fd = m->vm_fd = -1;
 	pthread_mutex_init(&m->lock, NULL);
 	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
@@ -129,6 +156,7 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 		r = check_and_read_image(m, caps, &image, &image_len, &img, &entry, &entry_addr, err);
 	if (r)
 		goto fail;
+	gm_trace_mark(&m->trace, GM_TRACE_CHECKED);
 	/* Only now, with every refusal behind us, does a VM come to exist. */
 	m->kvm_fd = gm_kvm_open(err);
 	if (m->kvm_fd < 0) {
@@ -145,16 +173,16 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 	uint64_t identity_map = GM_VMX_IDENTITY_MAP;
 	gm_ioctl(m->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
 	gm_ioctl(m->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)GM_VMX_TSS);
-	r = gm_kvm_create_irqchip(m->vm_fd, err);
+	r = gm_kvm_create_split_irqchip(m->vm_fd, GM_IOAPIC_PINS, err);
 	if (r)
 		goto fail;
-	gm_trace_mark(m, GM_TRACE_VM);
+	gm_trace_mark(&m->trace, GM_TRACE_VM);
 	r = gm_memory_create(&m->cfg.mem, caps, m->vm_fd, &m->mem, err);
 	if (!r)
 		r = gm_memory_bind(m->mem, gm_memory_config(m->mem)->bind, err);
 	if (r)
 		goto fail;
-	gm_trace_mark(m, GM_TRACE_MEMORY);
+	gm_trace_mark(&m->trace, GM_TRACE_MEMORY);
 	r = gm_x86_write_boot_tables(m->mem, entry, m->cfg.cmdline, m->ncpus, err);
 	if (!r)
 		r = gm_elf_load(image, image_len, &img, m->mem, err);
@@ -162,7 +190,7 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 		goto fail;
 	free(image);
 	image = NULL;
-	gm_trace_mark(m, GM_TRACE_LOADED);
+	gm_trace_mark(&m->trace, GM_TRACE_LOADED);
 	r = create_devices(m, err);
 	if (r)
 		goto fail;
@@ -173,7 +201,7 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 	r = gm_vcpus_create(m, entry, entry_addr, err);
 	if (r)
 		goto fail;
-	gm_trace_mark(m, GM_TRACE_VCPUS);
+	gm_trace_mark(&m->trace, GM_TRACE_VCPUS);
 	*out = m;
 	return 0;
 fail:
@@ -261,7 +289,7 @@ int gm_machine_wait(struct gm_machine *m, double timeout, struct gm_exit *out)
 	}
 	*out = m->exit;
 	pthread_mutex_unlock(&m->lock);
-	gm_trace_mark(m, GM_TRACE_END);
+	gm_trace_mark(&m->trace, GM_TRACE_END);
 	return 0;
 }
 
@@ -300,23 +328,11 @@ struct gm_memory *gm_machine_memory(struct gm_machine *m)
 	return m->mem;
 }
 
-void gm_machine_print_trace(const struct gm_machine *m, FILE *out)
+void gm_machine_trace(const struct gm_machine *m, struct gm_trace *into)
 {
-	static const char *const names[GM_TRACE_COUNT] = {
-		"start", "vm create", "memory create+bind", "load guest", "vcpu setup",
-		"first KVM_RUN", "first guest exit", "guest end",
-	};
-	const struct timespec *t0 = &m->trace[GM_TRACE_CREATE], *prev = t0;
-
-	for (int p = 1; p < GM_TRACE_COUNT; p++) {
-		const struct timespec *t = &m->trace[p];
-		if (!t->tv_sec && !t->tv_nsec)
-			continue; /* a phase that did not happen */
-		double since = (double)(t->tv_sec - t0->tv_sec) * 1e3 + (double)(t->tv_nsec - t0->tv_nsec) / 1e6;
-		double step = (double)(t->tv_sec - prev->tv_sec) * 1e3 + (double)(t->tv_nsec - prev->tv_nsec) / 1e6;
-		fprintf(out, "gmvm: trace %-20s +%8.3f ms  (at %8.3f ms)\n", names[p], step, since);
-		prev = t;
-	}
+	for (int p = 0; p < GM_TRACE_COUNT; p++)
+		if (m->trace.at[p].tv_sec || m->trace.at[p].tv_nsec)
+			into->at[p] = m->trace.at[p];
 }
 
 void gm_machine_destroy(struct gm_machine *m)
@@ -328,6 +344,7 @@ void gm_machine_destroy(struct gm_machine *m)
 	gm_vcpus_destroy(m);
 	gm_serial_free(m->serial);
 	gm_exit_port_free(m->exit_port);
+	gm_ioapic_free(m->ioapic);
 	gm_console_close(m->console);
 	gm_iobus_free(m->bus);
 	gm_memory_destroy(m->mem);

@@ -89,6 +89,9 @@ static bool handle_exit(struct gm_vcpu *v)
 	case KVM_EXIT_MMIO:
 		gm_iobus_mmio(m->bus, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
 		return true;
+	case KVM_EXIT_IOAPIC_EOI:
+		gm_ioapic_eoi(m->ioapic, run->eoi.vector);
+		return true;
 	case KVM_EXIT_SHUTDOWN:
 		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,
 			       "vCPU %u triple-faulted (KVM_EXIT_SHUTDOWN)", v->id);
@@ -136,7 +139,7 @@ static void *vcpu_main(void *arg)
 	bool first = true;
 
 	if (v->id == 0)
-		gm_trace_mark(m, GM_TRACE_FIRST_RUN);
+		gm_trace_mark(&m->trace, GM_TRACE_FIRST_RUN);
 	for (;;) {
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
@@ -155,7 +158,7 @@ static void *vcpu_main(void *arg)
 			break;
 		}
 		if (v->id == 0 && first) {
-			gm_trace_mark(m, GM_TRACE_FIRST_EXIT);
+			gm_trace_mark(&m->trace, GM_TRACE_FIRST_EXIT);
 			first = false;
 		}
 		if (!handle_exit(v))

@@ -31,18 +31,6 @@ struct gm_vcpu {
 	bool thread_done;
 };
 
-enum gm_trace_point {
-	GM_TRACE_CREATE,      /* gm_machine_create entered */
-	GM_TRACE_VM,          /* VM and irqchip created */
-	GM_TRACE_MEMORY,      /* guest memory created and bound */
-	GM_TRACE_LOADED,      /* guest image and boot tables written */
-	GM_TRACE_VCPUS,       /* vCPUs created and set up */
-	GM_TRACE_FIRST_RUN,   /* first KVM_RUN issued */
-	GM_TRACE_FIRST_EXIT,  /* first exit from the guest (its first I/O) */
-	GM_TRACE_END,         /* the guest ended */
-	GM_TRACE_COUNT,
-};
-
 struct gm_machine {
 	struct gm_config cfg;
 	char *kernel, *cmdline, *console_path; /* owned copies of cfg's strings */
@@ -53,6 +41,7 @@ struct gm_machine {
 	struct gm_console_io *console;
 	struct gm_serial *serial;
 	struct gm_exit_port *exit_port;
+	struct gm_ioapic *ioapic;
 	struct gm_dev_host host;
 	uint32_t saved_msrs[GM_MAX_SAVED_MSRS];
 	unsigned nsaved_msrs;
@@ -69,7 +58,7 @@ struct gm_machine {
 	bool stopping;
 	struct gm_exit exit;   /* first reason to end wins */
 
-	struct timespec trace[GM_TRACE_COUNT];
+	struct gm_trace trace;  /* the points this machine marked */
 };
 
 /* vcpu.c */
@@ -89,7 +78,5 @@ void gm_machine_end(struct gm_machine *m, enum gm_exit_kind kind, int status, ui
 		    unsigned cpu, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* True when every vCPU is halted with interrupts off (machine paused). */
 bool gm_all_vcpus_halted(struct gm_machine *m);
-
-void gm_trace_mark(struct gm_machine *m, enum gm_trace_point p);
 
 #endif

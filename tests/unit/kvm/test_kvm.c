@@ -50,13 +50,26 @@ Test(kvm, check_reports_zero_for_unknown_capability)
 	cr_assert_eq(gm_kvm_check(kvm_fd, KVM_CAP_USER_MEMORY), 1);
 }
 
-Test(kvm, irqchip_created_once_then_eexist)
+Test(kvm, split_irqchip_created_once_then_eexist)
 {
 	struct gm_error err = { 0 };
 
-	cr_assert_eq(gm_kvm_create_irqchip(vm_fd, &err), 0, "%s", err.msg);
-	cr_assert_eq(gm_kvm_create_irqchip(vm_fd, &err), -EEXIST);
-	cr_assert(strstr(err.msg, "KVM_CREATE_IRQCHIP"), "message: %s", err.msg);
+	cr_assert_eq(gm_kvm_create_split_irqchip(vm_fd, 24, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_kvm_create_split_irqchip(vm_fd, 24, &err), -EEXIST);
+	cr_assert(strstr(err.msg, "KVM_CAP_SPLIT_IRQCHIP"), "message: %s", err.msg);
+}
+
+Test(kvm, msi_routes_need_the_irqchip)
+{
+	struct gm_error err = { 0 };
+	unsigned gsi[2] = { 4, 9 };
+	uint32_t address[2] = { 0xfee00000, 0xfee01000 }, data[2] = { 0xc040, 0xc041 };
+
+	cr_assert_eq(gm_kvm_set_msi_routes(vm_fd, 2, gsi, address, data), -EINVAL,
+		     "routes before an irqchip exists must be refused");
+	cr_assert_eq(gm_kvm_create_split_irqchip(vm_fd, 24, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_kvm_set_msi_routes(vm_fd, 2, gsi, address, data), 0);
+	cr_assert_eq(gm_kvm_set_msi_routes(vm_fd, 0, NULL, NULL, NULL), 0, "an empty table clears the routes");
 }
 
 Test(kvm, vcpu_run_area_maps)
