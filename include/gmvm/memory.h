@@ -72,6 +72,8 @@ int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct 
 void *gm_memory_hva(const struct gm_memory *mem, uint64_t gpa, uint64_t len);
 
 uint64_t gm_memory_size(const struct gm_memory *mem);
+/* The backing's page size (4 KiB, or the hugetlb size): the unit of discard. */
+uint64_t gm_memory_page_size(const struct gm_memory *mem);
 /* Highest guest-physical address of RAM plus one. */
 uint64_t gm_memory_end(const struct gm_memory *mem);
 const struct gm_mem_config *gm_memory_config(const struct gm_memory *mem);

@@ -208,6 +208,28 @@ int gm_elf_read_file(const char *path, void **buf, size_t *len, struct gm_error 
 	return 0;
 }
 
+/*
+ * Zero [gpa, gpa+len) of guest RAM at hva.  Whole pages are discarded, not
+ * written: they read as zeros afterwards without being allocated, so a
+ * guest's large BSS (per-CPU stacks, tables) costs no memory and no start-up
+ * time until the guest touches it.  Only the partial pages at the ends are
+ * written.
+ */
+static int zero_guest_range(struct gm_memory *mem, uint8_t *hva, uint64_t gpa, uint64_t len,
+			    struct gm_error *err)
+{
+	uint64_t ps = gm_memory_page_size(mem);
+	uint64_t start = (gpa + ps - 1) / ps * ps, end = (gpa + len) / ps * ps;
+
+	if (ps == 0 || end <= start) {
+		memset(hva, 0, len);
+		return 0;
+	}
+	memset(hva, 0, start - gpa);
+	memset(hva + (end - gpa), 0, gpa + len - end);
+	return gm_memory_discard(mem, start, end - start, err);
+}
+
 int gm_elf_load(const void *buf, size_t len, const struct gm_elf_image *img,
 		struct gm_memory *mem, struct gm_error *err)
 {
@@ -234,7 +256,9 @@ int gm_elf_load(const void *buf, size_t len, const struct gm_elf_image *img,
 		}
 		if (s->filesz)
 			memcpy(hva, b + s->offset, s->filesz);
-		memset(hva + s->filesz, 0, s->memsz - s->filesz);
+		int r = zero_guest_range(mem, hva + s->filesz, s->paddr + s->filesz, s->memsz - s->filesz, err);
+		if (r)
+			return r;
 	}
 	return 0;
 }

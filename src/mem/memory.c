@@ -133,6 +133,11 @@ uint64_t gm_memory_size(const struct gm_memory *mem)
 	return mem ? mem->size : 0;
 }
 
+uint64_t gm_memory_page_size(const struct gm_memory *mem)
+{
+	return mem ? mem->page_size : 0;
+}
+
 const struct gm_mem_config *gm_memory_config(const struct gm_memory *mem)
 {
 	return mem ? &mem->cfg : NULL;

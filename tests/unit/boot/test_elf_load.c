@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,6 +181,27 @@ Test(elf_load, copies_bytes_and_zeroes_bss)
 	cr_assert_eq(seg0[-1], 0xaa, "byte before segment 0 touched");
 	cr_assert_eq(seg1[-1], 0xaa, "byte before segment 1 touched");
 	cr_assert_eq(seg1[0x5000], 0xaa, "byte after segment 1 touched");
+}
+
+/* A guest's big BSS (per-CPU stacks) must not be allocated by the loader. */
+Test(elf_load, whole_bss_pages_are_left_unallocated)
+{
+	unsigned char vec[256];
+	uint8_t *bss;
+
+	eb_init(&e, true, 2 * MIB);
+	eb_load(&e, 2 * MIB, 0x10, MIB);
+	eb_build(&e);
+	cr_assert_eq(gm_elf_parse(e.buf, e.len, &img, &err), 0, "%s", err.msg);
+	make_memory();
+	cr_assert_eq(gm_elf_load(e.buf, e.len, &img, mem, &err), 0, "%s", err.msg);
+	bss = gm_memory_hva(mem, 2 * MIB, MIB);
+	cr_assert_eq(mincore(bss, MIB, vec), 0);
+	cr_assert(vec[0] & 1, "the page holding file bytes is written");
+	for (unsigned i = 1; i < MIB / 4096; i++)
+		cr_assert_not(vec[i] & 1, "BSS page %u was allocated by the loader", i);
+	for (unsigned i = 0x10; i < MIB; i += 509)
+		cr_assert_eq(bss[i], 0, "bss byte %#x", i);
 }
 
 Test(elf_load, segment_outside_memory_refused)
