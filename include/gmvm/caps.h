@@ -46,8 +46,8 @@ struct gm_caps {
 	int n_hugetlb;
 	struct gm_hugetlb_pool hugetlb[GM_MAX_HUGETLB_SIZES];
 
-	bool memfd_secret;           /* memfd_secret(2) works */
-	bool userfaultfd;            /* userfaultfd(2) works */
+	bool memfd_secret;           /* memfd_secret(2) works (GM_PROBE_FULL only) */
+	bool userfaultfd;            /* userfaultfd(2) works (GM_PROBE_FULL only) */
 	bool uffd_probed;            /* uffd_on_gmem was tried (GM_PROBE_FULL) */
 	int uffd_on_gmem;            /* 0: registers on guest_memfd; else errno */
 
@@ -59,7 +59,7 @@ struct gm_caps {
 
 enum gm_probe_flags {
 	GM_PROBE_FAST = 0,      /* what `gmvm run` needs */
-	GM_PROBE_FULL = 1 << 0, /* also try experiments (uffd on guest_memfd) */
+	GM_PROBE_FULL = 1 << 0, /* also memfd_secret, userfaultfd and uffd on guest_memfd */
 };
 
 /*

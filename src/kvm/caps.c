@@ -256,9 +256,15 @@ int gm_caps_probe(struct gm_caps *caps, unsigned flags, struct gm_error *err)
 	probe_host(caps);
 	probe_numa(caps);
 	probe_hugetlb(caps);
-	probe_memfd_secret(caps);
-	uffd = open_uffd();
-	caps->userfaultfd = uffd >= 0;
+	/* Secret memory and userfaultfd matter to `gmvm probe`, not to booting a
+	 * guest: they cost two syscalls and an fd each, so only the full probe tries. */
+	if (flags & GM_PROBE_FULL) {
+		probe_memfd_secret(caps);
+		uffd = open_uffd();
+		caps->userfaultfd = uffd >= 0;
+	} else {
+		uffd = -ENOSYS;
+	}
 
 	kvm_fd = gm_kvm_open(err);
 	if (kvm_fd < 0) {
