@@ -227,8 +227,8 @@ static void emit_caps(struct emit *e, const struct gm_caps *c)
 	put(e, "kvm_api_version", json_integer(c->api_version), "KVM API version", "%d", c->api_version);
 	put_bits(e, "vm_types", "VM types", c->vm_types, vm_type_names, "none");
 	put(e, "max_vcpus", jint(c->max_vcpus), "max vCPUs", "%u", c->max_vcpus);
-	put_bool(e, "irqchip", "in-kernel irqchip", c->irqchip,
-		 "PIC, IOAPIC, LAPIC and PIT would have to be emulated in userspace");
+	put_bool(e, "irqchip", "in-kernel LAPIC", c->irqchip,
+		 "KVM_CAP_SPLIT_IRQCHIP missing: gmvm cannot run here");
 	put_bool(e, "guest_memfd", "guest_memfd", c->guest_memfd,
 		 "guest-first memory unavailable; use backend=memfd");
 	put_bits(e, "guest_memfd_flags", "guest_memfd flags", c->gmem_flags, gmem_flag_names,

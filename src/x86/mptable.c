@@ -93,7 +93,7 @@ int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error 
 	entries++;
 	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
 		if (irq == 2)
-			continue; /* the 8259 cascade; pin 2 carries the PIT's IRQ 0, as on PCs */
+			continue; /* the 8259 cascade; pin 2 takes IRQ 0 as on PCs (gmvm has no PIT to drive it) */
 		p = put_small(p, MP_IOINT, MP_INT, 0, 0, irq, ioapic_id, irq == 0 ? 2 : irq);
 		entries++;
 	}
