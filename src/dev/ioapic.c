@@ -9,7 +9,7 @@
  * A pin's interrupt reaches the guest as the MSI its redirection entry
  * describes.  Level-triggered pins keep remote IRR set until the guest's EOI,
  * which KVM reports (KVM_EXIT_IOAPIC_EOI) only for vectors it finds in the
- * VM's MSI routes; so the unmasked level-triggered entries are mirrored there.
+ * VM's MSI routes; so the level-triggered entries are mirrored there.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -61,7 +61,13 @@ static struct gm_msi rte_msi(uint64_t rte)
 	return msi;
 }
 
-/* Tell KVM which vectors need an EOI exit: those of unmasked level entries. */
+/*
+ * Tell KVM which vectors need an EOI exit: those of every level entry,
+ * masked or not.  A guest may mask a pin and EOI it afterwards (Linux does,
+ * for threaded and disabled interrupts); without the route that EOI would
+ * never reach us and the pin would stay dead with remote IRR set.  Keeping
+ * masked entries also spares a KVM_SET_GSI_ROUTING on every mask toggle.
+ */
 static void publish_level_routes(struct gm_ioapic *io)
 {
 	struct gm_msi_route routes[GM_IOAPIC_PINS];
@@ -70,15 +76,15 @@ static void publish_level_routes(struct gm_ioapic *io)
 	if (!io->host.set_level_routes)
 		return;
 	for (unsigned pin = 0; pin < GM_IOAPIC_PINS; pin++)
-		if ((io->rte[pin] & (RTE_LEVEL | RTE_MASKED)) == RTE_LEVEL)
+		if (io->rte[pin] & RTE_LEVEL)
 			routes[n++] = (struct gm_msi_route){ .gsi = pin, .msi = rte_msi(io->rte[pin]) };
 	io->host.set_level_routes(io->host.opaque, routes, n);
 }
 
-/* The routes KVM needs depend only on these bits of unmasked level entries. */
+/* The routes KVM needs depend only on these bits of level entries. */
 static uint64_t route_key(uint64_t rte)
 {
-	if ((rte & (RTE_LEVEL | RTE_MASKED)) != RTE_LEVEL)
+	if (!(rte & RTE_LEVEL))
 		return 0;
 	return rte & (0xffull << 56 | RTE_DEST_LOG | RTE_DELIVERY | RTE_VECTOR | RTE_LEVEL);
 }

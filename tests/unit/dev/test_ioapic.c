@@ -178,10 +178,28 @@ Test(ioapic, routes_are_republished_only_when_they_change)
 	unsigned updates = rec.route_updates;
 
 	reg_write(0x10 + 8, LEVEL | 0x41 | (1u << 13)); /* polarity only */
+	reg_write(0x10 + 8, LEVEL | MASKED | 0x41);     /* mask only */
 	cr_assert_eq(rec.route_updates, updates);
-	reg_write(0x10 + 8, LEVEL | MASKED | 0x41);
+	reg_write(0x10 + 8, LEVEL | MASKED | 0x42);
 	cr_assert_eq(rec.route_updates, updates + 1);
-	cr_assert_eq(rec.nroutes, 0, "a masked pin is not routed");
+	reg_write(0x10 + 8, MASKED | 0x42);
+	cr_assert_eq(rec.nroutes, 0, "an edge pin is not routed");
+}
+
+/* Linux masks a threaded or disabled interrupt and EOIs it afterwards. */
+Test(ioapic, level_pin_eoied_while_masked_fires_again_after_unmask)
+{
+	program(4, LEVEL | 0x41, 0);
+	gm_ioapic_set_irq(io, 4, true);
+	cr_assert_eq(rec.nsent, 1);
+	reg_write(0x10 + 8, LEVEL | MASKED | 0x41);
+	cr_assert_eq(rec.nroutes, 1, "a masked level pin keeps its route, so KVM still reports its EOI");
+	gm_ioapic_set_irq(io, 4, false);
+	gm_ioapic_eoi(io, 0x41);
+	cr_assert_eq(reg_read(0x10 + 8) & IRR, 0u);
+	reg_write(0x10 + 8, LEVEL | 0x41);
+	gm_ioapic_set_irq(io, 4, true);
+	cr_assert_eq(rec.nsent, 2, "the pin works again after unmask");
 }
 
 Test(ioapic, narrow_or_misaligned_accesses_read_zero_and_are_dropped)
