@@ -9,36 +9,7 @@
  *   memtest: FAIL at 0x<addr> expected 0x<16 hex> got 0x<16 hex>   (exit 0x10)
  */
 #include "rt.h"
-
-static inline uint64_t pattern(uint64_t addr)
-{
-	uint64_t x = addr * 0x9e3779b97f4a7c15ull;
-
-	return x ^ (x >> 29);
-}
-
-static inline uint64_t rotl(uint64_t v, unsigned n)
-{
-	return v << n | v >> (64 - n);
-}
-
-static uint64_t __attribute__((noinline)) fill(uint64_t start, uint64_t end, uint64_t sum)
-{
-	for (uint64_t a = start; a < end; a += 8) {
-		uint64_t v = pattern(a);
-		*(uint64_t *)a = v;
-		sum = rotl(sum, 7) ^ v;
-	}
-	return sum;
-}
-
-static uint64_t __attribute__((noinline)) check(uint64_t start, uint64_t end)
-{
-	for (uint64_t a = start; a < end; a += 8)
-		if (*(volatile uint64_t *)a != pattern(a))
-			return a;
-	return 0;
-}
+#include "memtest_pattern.h"
 
 int main(void)
 {
