@@ -53,14 +53,16 @@ uint32_t rt_cpuid_boot[RT_CPUID_LEAVES][4];
 static struct tss tss[RT_MAX_CPUS] __attribute__((aligned(16)));
 static struct gate idt[256] __attribute__((aligned(16)));
 
-static void set_gate(unsigned v, uint64_t handler, unsigned dpl)
+/* Called at CPL3 too (irq.c): the IDT lies in user-accessible memory.  Kept
+ * out of line so the image does not grow by a second copy. */
+__attribute__((noinline)) void rt_idt_set(unsigned v, uint64_t handler)
 {
 	struct gate *g = &idt[v];
 
 	g->off0 = (uint16_t)handler;
 	g->sel = SEL_KCODE;
 	g->ist = 0;
-	g->attr = (uint8_t)(0x8e | (dpl << 5));		/* present 64-bit interrupt gate */
+	g->attr = 0x8e;			/* present 64-bit interrupt gate, DPL 0 */
 	g->off1 = (uint16_t)(handler >> 16);
 	g->off2 = (uint32_t)(handler >> 32);
 	g->reserved = 0;
@@ -70,7 +72,7 @@ void rt_cpu_init(unsigned slot)
 {
 	if (slot == 0) {
 		for (unsigned v = 0; v < 32; v++)
-			set_gate(v, rt_exc_stubs[v], 0);
+			rt_idt_set(v, rt_exc_stubs[v]);
 		for (unsigned i = 0; i < RT_CPUID_LEAVES; i++)
 			cpuid(rt_cpuid_leaf[i], 0, rt_cpuid_boot[i]);
 	}

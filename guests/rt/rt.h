@@ -74,6 +74,28 @@ uint32_t rt_apic_id(void);		/* this CPU's xAPIC ID */
 typedef void (*rt_ap_fn)(unsigned slot, uint32_t apic_id);
 unsigned rt_smp_start(rt_ap_fn fn);
 
+/* Device interrupts.  rt_set_irq_handler() makes vector (32..255) run fn on
+ * whichever CPU it arrives at; at most 8 vectors, false otherwise.  fn runs
+ * at CPL0 (emulated, slow on the project's machines) with interrupts off on
+ * a 4 KiB stack: it should quiet the device, send the LAPIC its EOI and
+ * leave the rest to CPL3; it must not call rt_printf.  Install it before the
+ * vector can arrive: one without a handler ends the guest like an
+ * unexpected exception (#NP, its gate is absent).  main() starts with
+ * interrupts off; rt_irq_enable/disable are sti/cli, which trap.c carries
+ * out where CPL3 may not. */
+typedef void (*rt_irq_fn)(unsigned vector);
+bool rt_set_irq_handler(unsigned vector, rt_irq_fn fn);
+
+static inline void rt_irq_enable(void)
+{
+	__asm__ volatile("sti" ::: "memory");
+}
+
+static inline void rt_irq_disable(void)
+{
+	__asm__ volatile("cli" ::: "memory");
+}
+
 void *memset(void *dst, int c, size_t n);
 void *memcpy(void *dst, const void *src, size_t n);
 void *memmove(void *dst, const void *src, size_t n);

@@ -15,6 +15,12 @@ extern uint32_t rt_boot_efer;
 extern char _image_end[];
 extern const char rt_tramp_start[], rt_tramp_end[];
 
+/* Interrupt slot stubs in traps.S, one per vector a guest handles. */
+#define RT_IRQ_SLOTS      8
+#define RT_IRQ_STUB_BYTES 12
+extern const char rt_irq_stubs[];
+void rt_idt_set(unsigned vector, uint64_t handler);	/* DPL 0 interrupt gate, every CPU */
+
 /* Registers as traps.S saves them for rt_trap(). */
 struct rt_frame {
 	uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15;
@@ -25,6 +31,7 @@ struct rt_frame {
 void rt_cpu_init(unsigned slot);
 void rt_trap(struct rt_frame *f);
 void rt_uart_write(const char *s, size_t n);	/* direct port I/O */
+void rt_irq_dispatch(struct rt_frame *f);	/* a slot stub's frame: run its handler */
 extern bool rt_io_trapped;			/* CPL3 port I/O faults here */
 
 #define RT_CPUID_LEAVES 6

@@ -3,14 +3,16 @@
  * through #GP on privileged instructions, because software interrupts
  * (int 0x80) from guest user mode raise #UD on some hosts (PVM) and port I/O
  * at CPL3 faults there despite IOPL 3.  So the handler emulates: in/out/outsb
- * (port I/O), hlt (halt this CPU for good), lidt (%rax).  Any other exception
- * is reported on the UART and ends the guest with exit value 0x7f.
+ * (port I/O), cli/sti (interrupts off/on), hlt (halt this CPU for good),
+ * lidt (%rax).  Device interrupts go to irq.c.  Any other exception is
+ * reported on the UART and ends the guest with exit value 0x7f.
  */
 #include "layout.h"
 #include "rt_priv.h"
 #include "x86.h"
 
-#define COM1 0x3f8
+#define COM1      0x3f8
+#define RFLAGS_IF 0x200
 
 bool rt_io_trapped;
 
@@ -82,6 +84,9 @@ static bool emulate(struct rt_frame *f)
 		rt_io_trapped = true;
 		break;
 	}
+	case 0xfa: case 0xfb:				/* cli, sti */
+		f->rflags = (f->rflags & ~(uint64_t)RFLAGS_IF) | ((op & 1) ? RFLAGS_IF : 0);
+		break;
 	case 0xf4:					/* hlt */
 		halt_forever();
 	case 0x0f:					/* lidt (%rax) */
@@ -99,6 +104,10 @@ static bool emulate(struct rt_frame *f)
 
 void rt_trap(struct rt_frame *f)
 {
+	if (f->vector >= 256) {		/* an interrupt slot's stub (traps.S) */
+		rt_irq_dispatch(f);
+		return;
+	}
 	if (f->vector == 13 && (f->cs & 3) && emulate(f))
 		return;
 

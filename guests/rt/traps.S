@@ -1,7 +1,8 @@
 /*
- * rt/traps.S: CPL0 entry points other than boot: the 32 exception stubs,
- * which save the registers and call rt_trap() (trap.c: it emulates the
- * privileged instructions CPL3 uses to reach CPL0, or reports and exits), and
+ * rt/traps.S: CPL0 entry points other than boot: the 32 exception stubs and
+ * the device-interrupt slot stubs, which save the registers and call
+ * rt_trap() (trap.c: it emulates the privileged instructions CPL3 uses to
+ * reach CPL0, runs an interrupt handler (irq.c), or reports and exits), and
  * the AP start path (real-mode trampoline copied to TRAMP_BASE, then 32-bit
  * and 64-bit code in the image).
  */
@@ -29,6 +30,25 @@ exc_stub_\v:
 	exc_stub \v, 1
 	.endr
 
+/* Interrupt slots: rt_set_irq_handler() (irq.c) points a vector's gate at a
+ * slot's stub, so only vectors in use cost anything.  The stub pushes the
+ * slot where the error code goes and 256, which no CPU vector equals, where
+ * the vector goes: rt_trap() hands such frames to irq.c.  RT_IRQ_SLOTS
+ * (rt_priv.h) counts these stubs; slot s is at rt_irq_stubs + s * 12: no
+ * address table, no padding, so that the existing guests' images keep their
+ * size (their free RAM, hence their output, depends on it). */
+	.globl rt_irq_stubs
+rt_irq_stubs:
+	.irp s, 0,1,2,3,4,5,6,7
+	.if . - rt_irq_stubs != \s * 12
+	.error "interrupt slot stubs must be 12 bytes apart"
+	.endif
+	pushq $\s
+	pushq $256
+	.byte 0xe9			/* jmp rel32, spelt out so its size is fixed */
+	.long exc_common - . - 4
+	.endr
+
 exc_common:
 	pushq %r15
 	pushq %r14
@@ -48,7 +68,7 @@ exc_common:
 	movq %rsp, %rdi			/* struct rt_frame * */
 	movq %rsp, %rbx
 	andq $-16, %rsp
-	call rt_trap			/* returns only after emulating the instruction */
+	call rt_trap			/* returns after emulating the instruction or handling an interrupt */
 	movq %rbx, %rsp
 	popq %rax
 	popq %rbx

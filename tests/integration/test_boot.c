@@ -101,6 +101,24 @@ Test(boot, sixty_four_vcpus_all_come_up, .timeout = 120)
 	BOOT_OK("smp: cpus=64 up=64", "smp", "--cpus", "64");
 }
 
+/* Device interrupts through gmvm's IOAPIC: edge, level with EOI, mask (guests/irq.c). */
+Test(boot, uart_interrupts_reach_the_guest_through_the_ioapic, .timeout = 120)
+{
+	struct run_result r;
+
+	run_guest(&r, 90, "irq", "--memory", "256M", NULL);
+	expect_run(&r, 0, "irq: ok\n");
+	cr_assert(strstr(r.out, "irq: edge ok count="), "%s", r.out);
+	cr_assert(strstr(r.out, "irq: level ok count="), "%s", r.out);
+	cr_assert(strstr(r.out, "irq: mask ok"), "%s", r.out);
+	run_result_free(&r);
+}
+
+Test(boot, interrupts_work_on_every_vcpu_count, .timeout = 120)
+{
+	BOOT_OK("irq: ok\n", "irq", "--cpus", "4");
+}
+
 Test(boot, hello_with_16G, .timeout = 90)
 {
 	/* 3 GiB below the hole and 13 GiB above 4 GiB, minus the reserved 0x9fc00..1 MiB */
