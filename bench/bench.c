@@ -1,0 +1,187 @@
+/*
+ * gmvm-bench: main(), options and the order of the cases.  Each case prints
+ * its summary on stdout as it finishes; the Markdown report is written once
+ * every case has run, so a failed bench leaves the old report alone.
+ */
+#include <getopt.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bench.h"
+
+static const char usage[] =
+	"Usage: gmvm-bench [OPTIONS]\n"
+	"\n"
+	"Runs gmvm and QEMU side by side and writes the results to stdout and to a Markdown report.\n"
+	"\n"
+	"  --gmvm PATH        the gmvm binary (default: build/gmvm)\n"
+	"  --guests DIR       the built test guests (default: build/guests)\n"
+	"  --host-touch PATH  the host baseline (default: build/bench/host-touch)\n"
+	"  --qemu PATH        QEMU (default: qemu-system-x86_64 from PATH; sides are skipped without it)\n"
+	"  --report FILE      the Markdown report, overwritten (default: docs/performance.md)\n"
+	"  --runs N           counted rounds per case, at least 1 (default: 5)\n"
+	"  --warmup N         uncounted rounds before them (default: 1)\n"
+	"  --rev STRING       the gmvm revision named in the report (default: unknown)\n"
+	"  --case WHICH       all, start, memory or trace (default: all)\n"
+	"  -h, --help         print this help and exit\n";
+
+static void bad_option(const char *fmt, const char *arg)
+{
+	fputs("gmvm-bench: ", stderr);
+	fprintf(stderr, fmt, arg);
+	fputc('\n', stderr);
+	exit(2);
+}
+
+static int count_arg(const char *name, const char *arg, int min)
+{
+	char *end;
+	long v = strtol(arg, &end, 10);
+
+	if (end == arg || *end || v < min || v > 1000) {
+		fprintf(stderr, "gmvm-bench: bad %s '%s'; give a whole number from %d to 1000\n", name, arg, min);
+		exit(2);
+	}
+	return (int)v;
+}
+
+static bool executable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, X_OK) == 0;
+}
+
+/* A name without '/' is looked up in PATH, as execvp will. */
+static bool find_program(const char *name)
+{
+	const char *path = getenv("PATH");
+	char buf[PATH_MAX];
+
+	if (strchr(name, '/'))
+		return executable(name);
+	for (const char *p = path ? path : "/usr/bin:/bin"; *p;) {
+		size_t n = strcspn(p, ":");
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, n ? p : ".", name);
+		if (executable(buf))
+			return true;
+		p += n + (p[n] == ':');
+	}
+	return false;
+}
+
+static void parse_options(int argc, char **argv, struct bench_opts *o)
+{
+	enum { O_GMVM = 256, O_GUESTS, O_QEMU, O_HOST, O_REPORT, O_RUNS, O_WARMUP, O_REV, O_CASE };
+	static const struct option longopts[] = {
+		{ "gmvm", 1, NULL, O_GMVM },	   { "guests", 1, NULL, O_GUESTS }, { "qemu", 1, NULL, O_QEMU },
+		{ "host-touch", 1, NULL, O_HOST }, { "report", 1, NULL, O_REPORT }, { "runs", 1, NULL, O_RUNS },
+		{ "warmup", 1, NULL, O_WARMUP },   { "rev", 1, NULL, O_REV },	    { "case", 1, NULL, O_CASE },
+		{ "help", 0, NULL, 'h' },	   { NULL, 0, NULL, 0 },
+	};
+	bool qemu_given = false;
+	int opt;
+
+	*o = (struct bench_opts){ .gmvm = "build/gmvm", .guests = "build/guests", .qemu = "qemu-system-x86_64",
+				  .host_touch = "build/bench/host-touch", .report = "docs/performance.md",
+				  .rev = "unknown", .which = "all", .runs = 5, .warmup = 1 };
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case O_GMVM: o->gmvm = optarg; break;
+		case O_GUESTS: o->guests = optarg; break;
+		case O_QEMU: o->qemu = optarg; qemu_given = true; break;
+		case O_HOST: o->host_touch = optarg; break;
+		case O_REPORT: o->report = optarg; break;
+		case O_RUNS: o->runs = count_arg("--runs", optarg, 1); break;
+		case O_WARMUP: o->warmup = count_arg("--warmup", optarg, 0); break;
+		case O_REV: o->rev = optarg; break;
+		case O_CASE: o->which = optarg; break;
+		case 'h': fputs(usage, stdout); exit(0);
+		case ':': bad_option("%s needs a value; see gmvm-bench --help", argv[optind - 1]); break;
+		default: bad_option("unknown option '%s'; see gmvm-bench --help", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		bad_option("unexpected argument '%s'; gmvm-bench takes only options, see --help", argv[optind]);
+	if (strcmp(o->which, "all") && strcmp(o->which, "start") && strcmp(o->which, "memory") &&
+	    strcmp(o->which, "trace"))
+		bad_option("unknown case '%s'; use --case all, start, memory or trace", o->which);
+	o->qemu_found = find_program(o->qemu);
+	if (qemu_given && !o->qemu_found)
+		bad_option("--qemu %s is not an executable file; give QEMU's path or leave --qemu out", o->qemu);
+}
+
+static bool wants(const struct bench_opts *o, const char *which)
+{
+	return !strcmp(o->which, "all") || !strcmp(o->which, which);
+}
+
+/* Every input a chosen case needs, checked before anything runs. */
+static void check_inputs(const struct bench_opts *o)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	if (!executable(o->gmvm))
+		bad_option("no gmvm binary at %s; build it (ninja -C build) or pass --gmvm PATH", o->gmvm);
+	if (wants(o, "memory") && !executable(o->host_touch))
+		bad_option("no host-touch binary at %s; build it (ninja -C build) or pass --host-touch PATH",
+			   o->host_touch);
+	const char *elfs[] = { wants(o, "start") || wants(o, "trace") ? "hello.elf" : NULL,
+			       wants(o, "memory") ? "memtest.elf" : NULL };
+
+	for (int i = 0; i < 2; i++) {
+		if (!elfs[i])
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", o->guests, elfs[i]);
+		if (stat(path, &st) < 0)
+			bad_option("no guest at %s; build the guests (ninja -C build) or pass --guests DIR", path);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static struct bench_case start, memory, trace;
+	struct bench_case *cases[3];
+	struct bench_opts o;
+	char machine[1024], date[32];
+	int n = 0, rc = 0;
+
+	parse_options(argc, argv, &o);
+	check_inputs(&o);
+	time_t now = time(NULL);
+
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	machine_info(machine, sizeof(machine), &o);
+	printf("gmvm-bench %s\nmachine: %s\n", date, machine);
+	if (wants(&o, "start"))
+		bench_case_start(cases[n++] = &start, &o);
+	if (wants(&o, "memory"))
+		bench_case_memory(cases[n++] = &memory, &o);
+	if (wants(&o, "trace"))
+		bench_case_trace(cases[n++] = &trace, &o);
+	for (int i = 0; i < n && !rc; i++) {
+		if (bench_run_case(cases[i]) < 0)
+			rc = 1;
+		else
+			report_case_text(stdout, cases[i]);
+	}
+	if (!rc) {
+		if (report_write_markdown(o.report, machine, date, &o, cases, n) < 0) {
+			fprintf(stderr, "gmvm-bench: cannot write %s; check that its directory exists and is writable\n",
+				o.report);
+			rc = 1;
+		} else {
+			printf("\nreport written to %s\n", o.report);
+		}
+	}
+	for (int i = 0; i < n; i++)
+		bench_case_free(cases[i]);
+	return rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * bench/: gmvm-bench, the side-by-side benchmark driver behind `make bench`.
+ * A case is a set of sides (commands) run alternately, round after round;
+ * this header holds what the cases, the runner and the report share.
+ */
+#ifndef BENCH_BENCH_H
+#define BENCH_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "spawn.h"
+#include "stats.h"
+
+#define BENCH_MAX_SIDES 8
+#define BENCH_MAX_ARGS 40
+#define BENCH_MAX_METRICS 4
+#define BENCH_MAX_RATIOS 10
+#define BENCH_MAX_TARGETS 4
+#define BENCH_GIB (UINT64_C(1) << 30)
+
+struct bench_opts {
+	const char *gmvm, *guests, *qemu, *host_touch, *report, *rev, *which;
+	bool qemu_found;	/* qemu resolved to an executable */
+	int runs, warmup;
+};
+
+struct bench_side {
+	char label[48];
+	const char *note;		/* said next to the label, e.g. "not a target"; may be NULL */
+	char *argv[BENCH_MAX_ARGS];	/* NULL-terminated, strings owned by the side */
+	char skip[200];			/* why this side cannot run here; empty when it can */
+	double *v[BENCH_MAX_METRICS];	/* v[metric][round], counted rounds only */
+	int unmapped;			/* counted runs with no guest-RAM mapping left at exit */
+};
+
+struct bench_metric {
+	const char *name;	/* "wall ms", "peak RSS MiB" */
+	int decimals;		/* shown in tables; raw medians get more */
+};
+
+/* Per round: sides[num].v[metric] / sides[den].v[metric]. */
+struct bench_ratio {
+	char name[96];
+	int num, den, metric;
+	double *v;
+};
+
+/* A goal checked on a ratio's median (ratio >= 0) or a side's metric median. */
+struct bench_target {
+	const char *what;
+	int ratio;
+	int side, metric;
+	bool at_most;		/* value <= limit, else value >= limit */
+	double limit;
+	const char *unit;	/* appended to the measured value: "x", " MiB" */
+};
+
+struct bench_case;
+/* Fills out[metric] from one run's result; -1 with a reason in why when the output lacks it. */
+typedef int (*bench_measure_fn)(struct bench_case *c, int side, int round, const struct spawn_result *r,
+				double *out, char *why, size_t whylen);
+
+struct bench_case {
+	int number;
+	const char *title;
+	const char *about;	/* Markdown paragraph(s) for the report */
+	const char *expect;	/* every run must print a line starting with this */
+	uint64_t guest_bytes;	/* guest RAM size to find in smaps at exit; 0: not looked for */
+	int n_sides, n_metrics, n_ratios, n_targets;
+	struct bench_side sides[BENCH_MAX_SIDES];
+	struct bench_metric metrics[BENCH_MAX_METRICS];
+	struct bench_ratio ratios[BENCH_MAX_RATIOS];
+	struct bench_target targets[BENCH_MAX_TARGETS];
+	int runs, warmup;
+	bench_measure_fn measure;
+	void *priv;		/* case 3: the trace phases (trace.h) */
+};
+
+/* cases.c: build the three cases from the options. */
+void bench_case_start(struct bench_case *c, const struct bench_opts *o);
+void bench_case_memory(struct bench_case *c, const struct bench_opts *o);
+void bench_case_trace(struct bench_case *c, const struct bench_opts *o);
+void bench_case_free(struct bench_case *c);
+
+/* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
+int bench_run_case(struct bench_case *c);
+bool bench_side_ran(const struct bench_case *c, int side);
+void bench_format_argv(char *const argv[], char *buf, size_t len);
+
+/* report.c: the stdout summary and the Markdown report. */
+void report_case_text(FILE *out, const struct bench_case *c);
+int report_write_markdown(const char *path, const char *machine, const char *date, const struct bench_opts *o,
+			  struct bench_case *const cases[], int n_cases);
+
+/* machine_info.c: one line describing the host, and the QEMU version. */
+void machine_info(char *buf, size_t len, const struct bench_opts *o);
+
+#endif

@@ -1,0 +1,49 @@
+#!/bin/sh
+# bench/run.sh: what `make bench` runs once everything is built.  As root it
+# fills the 2 MiB hugetlb pool to the 512 free pages that case 2's hugetlb
+# side needs, and puts the old pool size back on exit (also on failure or
+# Ctrl-C); then it runs gmvm-bench on the built binaries.
+#
+#   bench/run.sh [gmvm-bench options]      e.g. --runs 11, --case memory
+#   BUILD=other-build-dir bench/run.sh     (default: build)
+set -eu
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+need=512
+pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
+free_file=/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages
+old=""
+
+# called from the EXIT trap
+# shellcheck disable=SC2317
+restore_pool() {
+  if [ -n "$old" ]; then
+    echo "$old" > "$pool" 2>/dev/null ||
+      echo "bench/run.sh: could not put the 2 MiB hugetlb pool back to $old pages; run: echo $old > $pool" >&2
+    old=""
+  fi
+}
+
+free=$(cat "$free_file" 2>/dev/null || echo 0)
+if [ "$free" -lt "$need" ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "bench/run.sh: not root, so the 2 MiB hugetlb pool stays at $free free pages ($need needed): case 2 skips its hugetlb side; run make bench as root to include it"
+  elif [ -w "$pool" ]; then
+    old=$(cat "$pool")
+    trap restore_pool EXIT
+    trap 'exit 130' INT
+    trap 'exit 143' TERM
+    trap 'exit 129' HUP
+    if ! echo $((old + need - free)) > "$pool" 2>/dev/null || [ "$(cat "$free_file")" -lt "$need" ]; then
+      echo "bench/run.sh: could only get $(cat "$free_file") free 2 MiB hugetlb pages ($need needed; memory fragmented?): case 2 skips its hugetlb side"
+    fi
+  else
+    echo "bench/run.sh: $pool is not writable here: case 2 skips its hugetlb side"
+  fi
+fi
+
+rc=0
+"$BUILD/bench/gmvm-bench" --gmvm "$BUILD/gmvm" --guests "$BUILD/guests" \
+  --host-touch "$BUILD/bench/host-touch" --report docs/performance.md \
+  --rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$@" || rc=$?
+exit "$rc"

@@ -1,0 +1,137 @@
+/*
+ * bench/runner: runs a case's rounds.  Each round runs every side once, in
+ * the case's order, so that drift in the machine (thermal, page cache, other
+ * load) touches all sides alike; warm-up rounds come first and are not
+ * counted.  A failed run stops the bench: no silent numbers.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+bool bench_side_ran(const struct bench_case *c, int side)
+{
+	return side >= 0 && side < c->n_sides && !c->sides[side].skip[0];
+}
+
+/* Shell-like quoting, so a command from the report can be pasted. */
+void bench_format_argv(char *const argv[], char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; argv[i] && n < len; i++) {
+		const char *a = argv[i];
+		bool plain = *a && strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+					     "-_=+,./:@%") == strlen(a);
+
+		n += (size_t)snprintf(buf + n, len - n, plain ? "%s%s" : "%s'%s'", i ? " " : "", a);
+	}
+}
+
+static bool has_line_starting(const char *text, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+
+	for (const char *line = text; line && *line;) {
+		if (!strncmp(line, prefix, plen))
+			return true;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return false;
+}
+
+static void report_failure(const struct bench_case *c, int side, const char *what, const struct spawn_result *r)
+{
+	char cmd[4096];
+
+	bench_format_argv(c->sides[side].argv, cmd, sizeof(cmd));
+	fprintf(stderr, "gmvm-bench: case %d, %s: %s\n  command: %s\n", c->number, c->sides[side].label, what, cmd);
+	if (r && r->output) {
+		fprintf(stderr, "  output (%zu bytes):\n%s", r->output_len, r->output);
+		if (r->output_len && r->output[r->output_len - 1] != '\n')
+			fputc('\n', stderr);
+	}
+	fprintf(stderr, "gmvm-bench: stopped; fix the failure above and run again\n");
+}
+
+/* One run of one side; round < 0 is a warm-up round. */
+static int run_side(struct bench_case *c, int side, int round)
+{
+	struct spawn_result r;
+	char err[512], why[512];
+	double vals[BENCH_MAX_METRICS];
+
+	if (spawn_run(c->sides[side].argv, c->guest_bytes, &r, err, sizeof(err)) < 0) {
+		report_failure(c, side, err, NULL);
+		return -1;
+	}
+	if (r.status != 0) {
+		snprintf(why, sizeof(why), "exit status %d, expected 0", r.status);
+		report_failure(c, side, why, &r);
+		goto fail;
+	}
+	if (c->expect && !has_line_starting(r.output, c->expect)) {
+		snprintf(why, sizeof(why), "no line starting '%s' in its output", c->expect);
+		report_failure(c, side, why, &r);
+		goto fail;
+	}
+	why[0] = '\0';
+	if (c->measure(c, side, round, &r, vals, why, sizeof(why)) < 0) {
+		report_failure(c, side, why, &r);
+		goto fail;
+	}
+	if (round >= 0) {
+		for (int m = 0; m < c->n_metrics; m++)
+			c->sides[side].v[m][round] = vals[m];
+		c->sides[side].unmapped += c->guest_bytes && !r.guest_vmas;
+	}
+	spawn_result_free(&r);
+	return 0;
+fail:
+	spawn_result_free(&r);
+	return -1;
+}
+
+static int alloc_samples(struct bench_case *c)
+{
+	size_t n = (size_t)c->runs;
+
+	for (int s = 0; s < c->n_sides; s++)
+		for (int m = 0; m < c->n_metrics; m++)
+			if (!(c->sides[s].v[m] = calloc(n, sizeof(double))))
+				return -1;
+	for (int i = 0; i < c->n_ratios; i++)
+		if (!(c->ratios[i].v = calloc(n, sizeof(double))))
+			return -1;
+	return 0;
+}
+
+int bench_run_case(struct bench_case *c)
+{
+	if (alloc_samples(c) < 0) {
+		fprintf(stderr, "gmvm-bench: out of memory; use fewer --runs\n");
+		return -1;
+	}
+	for (int s = 0; s < c->n_sides; s++)
+		if (c->sides[s].skip[0])
+			printf("case %d: skipping %s: %s\n", c->number, c->sides[s].label, c->sides[s].skip);
+	printf("case %d: %s: %d warm-up + %d counted rounds...\n", c->number, c->title, c->warmup, c->runs);
+	fflush(stdout);
+	for (int round = -c->warmup; round < c->runs; round++)
+		for (int s = 0; s < c->n_sides; s++)
+			if (bench_side_ran(c, s) && run_side(c, s, round) < 0)
+				return -1;
+	/* ratios within each round, so that slow rounds cancel out */
+	for (int i = 0; i < c->n_ratios; i++) {
+		struct bench_ratio *q = &c->ratios[i];
+		bool ok = bench_side_ran(c, q->num) && bench_side_ran(c, q->den);
+
+		for (int k = 0; k < c->runs; k++)
+			q->v[k] = ok ? c->sides[q->num].v[q->metric][k] / c->sides[q->den].v[q->metric][k] : NAN;
+	}
+	return 0;
+}
