@@ -57,6 +57,32 @@ Test(api, hello_through_the_public_api, .timeout = 90)
 	vm_finish(&vm, 0, "Hello from gmvm guest (entry=linux64)");
 }
 
+static double ms_after(const struct timespec *a, const struct timespec *b)
+{
+	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;
+}
+
+/* The machine's own start-up points, in order; the caller's are left to the caller. */
+Test(api, machine_trace_has_its_points_in_order, .timeout = 90)
+{
+	struct gm_trace t = { 0 };
+	struct gm_exit ex;
+	struct vm vm;
+
+	vm_start(&vm, "hello", "size=128M", NULL);
+	cr_assert_eq(gm_machine_wait(vm.m, 60, &ex), 0);
+	gm_machine_trace(vm.m, &t);
+	cr_assert_eq(t.at[GM_TRACE_START].tv_sec | t.at[GM_TRACE_PROBED].tv_sec | t.at[GM_TRACE_EXIT].tv_sec, 0,
+		     "start, probe and exit are the caller's to mark");
+	for (int p = GM_TRACE_CHECKED; p <= GM_TRACE_END; p++) {
+		cr_assert(t.at[p].tv_sec || t.at[p].tv_nsec, "point %d not reached", p);
+		if (p > GM_TRACE_CHECKED)
+			cr_assert_geq(ms_after(&t.at[p - 1], &t.at[p]), 0, "point %d before point %d", p, p - 1);
+	}
+	gm_machine_destroy(vm.m);
+	free((char *)vm.cfg.kernel);
+}
+
 static void discard_under_guest(const char *memory)
 {
 	struct vm vm;

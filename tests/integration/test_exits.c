@@ -90,3 +90,26 @@ Test(exits, unhandled_port_is_logged_once_and_ignored, .timeout = 90)
 	cr_assert_eq(count_substr(r.err, "unhandled port 0x2f0"), 1, "logged once for four accesses:\n%s", r.err);
 	run_result_free(&r);
 }
+
+/* --trace-startup names every phase from the probe to the teardown, in order. */
+Test(exits, trace_startup_lists_the_phases_in_order, .timeout = 90)
+{
+	static const char *const phases[] = {
+		"probe", "check config+image", "VM create", "memory create+bind", "load guest", "vCPU setup",
+		"first guest instruction", "first guest exit", "guest run to its end", "exit (teardown)",
+	};
+	struct run_result r;
+	const char *at;
+
+	run_guest(&r, 60, "hello", "--trace-startup", NULL);
+	expect_run(&r, 0, "Hello from gmvm guest");
+	at = r.err;
+	for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "gmvm: trace %s ", phases[i]);
+		at = strstr(at, want);
+		cr_assert(at, "'%s' missing or out of order in:\n%s", want, r.err);
+	}
+	run_result_free(&r);
+}
