@@ -32,6 +32,9 @@ struct gm_trace {
 /* Record now (CLOCK_MONOTONIC) as the time point p was reached. */
 void gm_trace_mark(struct gm_trace *t, enum gm_trace_point p);
 
+/* Copy into *into every point *from reached, leaving the others as they are. */
+void gm_trace_merge(struct gm_trace *into, const struct gm_trace *from);
+
 /*
  * One line per reached point after the first reached one:
  *   gmvm: trace <phase>  +<ms since the previous point> ms  (at <ms since the first> ms)

@@ -81,6 +81,12 @@ void gm_hostmap_close_fd(struct gm_memory *mem);
  */
 int gm_hostmap_punch_hole(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err);
 
+/*
+ * Refuse a hugetlb mapping whose reservation failed (mmap ENOMEM): the pool
+ * of mem's page size has too few free pages.  The map op of memfd and anon.
+ */
+int gm_hostmap_fail_pool(const struct gm_memory *mem, int e, struct gm_error *err);
+
 /* The remedy for an exhausted hugetlb pool of mem's page size, for messages. */
 const char *gm_hugetlb_sysctl(uint64_t page_size, char *buf, size_t len);
 

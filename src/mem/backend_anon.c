@@ -35,7 +35,7 @@ static int anon_create(struct gm_memory *mem, const struct gm_caps *caps, struct
 static int anon_map(struct gm_memory *mem, struct gm_error *err)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-	char s[32], p[32], path[96];
+	char s[32];
 	int e = 0;
 
 	/*
@@ -53,11 +53,7 @@ static int anon_map(struct gm_memory *mem, struct gm_error *err)
 	if (mem->host)
 		return 0;
 	if (e == ENOMEM && mem->page_size != GM_PAGE_4K)
-		return gm_fail(err, GM_STATUS_FAILURE, e,
-			       "cannot reserve %s of %s hugepages: the hugetlb pool has too few free pages; raise %s",
-			       gm_mem_size_str(mem->size, s, sizeof(s)),
-			       gm_mem_size_str(mem->page_size, p, sizeof(p)),
-			       gm_hugetlb_sysctl(mem->page_size, path, sizeof(path)));
+		return gm_hostmap_fail_pool(mem, e, err);
 	return gm_fail(err, GM_STATUS_FAILURE, e,
 		       "mmap of %s of anonymous guest RAM failed: %s; check ulimit -v",
 		       gm_mem_size_str(mem->size, s, sizeof(s)), strerror(e));

@@ -76,7 +76,6 @@ static int memfd_create_op(struct gm_memory *mem, const struct gm_caps *caps,
 
 static int memfd_map(struct gm_memory *mem, struct gm_error *err)
 {
-	char s[32], p[32], path[96];
 	int e = 0;
 
 	/*
@@ -88,11 +87,7 @@ static int memfd_map(struct gm_memory *mem, struct gm_error *err)
 	if (mem->host)
 		return 0;
 	if (e == ENOMEM && mem->page_size != GM_PAGE_4K)
-		return gm_fail(err, GM_STATUS_FAILURE, e,
-			       "cannot reserve %s of %s hugepages: the hugetlb pool has too few free pages; raise %s",
-			       gm_mem_size_str(mem->size, s, sizeof(s)),
-			       gm_mem_size_str(mem->page_size, p, sizeof(p)),
-			       gm_hugetlb_sysctl(mem->page_size, path, sizeof(path)));
+		return gm_hostmap_fail_pool(mem, e, err);
 	return gm_fail(err, GM_STATUS_FAILURE, e, "mmap of the guest RAM memfd failed: %s; check ulimit -v",
 		       strerror(e));
 }

@@ -110,6 +110,16 @@ int gm_hostmap_populate(struct gm_memory *mem, struct gm_error *err)
 		       gm_mem_size_str(mem->size, s, sizeof(s)), strerror(e));
 }
 
+int gm_hostmap_fail_pool(const struct gm_memory *mem, int e, struct gm_error *err)
+{
+	char s[32], p[32], path[96];
+
+	return gm_fail(err, GM_STATUS_FAILURE, e,
+		       "cannot reserve %s of %s hugepages: the hugetlb pool has too few free pages; raise %s",
+		       gm_mem_size_str(mem->size, s, sizeof(s)), gm_mem_size_str(mem->page_size, p, sizeof(p)),
+		       gm_hugetlb_sysctl(mem->page_size, path, sizeof(path)));
+}
+
 void gm_hostmap_close_fd(struct gm_memory *mem)
 {
 	if (mem->fd >= 0)

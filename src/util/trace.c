@@ -28,6 +28,13 @@ static int reached(const struct timespec *ts)
 	return ts->tv_sec || ts->tv_nsec;
 }
 
+void gm_trace_merge(struct gm_trace *into, const struct gm_trace *from)
+{
+	for (int p = 0; p < GM_TRACE_COUNT; p++)
+		if (reached(&from->at[p]))
+			into->at[p] = from->at[p];
+}
+
 static double ms_between(const struct timespec *a, const struct timespec *b)
 {
 	return (double)(b->tv_sec - a->tv_sec) * 1e3 + (double)(b->tv_nsec - a->tv_nsec) / 1e6;

@@ -330,9 +330,7 @@ struct gm_memory *gm_machine_memory(struct gm_machine *m)
 
 void gm_machine_trace(const struct gm_machine *m, struct gm_trace *into)
 {
-	for (int p = 0; p < GM_TRACE_COUNT; p++)
-		if (m->trace.at[p].tv_sec || m->trace.at[p].tv_nsec)
-			into->at[p] = m->trace.at[p];
+	gm_trace_merge(into, &m->trace);
 }
 
 void gm_machine_destroy(struct gm_machine *m)
