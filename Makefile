@@ -2,9 +2,10 @@
 # 1 GiB of guest_memfd memory; `make check` runs every test.
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+CLANG_BUILD ?= build-clang
 MESON_TEST  = meson test --print-errorlogs --num-processes 1
 
-.PHONY: all deps run check check-asan bench clean
+.PHONY: all deps run check check-asan check-clang bench clean
 
 all: $(BUILD)/build.ninja
 	ninja -C $(BUILD)
@@ -16,6 +17,15 @@ $(BUILD)/build.ninja:
 $(ASAN_BUILD)/build.ninja:
 	scripts/deps.sh check
 	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+
+$(CLANG_BUILD)/build.ninja:
+	scripts/deps.sh check
+	CC=clang meson setup $(CLANG_BUILD)
+
+# The tree must build with both compilers under -Werror; the tests run in
+# the gcc builds.
+check-clang: $(CLANG_BUILD)/build.ninja
+	ninja -C $(CLANG_BUILD)
 
 deps:
 	scripts/deps.sh check
@@ -37,4 +47,4 @@ bench: all
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)

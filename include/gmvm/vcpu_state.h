@@ -20,7 +20,6 @@ struct gm_msr {
 struct gm_vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_xsave xsave;
 	struct kvm_xcrs xcrs;
 	struct kvm_lapic_state lapic;
 	struct kvm_vcpu_events events;
@@ -28,6 +27,8 @@ struct gm_vcpu_state {
 	struct kvm_debugregs debugregs;
 	uint32_t nmsrs;
 	struct gm_msr msrs[GM_MAX_SAVED_MSRS];
+	/* last: newer <linux/kvm.h> end it with a flexible array */
+	struct kvm_xsave xsave;
 };
 
 #endif

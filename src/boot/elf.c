@@ -61,14 +61,23 @@ static bool in_file(uint64_t start, uint64_t len, size_t file_len)
 	return start <= file_len && len <= file_len - start;
 }
 
-/* Refuse a range [start, start+size) that runs past a file of len bytes. */
+/*
+ * Refuse a range [start, start+size) that runs past a file of len bytes.  A
+ * range whose end does not fit in 64 bits is no truncation but a corrupt
+ * header, and said so: "starts at byte 4096 of 23480" would send the user
+ * looking for a short copy.
+ */
 static int truncated(struct gm_error *err, const char *what, uint64_t start,
 		     uint64_t size, size_t len)
 {
-	if (start > len || size > UINT64_MAX - start)
+	if (start > len)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "ELF is truncated: %s starts at byte %" PRIu64 " of %zu; " CORRUPT,
 			       what, start, len);
+	if (size > UINT64_MAX - start)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "ELF %s: offset 0x%" PRIx64 " + size 0x%" PRIx64 " overflows; "
+			       "the ELF is corrupt, " CORRUPT, what, start, size);
 	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 		       "ELF is truncated: %s ends at byte %" PRIu64 " of %zu; " CORRUPT,
 		       what, start + size, len);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "boot/elf.h"
+#include "mem/mem.h"
 
 #define GIB (UINT64_C(1) << 30)
 #define MIB (UINT64_C(1) << 20)
@@ -56,24 +57,59 @@ static unsigned ram_ranges(uint64_t ram_size, uint64_t start[MAX_E820], uint64_t
 	return r;
 }
 
-static int misplaced(const struct gm_elf_segment *s, uint64_t ram_size,
-		     struct gm_error *err)
+/* RAM a guest needs so that [GM_ELF_MIN_PADDR, end) is RAM: low RAM counts
+ * from 0, and above the hole the 1 GiB it takes is not RAM. */
+static uint64_t ram_for_end(uint64_t end)
 {
-	uint64_t end = s->paddr + s->memsz, need;
-	char ram[32];
+	return end <= GM_LOW_RAM_END ? end : end - (GM_HIGH_RAM_BASE - GM_LOW_RAM_END);
+}
+
+/*
+ * Refuse segment s, which is not in ram_size bytes of RAM.  The size
+ * suggested covers every segment of img, not only s: suggesting what s alone
+ * needs would be refused again for the next segment.
+ */
+static int misplaced(const struct gm_elf_image *img, const struct gm_elf_segment *s,
+		     uint64_t ram_size, struct gm_error *err)
+{
+	uint64_t end = s->paddr + s->memsz, need = 0;
+	char ram[32], most[32];
 
 	fmt_size(ram, sizeof(ram), ram_size);
-	if (s->paddr < GM_HIGH_RAM_BASE && end > GM_LOW_RAM_END)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") overlaps the 32-bit hole "
-			       "[3 GiB, 4 GiB), where there is no RAM (guest RAM: %s); "
-			       "link the guest below 3 GiB", s->paddr, end, ram);
-	/* RAM needed so that [paddr, end) is covered: low RAM counts from 0 */
-	need = end <= GM_LOW_RAM_END ? end : end - (GM_HIGH_RAM_BASE - GM_LOW_RAM_END);
+	for (unsigned i = 0; i < img->nseg; i++) {
+		uint64_t e = img->seg[i].paddr + img->seg[i].memsz;
+
+		if (ram_for_end(e) > need)
+			need = ram_for_end(e);
+	}
+	/* Whole MiB, and never more than a guest may have (mem/mem.h). */
+	need = need / MIB + (need % MIB != 0);
+	if (need > GM_MEM_MAX_SIZE / MIB) {
+		fmt_size(most, sizeof(most), GM_MEM_MAX_SIZE);
+		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
+			       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") lies beyond the guest's %s of RAM, "
+			       "and its segments need more than the %s gmvm gives a guest; "
+			       "link the guest at lower addresses", s->paddr, end, ram, most);
+	}
 	return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
 		       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") lies beyond the guest's %s of RAM; "
 		       "give the guest more memory, e.g. --memory size=%" PRIu64 "M",
-		       s->paddr, end, ram, need / MIB + (need % MIB != 0));
+		       s->paddr, end, ram, need);
+}
+
+/* A segment in the 32-bit hole cannot be fixed by more RAM: said first. */
+static int in_hole(const struct gm_elf_segment *s, uint64_t ram_size, struct gm_error *err)
+{
+	uint64_t end = s->paddr + s->memsz;
+	char ram[32];
+
+	if (!(s->paddr < GM_HIGH_RAM_BASE && end > GM_LOW_RAM_END))
+		return 0;
+	fmt_size(ram, sizeof(ram), ram_size);
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+		       "ELF segment [0x%" PRIx64 ", 0x%" PRIx64 ") overlaps the 32-bit hole "
+		       "[3 GiB, 4 GiB), where there is no RAM (guest RAM: %s); "
+		       "link the guest below 3 GiB", s->paddr, end, ram);
 }
 
 int gm_elf_check_placement(const struct gm_elf_image *img, uint64_t ram_size,
@@ -83,6 +119,12 @@ int gm_elf_check_placement(const struct gm_elf_image *img, uint64_t ram_size,
 	unsigned n = ram_ranges(ram_size, start, end);
 
 	for (unsigned i = 0; i < img->nseg; i++) {
+		int r = in_hole(&img->seg[i], ram_size, err);
+
+		if (r)
+			return r;
+	}
+	for (unsigned i = 0; i < img->nseg; i++) {
 		const struct gm_elf_segment *s = &img->seg[i];
 		bool ok = false;
 
@@ -90,7 +132,7 @@ int gm_elf_check_placement(const struct gm_elf_image *img, uint64_t ram_size,
 			ok = s->paddr >= start[r] && s->paddr < end[r] &&
 			     s->memsz <= end[r] - s->paddr;
 		if (!ok)
-			return misplaced(s, ram_size, err);
+			return misplaced(img, s, ram_size, err);
 	}
 	return 0;
 }

@@ -11,6 +11,11 @@
 #include <strings.h>
 
 #include "gmvm/config.h"
+#include "util/escape.h"
+
+/* User input quoted in a message: escaped and cut, so the message stays one
+ * line and its remedy fits (util/escape.h). */
+#define Q(s, buf) gm_escape((s), (buf), sizeof(buf))
 
 #define SIZE_HINT "give a number with an optional K, M, G or T suffix (binary units), e.g. 512M"
 
@@ -36,21 +41,22 @@ int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err)
 	const char *p = s;
 	uint64_t v = 0;
 	int shift = 0;
+	char q[GM_ESCAPE_SHORT];
 
 	if (!s || !*s)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "empty size; " SIZE_HINT);
 	if (*p == '-')
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "size '%s' is negative; " SIZE_HINT, s);
+			       "size '%s' is negative; " SIZE_HINT, Q(s, q));
 	if (!is_digit(*p))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "size '%s' is not a number; " SIZE_HINT, s);
+			       "size '%s' is not a number; " SIZE_HINT, Q(s, q));
 	for (; is_digit(*p); p++) {
 		unsigned d = (unsigned)(*p - '0');
 
 		if (v > (UINT64_MAX - d) / 10)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
-				       "size '%s' is too large; sizes must be below 16 EiB", s);
+				       "size '%s' is too large; sizes must be below 16 EiB", Q(s, q));
 		v = v * 10 + d;
 	}
 	if (*p && unit_shift(*p) >= 0) {
@@ -65,10 +71,10 @@ int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err)
 	if (*p)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "size '%s' has an unknown unit; use K, M, G or T, optionally followed by B or iB, e.g. 512M",
-			       s);
+			       Q(s, q));
 	if (shift && v > (UINT64_MAX >> shift))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
-			       "size '%s' is too large; sizes must be below 16 EiB", s);
+			       "size '%s' is too large; sizes must be below 16 EiB", Q(s, q));
 	*out = v << shift;
 	return 0;
 }
@@ -110,18 +116,19 @@ static int choose(const char *val, const char *const *names, int count)
 
 static int parse_numa(const char *val, int *out, struct gm_error *err)
 {
+	char q[GM_ESCAPE_SHORT];
 	long v = 0;
 
 	for (const char *p = val; *p; p++) {
 		if (!is_digit(*p))
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "numa-node '%s' is not a node number; use 0 or more, e.g. numa-node=0",
-				       val);
+				       Q(val, q));
 		v = v * 10 + (*p - '0');
 		if (v > INT_MAX)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
 				       "numa-node '%s' is too large; use a node number listed in /sys/devices/system/node",
-				       val);
+				       Q(val, q));
 	}
 	*out = (int)v;
 	return 0;
@@ -135,6 +142,7 @@ static int apply(struct gm_mem_config *m, int key, const char *val, struct gm_er
 	static const uint64_t page_sizes[] = { GM_PAGE_4K, GM_PAGE_2M, GM_PAGE_1G };
 	static const char *const onoff[] = { "off", "on" };
 	static const char *const binds[] = { "gmem", "mapped" };
+	char q[GM_ESCAPE_SHORT];
 	int i;
 
 	switch (key) {
@@ -143,19 +151,19 @@ static int apply(struct gm_mem_config *m, int key, const char *val, struct gm_er
 	case K_BACKEND:
 		if ((i = choose(val, backends, 3)) < 0)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "unknown memory backend '%s'; use guest-memfd, memfd or anon", val);
+				       "unknown memory backend '%s'; use guest-memfd, memfd or anon", Q(val, q));
 		m->backend = (enum gm_backend)i;
 		return 0;
 	case K_HUGEPAGES:
 		if ((i = choose(val, pages, 3)) < 0)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "unknown page size hugepages=%s; use 4K, 2M or 1G", val);
+				       "unknown page size hugepages=%s; use 4K, 2M or 1G", Q(val, q));
 		m->page_size = page_sizes[i];
 		return 0;
 	case K_PREALLOC:
 		if ((i = choose(val, onoff, 2)) < 0)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "unknown value prealloc=%s; use on or off", val);
+				       "unknown value prealloc=%s; use on or off", Q(val, q));
 		m->prealloc = i == 1;
 		return 0;
 	case K_NUMA:
@@ -163,7 +171,7 @@ static int apply(struct gm_mem_config *m, int key, const char *val, struct gm_er
 	case K_BIND:
 		if ((i = choose(val, binds, 2)) < 0)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "unknown memory binding '%s'; use gmem or mapped", val);
+				       "unknown memory binding '%s'; use gmem or mapped", Q(val, q));
 		m->bind = (enum gm_bind)i;
 		m->bind_given = true;
 		return 0;
@@ -182,7 +190,7 @@ static int parse_item(struct gm_mem_config *m, const char *p, size_t n, bool fir
 	size_t klen = eq ? (size_t)(eq - p) : n;
 	int key = find_key(p, klen);
 	const char *v = eq ? eq + 1 : NULL;
-	char val[256];
+	char val[256], q[GM_ESCAPE_SHORT];
 	size_t vlen;
 
 	if (!eq && key < 0 && first && (is_digit(*p) || *p == '-')) {
@@ -191,8 +199,8 @@ static int parse_item(struct gm_mem_config *m, const char *p, size_t n, bool fir
 	}
 	if (key < 0)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "unknown memory option '%.*s'; use %s" KEY_LIST,
-			       (int)klen, p, first ? "SIZE or " : "");
+			       "unknown memory option '%s'; use %s" KEY_LIST,
+			       gm_escape_n(p, klen, q, sizeof(q)), first ? "SIZE or " : "");
 	if (seen[key])
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "memory option '%s' given twice; give each option once",
@@ -221,6 +229,7 @@ int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_er
 	struct gm_mem_config m = *mem;
 	bool seen[K_COUNT] = { false };
 	const char *p = opt;
+	char q[GM_ESCAPE_SHORT];
 	int ret;
 
 	if (!opt || !*opt)
@@ -233,7 +242,7 @@ int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_er
 		if (n == 0)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "empty item in memory option '%s'; separate items with one comma",
-				       opt);
+				       Q(opt, q));
 		ret = parse_item(&m, p, n, first, seen, err);
 		if (ret)
 			return ret;

@@ -1,20 +1,24 @@
 /*
  * dev/console: where the guest's serial console goes and comes from.
  * Output: stdout, a file, nowhere, or a library user's sink.  Input: stdin,
- * forwarded by a thread when stdin is a terminal (put in non-canonical mode,
- * restored on close) or a pipe, buffered until the UART reads it.
+ * forwarded by a thread when stdin is a terminal or a pipe, buffered until
+ * the UART reads it.  The terminal's mode is the caller's business (gmvm's
+ * CLI puts it in raw mode), not the library's.
+ * A failed write is reported once through the user's log callback (the
+ * library prints nothing) and the guest runs on without its output.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "dev/dev.h"
+#include "util/escape.h"
 
 #define INPUT_BUF 4096
 
@@ -23,6 +27,10 @@ struct gm_console_io {
 	bool own_out_fd;
 	gm_console_out_fn sink;
 	void *sink_opaque;
+	void (*log)(void *opaque, const char *line);
+	void *log_opaque;
+	bool out_failed;   /* a write failed: reported once, output dropped since */
+	char out_name[GM_ESCAPE_PATH]; /* "stdout" or the file, for that report */
 
 	pthread_mutex_t lock;
 	char in[INPUT_BUF];
@@ -32,9 +40,42 @@ struct gm_console_io {
 	int wake[2];       /* closing the console wakes the input thread */
 	void (*notify)(void *opaque);
 	void *notify_opaque;
-	bool tty_saved;
-	struct termios saved_tio;
 };
+
+/*
+ * Open a console file for writing.  O_NONBLOCK so that a FIFO nobody reads
+ * fails at once (ENXIO) instead of hanging gmvm in open() for ever; cleared
+ * again afterwards, so a slow reader slows the guest as a blocking write
+ * would rather than losing its output.
+ */
+static int open_file(struct gm_console_io *c, const char *path, struct gm_error *err)
+{
+	char q[GM_ESCAPE_PATH];
+	struct stat st;
+	int fd, e, fl;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0644);
+	if (fd < 0) {
+		e = errno;
+		if (e == ENXIO && stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, e,
+				       "console FIFO %s has no reader; start the reader first or use file:PATH to a regular file",
+				       gm_escape(path, q, sizeof(q)));
+		return gm_fail(err, GM_STATUS_BAD_INPUT, e, "cannot open console file %s: %s; check the path and its directory",
+			       gm_escape(path, q, sizeof(q)), strerror(e));
+	}
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		e = errno;
+		close(fd);
+		return gm_fail(err, GM_STATUS_FAILURE, e, "cannot make console file %s blocking: %s; use another file",
+			       gm_escape(path, q, sizeof(q)), strerror(e));
+	}
+	c->out_fd = fd;
+	c->own_out_fd = true;
+	gm_escape(path, c->out_name, sizeof(c->out_name));
+	return 0;
+}
 
 int gm_console_open(enum gm_console kind, const char *path, struct gm_console_io **out, struct gm_error *err)
 {
@@ -44,19 +85,18 @@ int gm_console_open(enum gm_console kind, const char *path, struct gm_console_io
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the console");
 	c->out_fd = -1;
 	c->wake[0] = c->wake[1] = -1;
-	pthread_mutex_init(&c->lock, NULL);
+	snprintf(c->out_name, sizeof(c->out_name), "stdout");
 	if (kind == GM_CONSOLE_STDIO) {
 		c->out_fd = STDOUT_FILENO;
 	} else if (kind == GM_CONSOLE_FILE) {
-		c->out_fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (c->out_fd < 0) {
-			int e = errno;
+		int r = open_file(c, path ? path : "", err);
+
+		if (r) {
 			free(c);
-			return gm_fail(err, GM_STATUS_BAD_INPUT, e, "cannot open console file %s: %s; check the path and its directory",
-				       path, strerror(e));
+			return r;
 		}
-		c->own_out_fd = true;
 	}
+	pthread_mutex_init(&c->lock, NULL);
 	*out = c;
 	return 0;
 }
@@ -67,19 +107,68 @@ void gm_console_set_sink(struct gm_console_io *c, gm_console_out_fn fn, void *op
 	c->sink_opaque = opaque;
 }
 
+void gm_console_set_log(struct gm_console_io *c, void (*log)(void *, const char *), void *opaque)
+{
+	c->log = log;
+	c->log_opaque = opaque;
+}
+
+/*
+ * The first failed write is told to the log; later ones are not (a full disk
+ * would otherwise report every byte the guest prints).  vCPU threads may
+ * race here: the exchange lets exactly one of them report.
+ */
+static void write_failed(struct gm_console_io *c, int e)
+{
+	char line[GM_ESCAPE_PATH + 160];
+
+	if (__atomic_exchange_n(&c->out_failed, true, __ATOMIC_RELAXED))
+		return;
+	if (!c->log)
+		return;
+	snprintf(line, sizeof(line),
+		 "console output to %s failed: %s; the guest runs on, its further output is dropped",
+		 c->out_name, e ? strerror(e) : "nothing was written");
+	c->log(c->log_opaque, line);
+}
+
+static bool wait_writable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	int r;
+
+	while ((r = poll(&p, 1, -1)) < 0 && errno == EINTR)
+		;
+	return r > 0;
+}
+
 void gm_console_write(struct gm_console_io *c, const char *buf, size_t len)
 {
 	if (c->sink) {
 		c->sink(c->sink_opaque, buf, len);
 		return;
 	}
+	if (__atomic_load_n(&c->out_failed, __ATOMIC_RELAXED))
+		return;
 	while (c->out_fd >= 0 && len) {
 		ssize_t n = write(c->out_fd, buf, len);
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return; /* a closed stdout must not stop the guest */
+		if (n < 0) {
+			int e = errno;
+
+			if (e == EINTR)
+				continue;
+			/* stdout left non-blocking by another program sharing it:
+			 * wait as a blocking write would, rather than lose output */
+			if ((e == EAGAIN || e == EWOULDBLOCK) && wait_writable(c->out_fd))
+				continue;
+			write_failed(c, e); /* a closed stdout or a full disk must not stop the guest */
+			return;
+		}
+		if (n == 0) {
+			write_failed(c, 0);
+			return;
+		}
 		buf += n;
 		len -= (size_t)n;
 	}
@@ -146,16 +235,6 @@ int gm_console_start_input(struct gm_console_io *c, void (*notify)(void *opaque)
 	c->notify_opaque = opaque;
 	if (pipe2(c->wake, O_CLOEXEC) < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, errno, "cannot create the console wake-up pipe: %s", strerror(errno));
-	if (tty && tcgetattr(STDIN_FILENO, &c->saved_tio) == 0) {
-		/* Characters go to the guest as typed; Ctrl-C still stops gmvm. */
-		struct termios raw = c->saved_tio;
-		raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-		raw.c_iflag &= ~(tcflag_t)ICRNL;
-		raw.c_cc[VMIN] = 1;
-		raw.c_cc[VTIME] = 0;
-		if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
-			c->tty_saved = true;
-	}
 	int r = pthread_create(&c->input_thread, NULL, input_main, c);
 	if (r)
 		return gm_fail(err, GM_STATUS_FAILURE, r, "cannot start the console input thread: %s", strerror(r));
@@ -173,8 +252,6 @@ void gm_console_close(struct gm_console_io *c)
 		}
 		pthread_join(c->input_thread, NULL);
 	}
-	if (c->tty_saved)
-		tcsetattr(STDIN_FILENO, TCSANOW, &c->saved_tio);
 	for (int i = 0; i < 2; i++)
 		if (c->wake[i] >= 0)
 			close(c->wake[i]);

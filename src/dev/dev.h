@@ -56,9 +56,12 @@ int gm_iobus_add_pio(struct gm_iobus *bus, uint16_t base, uint16_t len, gm_io_fn
 int gm_iobus_add_mmio(struct gm_iobus *bus, uint64_t base, uint64_t len, gm_io_fn fn, void *opaque,
 		      const char *name, struct gm_error *err);
 
+/* Where the bus reports unclaimed accesses (one line each); NULL: nowhere. */
+void gm_iobus_set_log(struct gm_iobus *bus, void (*log)(void *opaque, const char *line), void *opaque);
+
 /*
  * Route one access.  An access nobody claims reads as all ones, writes are
- * dropped, and the first one at each address is reported once on stderr.
+ * dropped, and the first one at each address is reported once to the log.
  */
 void gm_iobus_pio(struct gm_iobus *bus, uint16_t port, uint8_t *data, unsigned size, bool is_write);
 void gm_iobus_mmio(struct gm_iobus *bus, uint64_t addr, uint8_t *data, unsigned size, bool is_write);
@@ -69,6 +72,9 @@ typedef void (*gm_console_out_fn)(void *opaque, const char *buf, size_t len);
 
 int gm_console_open(enum gm_console kind, const char *path, struct gm_console_io **out, struct gm_error *err);
 void gm_console_set_sink(struct gm_console_io *c, gm_console_out_fn fn, void *opaque);
+/* Where the console reports, once, that writing its output failed: one line,
+ * no newline (NULL: nowhere).  The guest runs on; its further output is dropped. */
+void gm_console_set_log(struct gm_console_io *c, void (*log)(void *, const char *), void *opaque);
 void gm_console_write(struct gm_console_io *c, const char *buf, size_t len);
 /* Read guest input into buf; returns bytes (0 when none is pending). */
 size_t gm_console_read(struct gm_console_io *c, char *buf, size_t max);

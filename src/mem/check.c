@@ -16,10 +16,12 @@
 
 const char *gm_mem_size_str(uint64_t bytes, char *buf, size_t len)
 {
-	static const char units[] = "KMGTPE";
+	/* Only the units gm_parse_size() reads, so any size shown can be typed
+	 * back: 1P is written 1024T. */
+	static const char units[] = "KMGT";
 	int u = -1;
 
-	while (bytes && bytes % 1024 == 0 && u < 5) {
+	while (bytes && bytes % 1024 == 0 && u < (int)sizeof(units) - 2) {
 		bytes /= 1024;
 		u++;
 	}
@@ -80,31 +82,44 @@ static int check_size(const struct gm_mem_config *cfg, const struct gm_caps *cap
 {
 	char a[32], b[32], c[32], d[32];
 	uint64_t ps = cfg->page_size;
+	/* The largest size any suggestion may name: one this machine can take. */
+	uint64_t most = GM_MEM_MAX_SIZE;
 
+	if (caps->host_ram && caps->host_ram < most)
+		most = caps->host_ram;
 	if (cfg->size == 0)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "memory size 0 is too small; give at least one page, e.g. size=256M");
-	if (cfg->size % ps) {
-		uint64_t lower = cfg->size - cfg->size % ps;
-
-		if (lower == 0)
-			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "memory size %s is smaller than one %s page; use size=%s",
-				       gm_mem_size_str(cfg->size, a, sizeof(a)),
-				       gm_mem_size_str(ps, b, sizeof(b)), b);
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "memory size %s is not a multiple of the %s page size; use size=%s or size=%s",
-			       gm_mem_size_str(cfg->size, a, sizeof(a)),
-			       gm_mem_size_str(ps, b, sizeof(b)),
-			       gm_mem_size_str(lower, c, sizeof(c)),
-			       gm_mem_size_str(lower + ps, d, sizeof(d)));
-	}
+	/* Before the page-size check: rounding a size above the limit to a page
+	 * would suggest a size that is refused too, or wrap around to 0. */
 	if (cfg->size > GM_MEM_MAX_SIZE)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "memory size %s is above the limit of %s: gmvm's boot page tables map guest-physical addresses below %s and the 3G-4G hole takes 1G; use size=%s or less",
 			       gm_mem_size_str(cfg->size, a, sizeof(a)),
 			       gm_mem_size_str(GM_MEM_MAX_SIZE, b, sizeof(b)),
 			       gm_mem_size_str(GM_MEM_MAX_END, c, sizeof(c)), b);
+	if (cfg->size % ps) {
+		/* size <= GM_MEM_MAX_SIZE, a multiple of every page size: no overflow */
+		uint64_t lower = cfg->size - cfg->size % ps, upper = lower + ps;
+
+		if (lower == 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "memory size %s is smaller than one %s page; use size=%s",
+				       gm_mem_size_str(cfg->size, a, sizeof(a)),
+				       gm_mem_size_str(ps, b, sizeof(b)), b);
+		if (upper > most)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "memory size %s is not a multiple of the %s page size; use size=%s",
+				       gm_mem_size_str(cfg->size, a, sizeof(a)),
+				       gm_mem_size_str(ps, b, sizeof(b)),
+				       gm_mem_size_str(lower, c, sizeof(c)));
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "memory size %s is not a multiple of the %s page size; use size=%s or size=%s",
+			       gm_mem_size_str(cfg->size, a, sizeof(a)),
+			       gm_mem_size_str(ps, b, sizeof(b)),
+			       gm_mem_size_str(lower, c, sizeof(c)),
+			       gm_mem_size_str(upper, d, sizeof(d)));
+	}
 	if (caps->host_ram && cfg->size > caps->host_ram)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
 			       "memory size %s is more than this machine's RAM (%" PRIu64 "M); use a smaller size",

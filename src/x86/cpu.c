@@ -111,11 +111,17 @@ int gm_x86_setup_vcpu(int vcpu_fd, const struct kvm_cpuid2 *tmpl, unsigned id, u
 	if (r < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, -r, "KVM_SET_CPUID2 on vCPU %u failed: %s", id, strerror(-r));
 
-	struct {
+	/* A union, not a struct with the entries after the header: a struct with a
+	 * flexible array may only end another struct in GNU C (clang refuses). */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
-	} msrs = { .hdr.nmsrs = 1, .e[0] = { .index = MSR_IA32_MISC_ENABLE, .data = MISC_ENABLE_FAST_STRING } };
-	r = gm_ioctl(vcpu_fd, KVM_SET_MSRS, &msrs);
+		uint8_t room[sizeof(struct kvm_msrs) + 1 * sizeof(struct kvm_msr_entry)];
+	} msrs;
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = 1;
+	msrs.hdr.entries[0].index = MSR_IA32_MISC_ENABLE;
+	msrs.hdr.entries[0].data = MISC_ENABLE_FAST_STRING;
+	r = gm_ioctl(vcpu_fd, KVM_SET_MSRS, &msrs.hdr);
 	if (r < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, -r, "KVM_SET_MSRS on vCPU %u failed: %s", id, strerror(-r));
 	return 0;
@@ -196,20 +202,26 @@ static const uint32_t state_msrs[] = {
 	0x4b564d00, 0x4b564d01, 0x4b564d02, 0x4b564d03, 0x4b564d04, /* KVM pv clock, ASYNC_PF, STEAL, EOI */
 };
 
+#define MSR_LIST_MAX 2048
+
 int gm_x86_saved_msrs(int kvm_fd, uint32_t *out, unsigned max, struct gm_error *err)
 {
-	struct {
+	/* Header and room for its flexible array in one union (see gm_x86_setup_vcpu). */
+	union {
 		struct kvm_msr_list hdr;
-		uint32_t idx[2048];
-	} list = { .hdr.nmsrs = 2048 };
+		uint8_t room[sizeof(struct kvm_msr_list) + MSR_LIST_MAX * sizeof(uint32_t)];
+	} list;
 	unsigned n = 0;
-	int r = gm_ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &list);
+	int r;
+
+	list.hdr.nmsrs = MSR_LIST_MAX;
+	r = gm_ioctl(kvm_fd, KVM_GET_MSR_INDEX_LIST, &list.hdr);
 
 	if (r < 0)
 		return gm_fail(err, GM_STATUS_NO_KERNEL, -r, "KVM_GET_MSR_INDEX_LIST failed: %s", strerror(-r));
 	for (size_t i = 0; i < sizeof(state_msrs) / sizeof(state_msrs[0]) && n < max; i++)
 		for (uint32_t j = 0; j < list.hdr.nmsrs; j++)
-			if (list.idx[j] == state_msrs[i]) {
+			if (list.hdr.indices[j] == state_msrs[i]) {
 				out[n++] = state_msrs[i];
 				break;
 			}

@@ -3,6 +3,8 @@
  * on every refusal, each with the cause its message must name.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 
 #include "boot_test.h"
 #include "elf_builder.h"
@@ -298,6 +300,29 @@ Test(elf_parse, segment_offset_overflows)
 	guest64(false);
 	eb_set(&e, EB_P_OFFSET, 1, UINT64_MAX - 0x10);
 	refused(EINVAL, "ELF is truncated: segment 1 starts at byte");
+}
+
+/* offset inside the file, offset + filesz past 2^64: corrupt, not truncated */
+Test(elf_parse, segment_offset_plus_size_overflows)
+{
+	char want[160];
+
+	guest64(false);
+	eb_set(&e, EB_P_FILESZ, 1, UINT64_MAX - 0x10);
+	eb_set(&e, EB_P_MEMSZ, 1, UINT64_MAX - 0x10);
+	snprintf(want, sizeof(want),
+		 "ELF segment 1: offset 0x%" PRIx64 " + size 0xffffffffffffffef overflows; "
+		 "the ELF is corrupt, rebuild or re-copy the guest image", e.ph[1].offset);
+	refused(EINVAL, want);
+	cr_assert_str_eq(err.msg, want);
+}
+
+Test(elf_parse, note_offset_plus_size_overflows)
+{
+	guest64(true);
+	eb_set(&e, EB_P_FILESZ, 2, UINT64_MAX);
+	refused(EINVAL, "ELF note segment: offset 0x");
+	cr_assert(strstr(err.msg, " + size 0xffffffffffffffff overflows; the ELF is corrupt"), "%s", err.msg);
 }
 
 Test(elf_parse, segment_wraps_64bit_space)

@@ -4,6 +4,7 @@
  * for each requested entry mode.
  */
 #include <errno.h>
+#include <stdio.h>
 
 #include "boot_test.h"
 #include "elf_builder.h"
@@ -198,4 +199,68 @@ Test(elf_entry, linux64_asked_on_elf64)
 		     err.msg);
 	cr_assert_eq(mode, GM_ENTRY_LINUX64);
 	cr_assert_eq(addr, 2 * MIB);
+}
+
+/* The size suggested for a guest too small fits every segment, not the first. */
+static uint64_t suggested_mib(void)
+{
+	const char *p = strstr(err.msg, "--memory size=");
+	unsigned long long mib;
+	char unit;
+
+	cr_assert_not_null(p, "no size suggested: %s", err.msg);
+	cr_assert_eq(sscanf(p, "--memory size=%llu%c", &mib, &unit), 2, "%s", err.msg);
+	cr_assert_eq(unit, 'M', "%s", err.msg);
+	return mib;
+}
+
+Test(elf_place, suggestion_fits_every_segment)
+{
+	eb_init(&e, true, MIB);
+	eb_load(&e, MIB, 0x10, 0x1000);                /* text: fits in 2 MiB */
+	eb_load(&e, 2 * MIB, 0x10, 0x10);              /* data */
+	eb_load(&e, 3 * MIB, 0, 5 * MIB + 0x1000);     /* bss up to 8 MiB + 4K */
+	eb_build(&e);
+	cr_assert_eq(gm_elf_parse(e.buf, e.len, &img, &err), 0, "%s", err.msg);
+	expect_refused(place(MIB), ENOMEM, &err,
+		       "ELF segment [0x100000, 0x101000) lies beyond the guest's 1 MiB of RAM; "
+		       "give the guest more memory, e.g. --memory size=9M");
+	uint64_t mib = suggested_mib();
+
+	gm_error_clear(&err);
+	cr_assert_eq(place(mib * MIB), 0, "the suggested size is refused: %s", err.msg);
+}
+
+Test(elf_place, suggestion_counts_the_hole)
+{
+	eb_init(&e, true, MIB);
+	eb_load(&e, MIB, 0x10, 0x10);
+	eb_load(&e, 4 * GIB + 16 * MIB, 0x10, MIB);
+	eb_build(&e);
+	cr_assert_eq(gm_elf_parse(e.buf, e.len, &img, &err), 0, "%s", err.msg);
+	expect_refused(place(MIB), ENOMEM, &err, "--memory size=3089M");
+	uint64_t mib = suggested_mib();
+
+	gm_error_clear(&err);
+	cr_assert_eq(place(mib * MIB), 0, "%s", err.msg);
+}
+
+Test(elf_place, hole_is_said_before_a_size)
+{
+	eb_init(&e, true, MIB);
+	eb_load(&e, MIB, 0x10, 0x10);
+	eb_load(&e, 3 * GIB + MIB, 0x10, 0x10);
+	eb_build(&e);
+	cr_assert_eq(gm_elf_parse(e.buf, e.len, &img, &err), 0, "%s", err.msg);
+	/* more RAM cannot help a segment in the hole: no size is suggested */
+	expect_refused(place(MIB), EINVAL, &err, "overlaps the 32-bit hole");
+	cr_assert_null(strstr(err.msg, "--memory"), "%s", err.msg);
+}
+
+Test(elf_place, beyond_the_largest_guest_says_link_lower)
+{
+	one_segment(true, 100 * GIB, 0x1000, false);
+	expect_refused(place(256 * MIB), ENOMEM, &err,
+		       "need more than the 63 GiB gmvm gives a guest; link the guest at lower addresses");
+	cr_assert_null(strstr(err.msg, "--memory"), "%s", err.msg);
 }
