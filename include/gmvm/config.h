@@ -60,6 +60,9 @@ struct gm_config {
 	const char *console_path;   /* for GM_CONSOLE_FILE */
 	double timeout;             /* seconds, 0 = none */
 	bool trace_startup;
+	/* The owner's side (gmvm run), kept here so vm.info can show them. */
+	const char *api_sock;       /* --api-sock PATH, NULL: no API */
+	const char *event_monitor;  /* --event-monitor path=FILE|fd=N, NULL: none */
 };
 
 /* Fill cfg with the defaults: 1 vCPU, 256 MiB guest-memfd, bind=gmem, stdio. */

@@ -4,6 +4,31 @@
  * (until the guest exits or a timeout) -> destroy.  While running it can be
  * paused and resumed; paused, its binding can be switched and vCPU state got
  * and set.  Migration, snapshots and live update are "pause, do, resume".
+ *
+ * Threading contract
+ * - create, set_hooks, set_console_sink, start and destroy belong to one
+ *   thread, the owner (gmvm: main()).  destroy must not race any other call.
+ * - Between start and destroy any thread may call pause, resume, shutdown,
+ *   switch_binding, discard, get/set_vcpu_state, state, info getters and
+ *   counters.  Calls that change the machine (pause, resume, shutdown,
+ *   switch_binding, discard, set_vcpu_state) are serialised by the machine
+ *   itself: two callers never interleave, whatever thread they are on.
+ * - Nothing may pause from a vCPU thread (a device callback): pause,
+ *   resume-after-pause, switch_binding and get/set_vcpu_state answer
+ *   -EDEADLK there instead of waiting for the caller's own vCPU to park.
+ * - vCPU state is read and written only while every vCPU is parked: after a
+ *   successful gm_machine_pause (or before start); otherwise -EBUSY.
+ * - Kicks: gmvm makes a vCPU leave KVM_RUN with GM_KICK_SIGNAL
+ *   (SIGRTMIN + 3) sent to that thread with pthread_kill.  The signal is
+ *   blocked in every vCPU thread and unblocked only inside KVM_RUN through
+ *   KVM_SET_SIGNAL_MASK, then taken with sigtimedwait: no signal handler
+ *   is installed and the process's other threads never see it.  A program
+ *   embedding libgmvm must not use SIGRTMIN + 3 for anything else.
+ * - Hooks (log, event) are called on whichever thread caused them: a vCPU
+ *   thread, the halt poller in gm_machine_wait, or the caller of pause.
+ *   They must not call back into the machine, and should return quickly.
+ * - The library never prints, never touches the terminal and installs no
+ *   signal handler: messages go to the log hook, if one is set.
  */
 #ifndef GMVM_MACHINE_H
 #define GMVM_MACHINE_H
@@ -30,6 +55,62 @@ enum gm_exit_kind {
 	GM_EXIT_TIMEOUT,   /* gm_machine_wait's timeout passed */
 	GM_EXIT_STOPPED,   /* gm_machine_stop() */
 	GM_EXIT_ERROR,     /* a host-side failure (ioctl failed) */
+	GM_EXIT_SHUTDOWN,  /* gm_machine_shutdown(): asked to end (API), status 0 */
+};
+
+/* What the machine is doing, as the API reports it. */
+enum gm_machine_state {
+	GM_STATE_CREATED,  /* built, vCPUs not started */
+	GM_STATE_RUNNING,
+	GM_STATE_PAUSED,   /* paused by gm_machine_pause() */
+	GM_STATE_SHUTDOWN, /* the guest has ended (gm_machine_exit() says why) */
+};
+
+/* Exits counted per vCPU, by kind. */
+enum gm_exit_counter {
+	GM_COUNT_IO,          /* port I/O */
+	GM_COUNT_MMIO,
+	GM_COUNT_EOI,         /* level-triggered EOI for the userspace IOAPIC */
+	GM_COUNT_INTERRUPTED, /* KVM_RUN left for a kick (pause, stop) */
+	GM_COUNT_OTHER,       /* everything else (system events, shutdown, errors) */
+	GM_COUNT_KINDS,
+};
+
+struct gm_counters {
+	unsigned ncpus;
+	uint64_t exits[GM_MAX_CPUS][GM_COUNT_KINDS];
+	uint64_t pauses;    /* times the guest was stopped, for any reason */
+	uint64_t paused_ns; /* total time it stood stopped */
+	uint64_t halt_checks; /* pauses taken only to confirm that every vCPU halted */
+};
+
+/* One change of state, as the event hook receives it. */
+enum gm_event_kind {
+	GM_EVENT_CREATED,  /* delivered once, when the hooks are set */
+	GM_EVENT_RUNNING,  /* vCPUs started */
+	GM_EVENT_PAUSED,
+	GM_EVENT_RESUMED,
+	GM_EVENT_BINDING,  /* memory binding switched: binding */
+	GM_EVENT_DISCARD,  /* guest RAM discarded: gpa, length */
+	GM_EVENT_SHUTDOWN, /* the guest ended: exit */
+};
+
+struct gm_event {
+	enum gm_event_kind kind;
+	uint64_t time_us;          /* CLOCK_MONOTONIC, microseconds */
+	enum gm_bind binding;      /* GM_EVENT_BINDING */
+	uint64_t gpa, length;      /* GM_EVENT_DISCARD */
+	const struct gm_exit *exit; /* GM_EVENT_SHUTDOWN */
+};
+
+enum gm_log_level { GM_LOG_ERROR, GM_LOG_WARN, GM_LOG_INFO };
+
+/* How the machine reports to its owner (every member may be NULL). */
+struct gm_hooks {
+	void *opaque;
+	/* one line, no newline, no "gmvm: " prefix */
+	void (*log)(void *opaque, enum gm_log_level level, const char *line);
+	void (*event)(void *opaque, const struct gm_event *ev);
 };
 
 struct gm_exit {
@@ -50,6 +131,9 @@ typedef void (*gm_console_sink)(void *opaque, const char *buf, size_t len);
 int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 		      struct gm_machine **out, struct gm_error *err);
 
+/* Set the hooks (call before gm_machine_start); the event hook at once gets GM_EVENT_CREATED. */
+void gm_machine_set_hooks(struct gm_machine *m, const struct gm_hooks *hooks);
+
 /* Send console output to sink (call before gm_machine_start). */
 void gm_machine_set_console_sink(struct gm_machine *m, gm_console_sink sink, void *opaque);
 
@@ -67,9 +151,33 @@ int gm_machine_wait(struct gm_machine *m, double timeout, struct gm_exit *out);
 /* Stop every vCPU for good (idempotent); gm_machine_wait then returns. */
 void gm_machine_stop(struct gm_machine *m);
 
-/* Bring every vCPU out of KVM_RUN and park it; resume lets them go on. */
+/*
+ * End the guest on request: gm_machine_wait returns GM_EXIT_SHUTDOWN with
+ * status 0 and reason.  -ESRCH when the guest has already ended.
+ */
+int gm_machine_shutdown(struct gm_machine *m, const char *reason, struct gm_error *err);
+
+/*
+ * Bring every vCPU out of KVM_RUN and park it, and keep it parked until
+ * gm_machine_resume.  Before start, the vCPUs park before their first
+ * KVM_RUN.  -EALREADY when already paused, -ESRCH when the guest ended,
+ * -EDEADLK on a vCPU thread.  resume: -EALREADY when not paused.
+ */
 int gm_machine_pause(struct gm_machine *m, struct gm_error *err);
 int gm_machine_resume(struct gm_machine *m, struct gm_error *err);
+
+enum gm_machine_state gm_machine_state(struct gm_machine *m);
+const char *gm_machine_state_name(enum gm_machine_state s);
+/* The config the machine was built from (its strings are the machine's copies). */
+const struct gm_config *gm_machine_config(const struct gm_machine *m);
+/* The machine's UUID as 36 characters and a NUL. */
+void gm_machine_uuid(const struct gm_machine *m, char out[37]);
+/* 0 and *out once the guest has ended; -EAGAIN while it runs. */
+int gm_machine_exit(struct gm_machine *m, struct gm_exit *out);
+/* A consistent copy of the counters (any thread, any time). */
+void gm_machine_counters(struct gm_machine *m, struct gm_counters *out);
+const char *gm_exit_counter_name(enum gm_exit_counter c);
+const char *gm_exit_kind_name(enum gm_exit_kind k);
 
 /* Switch the memory binding (pauses and resumes around it if running). */
 int gm_machine_switch_binding(struct gm_machine *m, enum gm_bind mode, struct gm_error *err);

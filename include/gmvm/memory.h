@@ -86,6 +86,19 @@ int gm_memory_fd(const struct gm_memory *mem);
  */
 size_t gm_memory_e820(const struct gm_memory *mem, struct gm_e820_entry *out, size_t max);
 
+/* What a region is, for reports (vm.info). */
+#define GM_MEMORY_MAX_RANGES 2
+struct gm_memory_info {
+	const char *name;          /* the region's name within the VM: "ram" */
+	enum gm_backend backend;
+	uint64_t page_size;
+	enum gm_bind binding;      /* the current binding */
+	uint64_t size;
+	unsigned nranges;          /* guest-physical pieces (below and above the 32-bit hole) */
+	struct { uint64_t gpa, size; } ranges[GM_MEMORY_MAX_RANGES];
+};
+void gm_memory_info(const struct gm_memory *mem, struct gm_memory_info *out);
+
 /* The e820 map for a given RAM size, without any memory (pure layout). */
 size_t gm_layout_e820(uint64_t ram_size, struct gm_e820_entry *out, size_t max);
 

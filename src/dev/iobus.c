@@ -5,6 +5,7 @@
  * guest probing for hardware we lack keeps running and the log stays short.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@ struct gm_iobus {
 	atomic_uchar pio_logged[65536 / 8];
 	_Atomic uint64_t mmio_logged[MMIO_LOG_SLOTS];
 	atomic_bool mmio_log_full;
+	void (*log)(void *opaque, const char *line);
+	void *log_opaque;
 };
 
 struct gm_iobus *gm_iobus_new(void)
@@ -77,6 +80,25 @@ static const struct io_range *lookup(const struct io_range *tab, unsigned n, uin
 	return NULL;
 }
 
+void gm_iobus_set_log(struct gm_iobus *bus, void (*log)(void *opaque, const char *line), void *opaque)
+{
+	bus->log = log;
+	bus->log_opaque = opaque;
+}
+
+static void __attribute__((format(printf, 2, 3))) bus_log(struct gm_iobus *bus, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	if (!bus->log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	bus->log(bus->log_opaque, line);
+}
+
 static void unclaimed(uint8_t *data, unsigned size, bool is_write)
 {
 	if (!is_write)
@@ -94,7 +116,7 @@ void gm_iobus_pio(struct gm_iobus *bus, uint16_t port, uint8_t *data, unsigned s
 	unclaimed(data, size, is_write);
 	unsigned char bit = (unsigned char)(1u << (port & 7));
 	if (!(atomic_fetch_or(&bus->pio_logged[port >> 3], bit) & bit))
-		fprintf(stderr, "gmvm: guest %s %u byte(s) at unhandled port 0x%x; ignored (logged once)\n",
+		bus_log(bus, "guest %s %u byte(s) at unhandled port 0x%x; ignored (logged once)",
 			is_write ? "wrote" : "read", size, port);
 }
 
@@ -117,7 +139,7 @@ void gm_iobus_mmio(struct gm_iobus *bus, uint64_t addr, uint8_t *data, unsigned 
 		if (atomic_load(slot) == key)
 			return;
 		if (atomic_compare_exchange_strong(slot, &expect, key)) {
-			fprintf(stderr, "gmvm: guest %s %u byte(s) at unhandled MMIO address 0x%llx; ignored (logged once)\n",
+			bus_log(bus, "guest %s %u byte(s) at unhandled MMIO address 0x%llx; ignored (logged once)",
 				is_write ? "wrote" : "read", size, (unsigned long long)addr);
 			return;
 		}
@@ -125,5 +147,5 @@ void gm_iobus_mmio(struct gm_iobus *bus, uint64_t addr, uint8_t *data, unsigned 
 			return;
 	}
 	if (!atomic_exchange(&bus->mmio_log_full, true))
-		fprintf(stderr, "gmvm: guest touches many unhandled MMIO addresses; no longer logging them\n");
+		bus_log(bus, "guest touches many unhandled MMIO addresses; no longer logging them");
 }

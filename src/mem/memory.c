@@ -168,3 +168,18 @@ const struct gm_mem_region *gm_memory_regions(const struct gm_memory *mem, unsig
 	*n = mem->nr_regions;
 	return mem->regions;
 }
+
+void gm_memory_info(const struct gm_memory *mem, struct gm_memory_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->name = mem->name;
+	out->backend = mem->cfg.backend;
+	out->page_size = mem->page_size;
+	out->binding = mem->binding;
+	out->size = mem->size;
+	for (unsigned i = 0; i < mem->nr_regions && i < GM_MEMORY_MAX_RANGES; i++) {
+		out->ranges[i].gpa = mem->regions[i].gpa;
+		out->ranges[i].size = mem->regions[i].size;
+		out->nranges = i + 1;
+	}
+}

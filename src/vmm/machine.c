@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "boot/elf.h"
+#include "mem/mem.h"
+#include "util/escape.h"
 #include "vmm/vmm.h"
 #include "x86/x86.h"
 
@@ -43,7 +45,7 @@ static void host_set_level_routes(void *opaque, const struct gm_msi_route *route
 		data[i] = routes[i].msi.data;
 	}
 	if (gm_kvm_set_msi_routes(m->vm_fd, n < GM_IOAPIC_PINS ? n : GM_IOAPIC_PINS, gsi, address, data) < 0)
-		fprintf(stderr, "gmvm: KVM_SET_GSI_ROUTING failed; level-triggered interrupts may stall\n");
+		gm_log(m, GM_LOG_ERROR, "KVM_SET_GSI_ROUTING failed; level-triggered interrupts may stall");
 }
 
 static void host_request_exit(void *opaque, int kind, int status, uint32_t value, const char *reason)
@@ -62,6 +64,8 @@ static int copy_config(struct gm_machine *m, const struct gm_config *cfg, struct
 	m->cfg.kernel = m->kernel;
 	m->cfg.cmdline = m->cmdline;
 	m->cfg.console_path = m->console_path;
+	/* the owner's settings; the machine keeps no pointer into its argv */
+	m->cfg.api_sock = m->cfg.event_monitor = NULL;
 	return 0;
 }
 
@@ -98,8 +102,11 @@ static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps
 		r = gm_elf_check_placement(img, cfg->mem.size, &inner);
 	if (!r)
 		r = gm_elf_choose_entry(img, cfg->entry, entry, entry_addr, &inner);
-	if (r)
-		return gm_fail(err, inner.status, inner.errnum, "%s: %s", cfg->kernel, inner.msg);
+	if (r) {
+		char q[GM_ESCAPE_PATH];
+		return gm_fail(err, inner.status, inner.errnum, "%s: %s", gm_escape(cfg->kernel, q, sizeof(q)),
+			       inner.msg);
+	}
 	return 0;
 }
 
@@ -141,6 +148,7 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 	if (!m)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the machine");
 	m->kvm_fd = m->vm_fd = -1;
+	pthread_mutex_init(&m->op_lock, NULL);
 	pthread_mutex_init(&m->lock, NULL);
 	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
 	pthread_condattr_t ca;
@@ -221,14 +229,14 @@ int gm_machine_start(struct gm_machine *m, struct gm_error *err)
 
 	if (m->started)
 		return gm_fail(err, GM_STATUS_FAILURE, EBUSY, "the machine is already started");
-	r = gm_kick_install(err);
 	/* The UART starts reading stdin only now, so a machine that is merely
 	 * created does not take the terminal. */
-	if (!r)
-		r = gm_serial_new(m->bus, &m->host, m->console, GM_SERIAL_COM1_BASE, GM_SERIAL_COM1_GSI,
-				  &m->serial, err);
+	r = gm_serial_new(m->bus, &m->host, m->console, GM_SERIAL_COM1_BASE, GM_SERIAL_COM1_GSI,
+			  &m->serial, err);
 	if (!r)
 		r = gm_vcpus_start(m, err);
+	if (!r)
+		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_RUNNING });
 	return r;
 }
 
@@ -251,19 +259,17 @@ static bool before(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
-/* How often to look for a guest that halted every vCPU: with the in-kernel
- * LAPIC a halted vCPU never leaves KVM_RUN on its own. */
-#define HALT_POLL_SECONDS 0.1
-
 int gm_machine_wait(struct gm_machine *m, double timeout, struct gm_exit *out)
 {
 	struct timespec deadline = deadline_after(timeout > 0 ? timeout : 0);
+	struct gm_halt_poll hp;
 
+	gm_halt_poll_init(&hp);
 	pthread_mutex_lock(&m->lock);
 	for (;;) {
 		if (m->exit.kind != GM_EXIT_NONE && m->live == 0)
 			break;
-		struct timespec now, next = deadline_after(HALT_POLL_SECONDS);
+		struct timespec now, next = deadline_after(hp.interval);
 		clock_gettime(CLOCK_MONOTONIC, &now);
 		if (timeout > 0 && !before(&now, &deadline)) {
 			pthread_mutex_unlock(&m->lock);
@@ -275,15 +281,9 @@ int gm_machine_wait(struct gm_machine *m, double timeout, struct gm_exit *out)
 		}
 		if (timeout > 0 && before(&deadline, &next))
 			next = deadline;
-		if (pthread_cond_timedwait(&m->cond, &m->lock, &next) == ETIMEDOUT &&
-		    m->started && m->exit.kind == GM_EXIT_NONE && m->pause_depth == 0) {
+		if (pthread_cond_timedwait(&m->cond, &m->lock, &next) == ETIMEDOUT) {
 			pthread_mutex_unlock(&m->lock);
-			if (gm_machine_pause(m, NULL) == 0) {
-				if (gm_all_vcpus_halted(m))
-					gm_machine_end(m, GM_EXIT_HALTED, GM_STATUS_OK, 0, 0,
-						       "every vCPU halted with interrupts off");
-				gm_machine_resume(m, NULL);
-			}
+			gm_halt_poll(m, &hp);
 			pthread_mutex_lock(&m->lock);
 		}
 	}
@@ -302,20 +302,98 @@ void gm_machine_stop(struct gm_machine *m)
 	pthread_mutex_unlock(&m->lock);
 }
 
+int gm_machine_shutdown(struct gm_machine *m, const char *reason, struct gm_error *err)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&m->op_lock);
+	pthread_mutex_lock(&m->lock);
+	bool ended = m->exit.kind != GM_EXIT_NONE;
+	pthread_mutex_unlock(&m->lock);
+	if (ended)
+		r = gm_fail(err, GM_STATUS_FAILURE, ESRCH, "the guest has already ended; nothing to shut down");
+	else
+		gm_machine_end(m, GM_EXIT_SHUTDOWN, GM_STATUS_OK, 0, 0, "%s", reason);
+	pthread_mutex_unlock(&m->op_lock);
+	return r;
+}
+
 int gm_machine_switch_binding(struct gm_machine *m, enum gm_bind mode, struct gm_error *err)
 {
-	int r = gm_machine_pause(m, err);
-
-	if (r)
-		return r;
-	r = gm_memory_rebind(m->mem, mode, err);
-	int r2 = gm_machine_resume(m, err);
-	return r ? r : r2;
+	pthread_mutex_lock(&m->op_lock);
+	int r = gm_hold(m, err);
+	if (!r) {
+		r = gm_memory_rebind(m->mem, mode, err);
+		gm_release(m);
+	}
+	pthread_mutex_unlock(&m->op_lock);
+	if (!r)
+		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_BINDING, .binding = mode });
+	return r;
 }
 
 int gm_machine_discard(struct gm_machine *m, uint64_t gpa, uint64_t len, struct gm_error *err)
 {
-	return gm_memory_discard(m->mem, gpa, len, err);
+	pthread_mutex_lock(&m->op_lock);
+	int r = gm_memory_discard(m->mem, gpa, len, err);
+	pthread_mutex_unlock(&m->op_lock);
+	if (!r)
+		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_DISCARD, .gpa = gpa, .length = len });
+	return r;
+}
+
+enum gm_machine_state gm_machine_state(struct gm_machine *m)
+{
+	enum gm_machine_state s;
+
+	pthread_mutex_lock(&m->lock);
+	if (m->exit.kind != GM_EXIT_NONE)
+		s = GM_STATE_SHUTDOWN;
+	else if (m->user_paused)
+		s = GM_STATE_PAUSED;
+	else if (!m->started)
+		s = GM_STATE_CREATED;
+	else
+		s = GM_STATE_RUNNING;
+	pthread_mutex_unlock(&m->lock);
+	return s;
+}
+
+const struct gm_config *gm_machine_config(const struct gm_machine *m)
+{
+	return &m->cfg;
+}
+
+void gm_machine_uuid(const struct gm_machine *m, char out[37])
+{
+	const uint8_t *u = gm_memory_uuid(m->mem);
+
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+}
+
+int gm_machine_exit(struct gm_machine *m, struct gm_exit *out)
+{
+	pthread_mutex_lock(&m->lock);
+	bool ended = m->exit.kind != GM_EXIT_NONE;
+	if (ended)
+		*out = m->exit;
+	pthread_mutex_unlock(&m->lock);
+	return ended ? 0 : -EAGAIN;
+}
+
+void gm_machine_counters(struct gm_machine *m, struct gm_counters *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ncpus = m->ncpus;
+	for (unsigned i = 0; i < m->ncpus; i++)
+		for (unsigned k = 0; k < GM_COUNT_KINDS; k++)
+			out->exits[i][k] = __atomic_load_n(&m->vcpus[i].exits[k], __ATOMIC_RELAXED);
+	pthread_mutex_lock(&m->lock);
+	out->pauses = m->pauses;
+	out->paused_ns = m->paused_ns + (m->pause_depth ? gm_ns_since(&m->held_since) : 0);
+	out->halt_checks = m->halt_checks;
+	pthread_mutex_unlock(&m->lock);
 }
 
 unsigned gm_machine_cpus(const struct gm_machine *m)
@@ -352,6 +430,7 @@ void gm_machine_destroy(struct gm_machine *m)
 		close(m->kvm_fd);
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
+	pthread_mutex_destroy(&m->op_lock);
 	free(m->kernel);
 	free(m->cmdline);
 	free(m->console_path);

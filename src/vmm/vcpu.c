@@ -76,12 +76,29 @@ static const char *internal_error_name(uint32_t sub)
 	}
 }
 
+static enum gm_exit_counter counter_of(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO: return GM_COUNT_IO;
+	case KVM_EXIT_MMIO: return GM_COUNT_MMIO;
+	case KVM_EXIT_IOAPIC_EOI: return GM_COUNT_EOI;
+	default: return GM_COUNT_OTHER;
+	}
+}
+
+/* Only this vCPU's thread writes its counters; readers load them relaxed. */
+static void count(struct gm_vcpu *v, enum gm_exit_counter c)
+{
+	__atomic_store_n(&v->exits[c], v->exits[c] + 1, __ATOMIC_RELAXED);
+}
+
 /* Dispatch one exit; false when the vCPU must stop. */
 static bool handle_exit(struct gm_vcpu *v)
 {
 	struct gm_machine *m = v->m;
 	struct kvm_run *run = v->run;
 
+	count(v, counter_of(run->exit_reason));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		exit_io(v);
@@ -136,14 +153,24 @@ static void *vcpu_main(void *arg)
 {
 	struct gm_vcpu *v = arg;
 	struct gm_machine *m = v->m;
+	struct gm_error err = { 0 };
 	bool first = true;
 
+	if (gm_kick_setup_vcpu(v, &err)) {
+		gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, v->id, "%s", err.msg);
+		goto done;
+	}
+	/* A pause asked for before start holds the vCPU before its first instruction. */
+	if (gm_vcpu_park(v))
+		goto done;
 	if (v->id == 0)
 		gm_trace_mark(&m->trace, GM_TRACE_FIRST_RUN);
 	for (;;) {
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				gm_kick_consume();
+				count(v, GM_COUNT_INTERRUPTED);
 				if (gm_vcpu_park(v))
 					break;
 				continue;
@@ -164,6 +191,7 @@ static void *vcpu_main(void *arg)
 		if (!handle_exit(v))
 			break;
 	}
+done:
 	pthread_mutex_lock(&m->lock);
 	v->thread_done = true;
 	m->live--;
@@ -174,21 +202,35 @@ static void *vcpu_main(void *arg)
 
 int gm_vcpus_start(struct gm_machine *m, struct gm_error *err)
 {
+	sigset_t kick, old;
+	int r = 0;
+
+	/* New threads inherit this mask: a kick can never reach a vCPU thread
+	 * before it has blocked the signal itself. */
+	sigemptyset(&kick);
+	sigaddset(&kick, GM_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, &old);
 	pthread_mutex_lock(&m->lock);
 	m->started = true;
 	for (unsigned i = 0; i < m->ncpus; i++) {
 		struct gm_vcpu *v = &m->vcpus[i];
-		int r = pthread_create(&v->thread, NULL, vcpu_main, v);
 
-		if (r) {
-			pthread_mutex_unlock(&m->lock);
-			gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, i, "cannot start vCPU thread %u", i);
-			return gm_fail(err, GM_STATUS_FAILURE, r, "cannot start vCPU thread %u: %s", i, strerror(r));
-		}
+		r = pthread_create(&v->thread, NULL, vcpu_main, v);
+		if (r)
+			break;
 		v->thread_started = true;
 		m->live++;
 	}
+	/* With a pause pending, return only once every vCPU is parked, so the
+	 * caller can set vCPU state right away (restore, incoming migration). */
+	while (!r && m->pause_depth && m->parked < m->live && !m->stopping)
+		pthread_cond_wait(&m->cond, &m->lock);
 	pthread_mutex_unlock(&m->lock);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r) {
+		gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, 0, "cannot start a vCPU thread");
+		return gm_fail(err, GM_STATUS_FAILURE, r, "cannot start a vCPU thread: %s", strerror(r));
+	}
 	return 0;
 }
 

@@ -9,22 +9,17 @@
 
 #include "vmm/vmm.h"
 
-struct msr_buf {
+/* struct kvm_msrs ends in a flexible array; the union gives it room. */
+union msr_buf {
 	struct kvm_msrs hdr;
-	struct kvm_msr_entry e[GM_MAX_SAVED_MSRS];
+	uint8_t bytes[sizeof(struct kvm_msrs) + GM_MAX_SAVED_MSRS * sizeof(struct kvm_msr_entry)];
 };
 
-static int vcpu_fd_for(struct gm_machine *m, unsigned cpu, struct gm_error *err)
+static int check_cpu(struct gm_machine *m, unsigned cpu, struct gm_error *err)
 {
 	if (cpu >= m->ncpus)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "no vCPU %u: the machine has %u", cpu, m->ncpus);
-	pthread_mutex_lock(&m->lock);
-	/* paused means every vCPU parked (gm_machine_pause waited for it) */
-	bool running = m->started && m->live && !m->pause_depth;
-	pthread_mutex_unlock(&m->lock);
-	if (running)
-		return gm_fail(err, GM_STATUS_FAILURE, EBUSY, "vCPU %u is running; pause the machine first", cpu);
-	return m->vcpus[cpu].fd;
+	return 0;
 }
 
 #define XFER(fd, req, arg, what)                                                                  \
@@ -35,14 +30,11 @@ static int vcpu_fd_for(struct gm_machine *m, unsigned cpu, struct gm_error *err)
 				       strerror(-r_));                                            \
 	} while (0)
 
-int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st,
-			      struct gm_error *err)
+static int get_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st, struct gm_error *err)
 {
-	int fd = vcpu_fd_for(m, cpu, err);
-	struct msr_buf msrs;
+	int fd = m->vcpus[cpu].fd;
+	union msr_buf msrs;
 
-	if (fd < 0)
-		return fd;
 	memset(st, 0, sizeof(*st));
 	XFER(fd, KVM_GET_MP_STATE, &st->mp_state, "KVM_GET_MP_STATE");
 	XFER(fd, KVM_GET_REGS, &st->regs, "KVM_GET_REGS");
@@ -56,28 +48,25 @@ int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.hdr.nmsrs = m->nsaved_msrs;
 	for (unsigned i = 0; i < m->nsaved_msrs; i++)
-		msrs.e[i].index = m->saved_msrs[i];
+		msrs.hdr.entries[i].index = m->saved_msrs[i];
 	int n = gm_ioctl(fd, KVM_GET_MSRS, &msrs);
 	if (n < 0 || (unsigned)n != m->nsaved_msrs)
 		return gm_fail(err, GM_STATUS_FAILURE, n < 0 ? -n : EIO, "vCPU %u: KVM_GET_MSRS read %d of %u MSRs",
 			       cpu, n, m->nsaved_msrs);
 	st->nmsrs = m->nsaved_msrs;
 	for (unsigned i = 0; i < st->nmsrs; i++) {
-		st->msrs[i].index = msrs.e[i].index;
-		st->msrs[i].data = msrs.e[i].data;
+		st->msrs[i].index = msrs.hdr.entries[i].index;
+		st->msrs[i].data = msrs.hdr.entries[i].data;
 	}
 	return 0;
 }
 
-int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st,
-			      struct gm_error *err)
+static int set_state(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st, struct gm_error *err)
 {
-	int fd = vcpu_fd_for(m, cpu, err);
+	int fd = m->vcpus[cpu].fd;
 	struct gm_vcpu_state s = *st; /* the ioctls take non-const pointers */
-	struct msr_buf msrs;
+	union msr_buf msrs;
 
-	if (fd < 0)
-		return fd;
 	if (s.nmsrs > GM_MAX_SAVED_MSRS)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "vCPU %u: state holds %u MSRs, at most %d fit",
 			       cpu, s.nmsrs, GM_MAX_SAVED_MSRS);
@@ -90,8 +79,8 @@ int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct g
 	memset(&msrs, 0, sizeof(msrs));
 	msrs.hdr.nmsrs = s.nmsrs;
 	for (unsigned i = 0; i < s.nmsrs; i++) {
-		msrs.e[i].index = s.msrs[i].index;
-		msrs.e[i].data = s.msrs[i].data;
+		msrs.hdr.entries[i].index = s.msrs[i].index;
+		msrs.hdr.entries[i].data = s.msrs[i].data;
 	}
 	int n = gm_ioctl(fd, KVM_SET_MSRS, &msrs);
 	if (n < 0 || (unsigned)n != s.nmsrs)
@@ -101,4 +90,37 @@ int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct g
 	XFER(fd, KVM_SET_MP_STATE, &s.mp_state, "KVM_SET_MP_STATE");
 	XFER(fd, KVM_SET_DEBUGREGS, &s.debugregs, "KVM_SET_DEBUGREGS");
 	return 0;
+}
+
+/* The hold keeps every vCPU parked for the whole transfer, even if the
+ * pause that parked them is released meanwhile. */
+int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st,
+			      struct gm_error *err)
+{
+	int r = check_cpu(m, cpu, err);
+
+	if (!r)
+		r = gm_hold_if_parked(m, err);
+	if (r)
+		return r;
+	r = get_state(m, cpu, st, err);
+	gm_release(m);
+	return r;
+}
+
+int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st,
+			      struct gm_error *err)
+{
+	int r = check_cpu(m, cpu, err);
+
+	if (r)
+		return r;
+	pthread_mutex_lock(&m->op_lock);
+	r = gm_hold_if_parked(m, err);
+	if (!r) {
+		r = set_state(m, cpu, st, err);
+		gm_release(m);
+	}
+	pthread_mutex_unlock(&m->op_lock);
+	return r;
 }

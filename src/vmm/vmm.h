@@ -3,9 +3,12 @@
  * to the devices; the thread that created the machine waits, pauses,
  * resumes and stops it.  This header is shared by the vmm/ files only.
  *
- * Locking: m->lock guards the run state (pause depth, parked count, stop,
- * exit).  A vCPU leaves KVM_RUN when it finds immediate_exit set or gets
- * GM_KICK_SIGNAL; it then parks in gm_vcpu_park() while paused.
+ * Locking: m->op_lock serialises the calls that change the machine (see
+ * the threading contract in gmvm/machine.h); m->lock, always taken after
+ * it, guards the run state (hold depth, parked count, stop, exit).  A vCPU
+ * leaves KVM_RUN when it finds immediate_exit set or gets GM_KICK_SIGNAL
+ * (blocked outside KVM_RUN, see pause.c); it then parks in gm_vcpu_park()
+ * while held.
  */
 #ifndef GM_VMM_H
 #define GM_VMM_H
@@ -29,6 +32,8 @@ struct gm_vcpu {
 	pthread_t thread;
 	bool thread_started;
 	bool thread_done;
+	uint64_t exits[GM_COUNT_KINDS]; /* written by this vCPU's thread only, read relaxed */
+	uint64_t cpu_ns_seen;           /* its thread's CPU time at the halt poller's last look */
 };
 
 struct gm_machine {
@@ -49,14 +54,20 @@ struct gm_machine {
 	unsigned ncpus;
 	struct gm_vcpu vcpus[GM_MAX_CPUS];
 
+	struct gm_hooks hooks;
+
+	pthread_mutex_t op_lock; /* serialises pause, resume, shutdown, rebind, discard, state set */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool started;
-	unsigned pause_depth;  /* > 0: vCPUs must park */
+	unsigned pause_depth;  /* holds taken (gm_hold): > 0: vCPUs must park */
+	bool user_paused;      /* one of those holds is gm_machine_pause's */
 	unsigned parked;       /* vCPU threads parked now */
 	unsigned live;         /* vCPU threads not yet finished */
 	bool stopping;
 	struct gm_exit exit;   /* first reason to end wins */
+	uint64_t pauses, paused_ns, halt_checks;
+	struct timespec held_since; /* when pause_depth last left 0 */
 
 	struct gm_trace trace;  /* the points this machine marked */
 };
@@ -67,16 +78,45 @@ int gm_vcpus_start(struct gm_machine *m, struct gm_error *err);
 void gm_vcpus_destroy(struct gm_machine *m);
 
 /* pause.c */
-/* Install the kick signal's handler (idempotent, process-wide). */
-int gm_kick_install(struct gm_error *err);
+/* On a vCPU thread, before its first KVM_RUN: block the kick outside KVM_RUN. */
+int gm_kick_setup_vcpu(struct gm_vcpu *v, struct gm_error *err);
+/* On a vCPU thread after KVM_RUN returned EINTR: take the pending kick. */
+void gm_kick_consume(void);
 /* With m->lock held: make every running vCPU leave KVM_RUN soon. */
 void gm_kick_all_locked(struct gm_machine *m);
-/* On a vCPU thread after KVM_RUN returned EINTR: park while paused; true when the vCPU must stop. */
+/* On a vCPU thread before KVM_RUN: park while held; true when the vCPU must stop. */
 bool gm_vcpu_park(struct gm_vcpu *v);
+/*
+ * Take a hold: every vCPU leaves KVM_RUN and parks until the matching
+ * gm_release.  Holds nest (an operation inside a user pause).  -EDEADLK on
+ * a vCPU thread, -ESRCH when the machine ended.
+ */
+int gm_hold(struct gm_machine *m, struct gm_error *err);
+void gm_release(struct gm_machine *m);
+/* A hold only if every vCPU is already parked (or none started); -EBUSY otherwise. */
+int gm_hold_if_parked(struct gm_machine *m, struct gm_error *err);
+/* True on one of m's vCPU threads. */
+bool gm_on_vcpu_thread(struct gm_machine *m);
 /* Record why the machine ends (first caller wins) and stop every vCPU. */
 void gm_machine_end(struct gm_machine *m, enum gm_exit_kind kind, int status, uint32_t value,
 		    unsigned cpu, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 /* True when every vCPU is halted with interrupts off (machine paused). */
 bool gm_all_vcpus_halted(struct gm_machine *m);
+
+/* hooks.c */
+void gm_emit(struct gm_machine *m, struct gm_event ev);
+void gm_log(struct gm_machine *m, enum gm_log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+uint64_t gm_now_us(void);
+uint64_t gm_ns_since(const struct timespec *t);
+
+/* halt.c: the owner's look for a guest that halted for good (see gm_machine_wait) */
+struct gm_halt_poll {
+	double interval;      /* seconds until the next look */
+	uint64_t pauses_seen; /* m->pauses at the last look */
+};
+void gm_halt_poll_init(struct gm_halt_poll *hp);
+/* Called by gm_machine_wait without m->lock; ends the machine when every vCPU halted. */
+void gm_halt_poll(struct gm_machine *m, struct gm_halt_poll *hp);
 
 #endif

@@ -12,42 +12,8 @@
 
 #include <gmvm/gmvm.h>
 
-#include "guest_console.h"
 #include "harness.h"
-
-struct vm {
-	struct gm_config cfg;
-	struct gm_caps caps;
-	struct gm_machine *m;
-	struct guest_console con;
-	struct gm_error err;
-};
-
-static void vm_start(struct vm *vm, const char *guest, const char *memory, const char *cmdline)
-{
-	require_kvm();
-	memset(vm, 0, sizeof(*vm));
-	gm_config_defaults(&vm->cfg);
-	vm->cfg.kernel = guest_path(guest);
-	vm->cfg.cmdline = cmdline;
-	cr_assert_eq(gm_mem_config_parse(memory, &vm->cfg.mem, &vm->err), 0, "%s", vm->err.msg);
-	cr_assert_eq(gm_caps_probe(&vm->caps, GM_PROBE_FAST, &vm->err), 0, "%s", vm->err.msg);
-	cr_assert_eq(gm_machine_create(&vm->cfg, &vm->caps, &vm->m, &vm->err), 0, "%s", vm->err.msg);
-	guest_console_init(&vm->con);
-	gm_machine_set_console_sink(vm->m, guest_console_sink, &vm->con);
-	cr_assert_eq(gm_machine_start(vm->m, &vm->err), 0, "%s", vm->err.msg);
-}
-
-static void vm_finish(struct vm *vm, int status, const char *expect)
-{
-	struct gm_exit ex;
-
-	cr_assert_eq(gm_machine_wait(vm->m, 120, &ex), 0, "guest still running; console:\n%s", vm->con.buf);
-	cr_assert_eq(ex.status, status, "exit %d (%s); console:\n%s", ex.status, ex.reason, vm->con.buf);
-	cr_assert(strstr(vm->con.buf, expect), "expected '%s' in console:\n%s", expect, vm->con.buf);
-	gm_machine_destroy(vm->m);
-	free((char *)vm->cfg.kernel);
-}
+#include "test_vm.h"
 
 Test(api, hello_through_the_public_api, .timeout = 90)
 {
@@ -128,15 +94,7 @@ Test(api, discard_refuses_unaligned_and_outside_ram, .timeout = 60)
 	cr_assert_neq(vm.err.msg[0], '\0');
 	gm_error_clear(&vm.err);
 	cr_assert_eq(gm_machine_discard(vm.m, 3ull << 30, 4096, &vm.err), -EINVAL);
-	gm_machine_stop(vm.m);
-	gm_machine_destroy(vm.m);
-	free((char *)vm.cfg.kernel);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec t = { ms / 1000, (ms % 1000) * 1000000L };
-	nanosleep(&t, NULL);
+	vm_kill(&vm);
 }
 
 Test(api, binding_switch_while_dirty_runs, .timeout = 180)
