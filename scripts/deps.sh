@@ -6,11 +6,11 @@
 #   scripts/deps.sh check   -- also the test suite
 #   scripts/deps.sh bench   -- also QEMU for side-by-side benchmarks
 set -eu
-want="meson ninja-build pkg-config gcc make libjansson-dev"
+want="meson ninja-build pkg-config gcc make libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev"
 case "${1:-build}" in
   build) ;;
-  check) want="$want libcriterion-dev" ;;
-  bench) want="$want libcriterion-dev qemu-system-x86" ;;
+  check) want="$want libcriterion-dev curl clang" ;;
+  bench) want="$want libcriterion-dev curl qemu-system-x86" ;;
   *) echo "usage: $0 build|check|bench" >&2; exit 2 ;;
 esac
 missing=""

@@ -1,0 +1,158 @@
+/*
+ * api/: the control API, HTTP+JSON on a UNIX socket, and the event monitor.
+ * gm_api_handle is the one way into the routes: the server feeds it from
+ * libmicrohttpd, the unit tests and the fuzzer call it directly.
+ *
+ *   api.c      the gm_api object: attached machine, locks, the shutdown flag
+ *   socket.c   making the UNIX socket (mode 0600, stale ones replaced)
+ *   server.c   libmicrohttpd: connections, bodies, replies, orderly stop
+ *   routes.c   the route table, dispatch, 404/405, the request event
+ *   body.c     reading a request body: JSON, strict field checking
+ *   reply.c    JSON replies, one-line errors, machine errors as statuses
+ *   info.c     vmm.ping, vm.info, vm.counters
+ *   control.c  the PUT routes that act on the machine or the process
+ *   events.c   the event monitor (gm_events_*)
+ */
+#ifndef GM_API_INTERNAL_H
+#define GM_API_INTERNAL_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "gmvm/api.h"
+
+struct gm_api_server;
+
+struct gm_api {
+	/* Orders the PUT routes: a vmm.shutdown never overtakes a vm.pause. */
+	pthread_mutex_t op_lock;
+	/* Read-held while a route uses the machine, so attach can swap it safely. */
+	pthread_rwlock_t machine_lock;
+	struct gm_machine *machine;
+	struct gm_events *events; /* may be NULL; not ours to close */
+	atomic_bool vmm_shutdown;
+	struct gm_api_server *server; /* NULL for a detached api */
+};
+
+/* api.c: a zeroed api with its locks ready; gm_api_free undoes it. */
+struct gm_api *gm_api_alloc(struct gm_error *err);
+void gm_api_free(struct gm_api *api);
+/* Give a detached api an event monitor (tests and the fuzzer). */
+void gm_api_set_events(struct gm_api *api, struct gm_events *events);
+
+/* reply.c ---------------------------------------------------------------- */
+
+/* What a route answers: a status, a JSON body, and for 405 the Allow value. */
+struct gm_api_reply {
+	int status;
+	json_t *json;
+	const char *allow;
+};
+
+/* Answer status with obj (stolen); a NULL obj (allocation failed) becomes a 500. */
+void gm_reply_json(struct gm_api_reply *r, int status, json_t *obj);
+/* Answer {"error": message}; the message is forced onto one line. */
+void gm_reply_error(struct gm_api_reply *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/*
+ * A machine call failed with rc: -EALREADY, -ESRCH, -EBUSY are 409, a bad
+ * input or a kernel that lacks something is 400, the rest 500.  The message
+ * is err's, or one built from what ("pause the VM") when the machine left none.
+ */
+void gm_reply_machine_error(struct gm_api_reply *r, int rc, const struct gm_error *err,
+			    const char *what);
+/* A JSON string for s, escaped first if it is not printable UTF-8 (never NULL for s != NULL). */
+json_t *gm_json_text(const char *s);
+/* An unsigned JSON integer (values above INT64_MAX do not occur: sizes, addresses). */
+json_t *gm_json_u64(uint64_t v);
+
+/* routes.c --------------------------------------------------------------- */
+
+/*
+ * One field of a request body.  Every field listed is required; an integer
+ * must not be negative (they are addresses and sizes); a string must be one
+ * of choices when choices is given (NULL-terminated).
+ */
+struct gm_field {
+	const char *name;
+	json_type type; /* JSON_STRING or JSON_INTEGER */
+	const char *const *choices;
+};
+
+struct gm_route {
+	const char *name;   /* the path after GM_API_PREFIX */
+	const char *method; /* "GET" or "PUT" */
+	const struct gm_field *fields; /* NULL-name terminated; NULL: no fields */
+	bool needs_machine;
+	/* m is NULL only for routes that do not need one; body is an object or NULL */
+	void (*fn)(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+};
+
+/*
+ * Route one request into r (never fails: every outcome is a reply).  Holds
+ * the api's locks around the route.  Does not emit the request event.
+ */
+void gm_api_dispatch(struct gm_api *api, const char *method, const char *path, const char *body,
+		     size_t body_len, struct gm_api_reply *r);
+/*
+ * Emit the request event (when events are set) and turn r into the body
+ * text; r->json is released.  NULL only when memory ran out.
+ */
+char *gm_api_finish(struct gm_api *api, const char *method, const char *path,
+		    struct gm_api_reply *r);
+
+/* body.c ----------------------------------------------------------------- */
+
+/*
+ * Check and parse a request body for rt: a GET takes none; a PUT takes an
+ * object holding exactly rt's fields with their types (no body or {} when it
+ * has none).  Returns 0 with *out (an object, or NULL for no body), or -1
+ * with a 400 in r.
+ */
+int gm_body_parse(const struct gm_route *rt, const char *body, size_t len, json_t **out,
+		  struct gm_api_reply *r);
+
+/* info.c, control.c: the routes ------------------------------------------ */
+
+void gm_route_ping(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+void gm_route_info(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+void gm_route_counters(struct gm_api *api, struct gm_machine *m, json_t *body,
+		       struct gm_api_reply *r);
+void gm_route_pause(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+void gm_route_resume(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+void gm_route_shutdown(struct gm_api *api, struct gm_machine *m, json_t *body,
+		       struct gm_api_reply *r);
+void gm_route_binding(struct gm_api *api, struct gm_machine *m, json_t *body,
+		      struct gm_api_reply *r);
+void gm_route_discard(struct gm_api *api, struct gm_machine *m, json_t *body,
+		      struct gm_api_reply *r);
+void gm_route_vmm_shutdown(struct gm_api *api, struct gm_machine *m, json_t *body,
+			   struct gm_api_reply *r);
+
+/* socket.c --------------------------------------------------------------- */
+
+/* The listening socket and how to recognise its file later. */
+struct gm_api_socket {
+	int fd;
+	char *path;
+	dev_t dev;
+	ino_t ino;
+};
+
+/*
+ * Create, bind (mode 0600 from the first moment the path exists) and listen.
+ * An existing path is replaced only when it is a socket nobody listens on.
+ */
+int gm_api_socket_open(const char *path, struct gm_api_socket *s, struct gm_error *err);
+/* Unlink the path if it is still the socket we made; free the path (the fd is not closed). */
+void gm_api_socket_unlink(struct gm_api_socket *s);
+
+/* server.c --------------------------------------------------------------- */
+
+/* Stop the server of api (in-flight answers finish first, bounded), remove its socket. */
+void gm_api_server_stop(struct gm_api *api);
+
+#endif

@@ -1,0 +1,141 @@
+/*
+ * api/: the route table and the one entry point, gm_api_handle.  A route
+ * names its method, the fields its body must hold and whether it needs a
+ * machine; everything the routes share (404, 405 with Allow, body checks,
+ * 409 before a machine is attached, locking) happens here once.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_internal.h"
+#include "util/escape.h"
+
+static const char *const bindings[] = { "gmem", "mapped", NULL };
+
+static const struct gm_field binding_fields[] = {
+	{ "mode", JSON_STRING, bindings },
+	{ NULL, JSON_NULL, NULL },
+};
+
+static const struct gm_field discard_fields[] = {
+	{ "gpa", JSON_INTEGER, NULL },
+	{ "length", JSON_INTEGER, NULL },
+	{ NULL, JSON_NULL, NULL },
+};
+
+static const struct gm_route routes[] = {
+	{ "vmm.ping", "GET", NULL, false, gm_route_ping },
+	{ "vm.info", "GET", NULL, true, gm_route_info },
+	{ "vm.counters", "GET", NULL, true, gm_route_counters },
+	{ "vm.pause", "PUT", NULL, true, gm_route_pause },
+	{ "vm.resume", "PUT", NULL, true, gm_route_resume },
+	{ "vm.shutdown", "PUT", NULL, true, gm_route_shutdown },
+	{ "vm.memory-binding", "PUT", binding_fields, true, gm_route_binding },
+	{ "vm.memory-discard", "PUT", discard_fields, true, gm_route_discard },
+	{ "vmm.shutdown", "PUT", NULL, false, gm_route_vmm_shutdown },
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+static const struct gm_route *find_route(const char *path)
+{
+	size_t plen = strlen(GM_API_PREFIX);
+
+	if (strncmp(path, GM_API_PREFIX, plen) != 0)
+		return NULL;
+	for (size_t i = 0; i < NROUTES; i++)
+		if (strcmp(path + plen, routes[i].name) == 0)
+			return &routes[i];
+	return NULL;
+}
+
+static void reply_not_found(struct gm_api_reply *r, const char *path)
+{
+	char shown[GM_ESCAPE_PATH], names[512] = "";
+	size_t used = 0;
+
+	for (size_t i = 0; i < NROUTES; i++)
+		used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s %s", i ? ", " : "",
+					 routes[i].method, routes[i].name);
+	gm_reply_error(r, 404, "no endpoint %s; the endpoints under " GM_API_PREFIX " are: %s",
+		       gm_escape(path, shown, sizeof(shown)), names);
+}
+
+static void reply_bad_method(struct gm_api_reply *r, const struct gm_route *rt, const char *method)
+{
+	char shown[GM_ESCAPE_SHORT];
+
+	gm_reply_error(r, 405, "%s takes %s, not %s", rt->name, rt->method,
+		       gm_escape(method, shown, sizeof(shown)));
+	r->allow = rt->method;
+}
+
+void gm_api_dispatch(struct gm_api *api, const char *method, const char *path, const char *body,
+		     size_t body_len, struct gm_api_reply *r)
+{
+	const struct gm_route *rt = find_route(path);
+	json_t *obj = NULL;
+
+	*r = (struct gm_api_reply){ 0 };
+	if (!rt) {
+		reply_not_found(r, path);
+		return;
+	}
+	if (strcmp(method, rt->method) != 0) {
+		reply_bad_method(r, rt, method);
+		return;
+	}
+	if (gm_body_parse(rt, body, body_len, &obj, r) < 0)
+		return;
+
+	/* GETs only read, so only the routes that change something queue up */
+	bool changes = strcmp(rt->method, "PUT") == 0;
+
+	if (changes)
+		pthread_mutex_lock(&api->op_lock);
+	pthread_rwlock_rdlock(&api->machine_lock);
+	if (rt->needs_machine && !api->machine)
+		gm_reply_error(r, 409, "no VM is attached yet; retry %s once gmvm run has created the machine",
+			       rt->name);
+	else
+		rt->fn(api, api->machine, obj, r);
+	pthread_rwlock_unlock(&api->machine_lock);
+	if (changes)
+		pthread_mutex_unlock(&api->op_lock);
+	json_decref(obj);
+	if (!r->json)
+		gm_reply_json(r, 500, NULL);
+}
+
+char *gm_api_finish(struct gm_api *api, const char *method, const char *path,
+		    struct gm_api_reply *r)
+{
+	char *text = r->json ? json_dumps(r->json, JSON_COMPACT) : NULL;
+
+	json_decref(r->json);
+	r->json = NULL;
+	if (!text)
+		r->status = 500;
+	if (api->events)
+		gm_events_request(api->events, method, path, r->status);
+	return text;
+}
+
+int gm_api_handle(struct gm_api *api, const char *method, const char *path, const char *body,
+		  size_t body_len, char **out_body)
+{
+	struct gm_api_reply r;
+
+	method = method ? method : "";
+	path = path ? path : "";
+	gm_api_dispatch(api, method, path, body, body ? body_len : 0, &r);
+	*out_body = gm_api_finish(api, method, path, &r);
+	if (!*out_body) {
+		*out_body = strdup("{\"error\":\"the server ran out of memory; retry later\"}");
+		if (!*out_body)
+			return -ENOMEM;
+	}
+	return r.status;
+}

@@ -1,0 +1,270 @@
+/*
+ * api/: the HTTP server, libmicrohttpd on our own UNIX socket.
+ *
+ * One thread per connection (MHD_USE_THREAD_PER_CONNECTION): a route may
+ * wait for the vCPUs to park or for a binding switch, and a ping must not
+ * queue behind that.  The threads are bounded (GM_API_MAX_CONNS; more are
+ * closed at accept) and a silent connection is closed after
+ * GM_API_IDLE_SECONDS, so a stuck client holds one slot for a while, never
+ * the server.  Headers live in a small per-connection pool, bodies are
+ * collected here up to GM_API_MAX_BODY.  MHD logs nowhere: the library
+ * never prints.
+ */
+#include <errno.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api_internal.h"
+#include "util/escape.h"
+
+/* Per-connection memory for the request line and headers (bigger: MHD answers 431). */
+#define GM_API_HEADER_MEMORY (32 * 1024)
+/* How long gm_api_destroy waits for answers in flight (a vm.shutdown reply). */
+#define GM_API_DRAIN_MS 1000
+/* A chunked body past the limit is read and dropped this far, then the connection is cut. */
+#define GM_API_MAX_DISCARD (16 * GM_API_MAX_BODY)
+
+struct gm_api_server {
+	struct MHD_Daemon *daemon;
+	struct gm_api_socket sock;
+	pthread_mutex_t lock;
+	pthread_cond_t drained; /* CLOCK_MONOTONIC */
+	unsigned in_flight;     /* requests begun and not yet answered in full */
+};
+
+/* One request on a connection, from its headers to its completion. */
+struct request {
+	char *body;
+	size_t len;
+	size_t dropped; /* bytes past GM_API_MAX_BODY, read and thrown away */
+};
+
+static void no_log(void *cls, const char *fmt, va_list ap)
+{
+	(void)cls, (void)fmt, (void)ap;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *c, struct gm_api *api, const char *method,
+				  const char *url, struct gm_api_reply *r)
+{
+	char *text = gm_api_finish(api, method, url, r);
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	if (!text)
+		return MHD_NO; /* out of memory: closing is all that is left */
+	resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+	if (!resp) {
+		free(text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (r->allow)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	ret = MHD_queue_response(c, (unsigned)r->status, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}
+
+static enum MHD_Result send_too_large(struct MHD_Connection *c, struct gm_api *api, const char *method,
+				      const char *url)
+{
+	struct gm_api_reply r = { 0 };
+
+	gm_reply_error(&r, 413, "the request body is over %d bytes; the API takes small JSON objects, send one",
+		       GM_API_MAX_BODY);
+	return send_reply(c, api, method, url, &r);
+}
+
+static bool declared_too_large(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	char *end;
+
+	if (!cl)
+		return false;
+	errno = 0;
+	unsigned long long n = strtoull(cl, &end, 10);
+
+	/* a malformed length is MHD's to refuse; a huge one is over the limit */
+	return end != cl && (n > GM_API_MAX_BODY || errno == ERANGE);
+}
+
+/* Collect upload data; false when the client sent far too much to keep reading. */
+static bool take_body(struct request *rq, const char *data, size_t n)
+{
+	if (rq->dropped || rq->len + n > GM_API_MAX_BODY) {
+		free(rq->body);
+		rq->body = NULL;
+		rq->dropped += n + rq->len;
+		rq->len = 0;
+		return rq->dropped <= GM_API_MAX_DISCARD;
+	}
+	char *nb = realloc(rq->body, rq->len + n);
+
+	if (!nb)
+		return false;
+	memcpy(nb + rq->len, data, n);
+	rq->body = nb;
+	rq->len += n;
+	return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload_data,
+				  size_t *upload_data_size, void **con_cls)
+{
+	struct gm_api *api = cls;
+	struct gm_api_server *srv = api->server;
+	struct request *rq = *con_cls;
+	struct gm_api_reply r;
+
+	(void)version;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		*con_cls = rq;
+		pthread_mutex_lock(&srv->lock);
+		srv->in_flight++;
+		pthread_mutex_unlock(&srv->lock);
+		/* before a 100-continue invites the body in */
+		if (declared_too_large(c))
+			return send_too_large(c, api, method, url);
+		return MHD_YES;
+	}
+	if (*upload_data_size) {
+		bool keep = take_body(rq, upload_data, *upload_data_size);
+
+		*upload_data_size = 0;
+		return keep ? MHD_YES : MHD_NO;
+	}
+	if (rq->dropped)
+		return send_too_large(c, api, method, url);
+	gm_api_dispatch(api, method, url, rq->body, rq->len, &r);
+	return send_reply(c, api, method, url, &r);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+			 enum MHD_RequestTerminationCode toe)
+{
+	struct gm_api_server *srv = ((struct gm_api *)cls)->server;
+	struct request *rq = *con_cls;
+
+	(void)c, (void)toe;
+	if (!rq)
+		return;
+	free(rq->body);
+	free(rq);
+	*con_cls = NULL;
+	pthread_mutex_lock(&srv->lock);
+	if (--srv->in_flight == 0)
+		pthread_cond_broadcast(&srv->drained);
+	pthread_mutex_unlock(&srv->lock);
+}
+
+static struct gm_api_server *server_new(void)
+{
+	struct gm_api_server *srv = calloc(1, sizeof(*srv));
+	pthread_condattr_t ca;
+
+	if (!srv)
+		return NULL;
+	srv->sock.fd = -1;
+	pthread_mutex_init(&srv->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&srv->drained, &ca);
+	pthread_condattr_destroy(&ca);
+	return srv;
+}
+
+static void server_free(struct gm_api_server *srv)
+{
+	pthread_cond_destroy(&srv->drained);
+	pthread_mutex_destroy(&srv->lock);
+	free(srv);
+}
+
+int gm_api_create(const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+{
+	const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			       MHD_USE_POLL | MHD_USE_ITC;
+	char shown[GM_ESCAPE_PATH];
+	struct gm_api *api;
+	int rc;
+
+	*out = NULL;
+	api = gm_api_alloc(err);
+	if (!api)
+		return -ENOMEM;
+	api->events = events;
+	api->server = server_new();
+	if (!api->server) {
+		gm_api_free(api);
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the API server; free some memory and retry");
+	}
+	rc = gm_api_socket_open(path, &api->server->sock, err);
+	if (rc < 0)
+		goto fail;
+	/* the logger comes first so that nothing is printed while options are read */
+	api->server->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, api,
+		MHD_OPTION_EXTERNAL_LOGGER, no_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)api->server->sock.fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)GM_API_MAX_CONNS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GM_API_IDLE_SECONDS,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GM_API_HEADER_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+		MHD_OPTION_END);
+	if (!api->server->daemon) {
+		rc = gm_fail(err, GM_STATUS_FAILURE, errno ? errno : EINVAL,
+			     "cannot start the API server on %s: %s; check the thread and fd limits",
+			     gm_escape(path, shown, sizeof(shown)), strerror(errno ? errno : EINVAL));
+		/* a daemon that failed to start leaves the listening socket to us */
+		gm_api_socket_unlink(&api->server->sock);
+		close(api->server->sock.fd);
+		goto fail;
+	}
+	*out = api;
+	return 0;
+fail:
+	server_free(api->server);
+	gm_api_free(api);
+	return rc;
+}
+
+/* Wait until no request is in flight, at most GM_API_DRAIN_MS. */
+static void drain(struct gm_api_server *srv)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_MONOTONIC, &until);
+	until.tv_nsec += (long)GM_API_DRAIN_MS * 1000000L;
+	until.tv_sec += until.tv_nsec / 1000000000L;
+	until.tv_nsec %= 1000000000L;
+	pthread_mutex_lock(&srv->lock);
+	while (srv->in_flight > 0)
+		if (pthread_cond_timedwait(&srv->drained, &srv->lock, &until) == ETIMEDOUT)
+			break;
+	pthread_mutex_unlock(&srv->lock);
+}
+
+void gm_api_server_stop(struct gm_api *api)
+{
+	struct gm_api_server *srv = api->server;
+	MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
+
+	/* new clients now find no socket instead of waiting in a backlog nobody reads */
+	gm_api_socket_unlink(&srv->sock);
+	drain(srv);
+	MHD_stop_daemon(srv->daemon);
+	/* a quiesced daemon hands its listening socket back; otherwise MHD closed it */
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	server_free(srv);
+	api->server = NULL;
+}
