@@ -2,6 +2,7 @@
  * gmvm: a micro-VMM whose guest memory is guest_memfd by default.
  * main() only picks the subcommand; each lives in its own file.
  */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -16,12 +17,19 @@ static void usage(FILE *f)
 	      "  run GUEST.elf   boot a guest (gmvm run --help for options)\n"
 	      "  probe [--json]  what this kernel offers for guest memory\n"
 	      "  help            this text\n"
-	      "  version         the gmvm version\n",
+	      "  version         the gmvm version\n"
+	      "\n"
+	      "API client commands (gmvm COMMAND --api-sock PATH [--json]), for a\n"
+	      "guest started with gmvm run --api-sock PATH:\n",
 	      f);
+	gm_cli_client_usage(f);
 }
 
 int main(int argc, char **argv)
 {
+	/* A closed stdout or API peer is an error to report, never a reason to
+	 * die: `gmvm run ... | head -n1` keeps the guest running. */
+	signal(SIGPIPE, SIG_IGN);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;
@@ -31,6 +39,8 @@ int main(int argc, char **argv)
 		return gm_cli_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "probe"))
 		return gm_cli_probe(argc - 1, argv + 1);
+	if (gm_cli_client_has(cmd))
+		return gm_cli_client(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
 		usage(stdout);
 		return 0;
@@ -39,6 +49,6 @@ int main(int argc, char **argv)
 		puts("gmvm " GMVM_VERSION);
 		return 0;
 	}
-	fprintf(stderr, "gmvm: unknown command '%s'; use run, probe, help or version\n", cmd);
+	fprintf(stderr, "gmvm: unknown command '%s'; gmvm help lists the commands\n", cmd);
 	return 2;
 }

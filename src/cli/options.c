@@ -8,12 +8,20 @@
 #include <math.h>
 #include <stdbool.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/options.h"
+#include "util/escape.h"
 
 #define USAGE_LINE "usage: gmvm run [OPTIONS] GUEST.elf (gmvm run --help lists the options)"
 
-enum opt_id { O_MEMORY, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_HELP };
+/* User input quoted in a message: escaped and cut (util/escape.h). */
+#define Q(s, buf) gm_escape((s), (buf), sizeof(buf))
+
+enum opt_id {
+	O_KERNEL, O_MEMORY, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
+	O_EVENT_MONITOR, O_HELP,
+};
 
 struct opt {
 	const char *name;  /* long name, without "--" */
@@ -23,6 +31,7 @@ struct opt {
 };
 
 static const struct opt opts[] = {
+	{ "kernel", 0, "PATH", O_KERNEL },
 	{ "memory", 'm', "SPEC", O_MEMORY },
 	{ "cpus", 'c', "N", O_CPUS },
 	{ "cmdline", 'a', "STR", O_CMDLINE },
@@ -30,6 +39,8 @@ static const struct opt opts[] = {
 	{ "entry", 0, "auto|linux64|pvh", O_ENTRY },
 	{ "timeout", 0, "SECONDS", O_TIMEOUT },
 	{ "trace-startup", 0, NULL, O_TRACE },
+	{ "api-sock", 0, "PATH", O_API_SOCK },
+	{ "event-monitor", 0, "path=FILE|fd=N", O_EVENT_MONITOR },
 	{ "help", 'h', NULL, O_HELP },
 };
 
@@ -38,10 +49,12 @@ static const struct opt opts[] = {
 void gm_cli_run_usage(FILE *f)
 {
 	fputs("Usage: gmvm run [OPTIONS] GUEST.elf\n"
+	      "       gmvm run [OPTIONS] --kernel GUEST.elf\n"
 	      "\n"
 	      "Boot GUEST.elf, a freestanding x86 ELF, in a new VM and run it until it exits.\n"
 	      "\n"
 	      "Options:\n"
+	      "      --kernel PATH      the guest ELF, instead of GUEST.elf (default: none)\n"
 	      "  -m, --memory SPEC      guest RAM, see SPEC below (default: 256M)\n"
 	      "  -c, --cpus N           number of vCPUs, 1 to 64 (default: 1)\n"
 	      "  -a, --cmdline STR      guest command line, at most 4095 bytes (default: none)\n"
@@ -49,6 +62,8 @@ void gm_cli_run_usage(FILE *f)
 	      "      --entry KIND       boot entry: auto, linux64 or pvh (default: auto)\n"
 	      "      --timeout SECONDS  stop the guest after SECONDS, e.g. 0.5 (default: none)\n"
 	      "      --trace-startup    time each startup step on stderr (default: off)\n"
+	      "      --api-sock PATH    serve the control API on a socket (default: none)\n"
+	      "      --event-monitor TO JSON events to path=FILE or fd=N (default: none)\n"
 	      "  -h, --help             print this help and exit\n"
 	      "\n"
 	      "SPEC is SIZE or size=SIZE, then comma-separated KEY=VALUE items:\n"
@@ -68,6 +83,7 @@ void gm_cli_run_usage(FILE *f)
 
 static int parse_cpus(const char *s, unsigned *out, struct gm_error *err)
 {
+	char q[GM_ESCAPE_SHORT];
 	unsigned v = 0;
 
 	if (!*s)
@@ -84,7 +100,7 @@ static int parse_cpus(const char *s, unsigned *out, struct gm_error *err)
 	*out = v;
 	return 0;
 bad:
-	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--cpus %s: must be 1 to %d", s,
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--cpus %s: must be 1 to %d", Q(s, q),
 		       GM_MAX_CPUS);
 }
 
@@ -94,6 +110,7 @@ static int parse_timeout(const char *s, double *out, struct gm_error *err)
 {
 	double v = 0, scale = 1;
 	bool dot = false, digits = false;
+	char q[GM_ESCAPE_SHORT];
 
 	for (const char *p = s; *p; p++) {
 		if (*p == '.' && !dot) {
@@ -113,16 +130,18 @@ static int parse_timeout(const char *s, double *out, struct gm_error *err)
 	}
 	if (!digits || !(v > 0))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "--timeout %s: must be a positive number of seconds, e.g. 10 or 0.5", s);
+			       "--timeout %s: must be a positive number of seconds, e.g. 10 or 0.5", Q(s, q));
 	if (!isfinite(v) || v > GM_CLI_TIMEOUT_MAX)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
-			       "--timeout %s: must be at most %.0f seconds", s, GM_CLI_TIMEOUT_MAX);
+			       "--timeout %s: must be at most %.0f seconds", Q(s, q), GM_CLI_TIMEOUT_MAX);
 	*out = v;
 	return 0;
 }
 
 static int parse_console(const char *s, struct gm_config *cfg, struct gm_error *err)
 {
+	char q[GM_ESCAPE_SHORT];
+
 	if (strcmp(s, "stdio") == 0) {
 		cfg->console = GM_CONSOLE_STDIO;
 		cfg->console_path = NULL;
@@ -133,18 +152,20 @@ static int parse_console(const char *s, struct gm_config *cfg, struct gm_error *
 		if (!s[5])
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--console %s: the path is empty; write file:PATH, e.g. file:guest.log",
-				       s);
+				       Q(s, q));
 		cfg->console = GM_CONSOLE_FILE;
 		cfg->console_path = s + 5;
 	} else {
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "--console %s: unknown console; use stdio, file:PATH or none", s);
+			       "--console %s: unknown console; use stdio, file:PATH or none", Q(s, q));
 	}
 	return 0;
 }
 
 static int parse_entry(const char *s, enum gm_entry *out, struct gm_error *err)
 {
+	char q[GM_ESCAPE_SHORT];
+
 	if (strcmp(s, "auto") == 0)
 		*out = GM_ENTRY_AUTO;
 	else if (strcmp(s, "linux64") == 0)
@@ -153,32 +174,92 @@ static int parse_entry(const char *s, enum gm_entry *out, struct gm_error *err)
 		*out = GM_ENTRY_PVH;
 	else
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "--entry %s: unknown entry; use auto, linux64 or pvh", s);
+			       "--entry %s: unknown entry; use auto, linux64 or pvh", Q(s, q));
 	return 0;
 }
 
 static int parse_memory(const char *s, struct gm_config *cfg, bool *given, struct gm_error *err)
 {
 	struct gm_error e = { 0 };
+	char q[GM_ESCAPE_SHORT];
 
 	if (*given)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "--memory given twice; put every memory setting in one --memory, e.g. --memory 1G,backend=memfd");
 	*given = true;
 	if (gm_mem_config_parse(s, &cfg->mem, &e))
-		return gm_fail(err, e.status, e.errnum, "--memory %s: %s", s, e.msg);
+		return gm_fail(err, e.status, e.errnum, "--memory %s: %s", Q(s, q), e.msg);
 	return 0;
 }
 
+/* What the parser remembers between arguments. */
+struct parse_state {
+	bool mem_given;
+	bool kernel_from_opt; /* cfg->kernel came from --kernel, not the GUEST argument */
+};
+
+/*
+ * The guest ELF, from --kernel (from_opt) or the GUEST argument: either way
+ * once, so a second one is refused naming both rather than silently winning.
+ */
+static int set_kernel(struct parse_state *st, struct gm_config *cfg, const char *path, bool from_opt,
+		      struct gm_error *err)
+{
+	char a[GM_ESCAPE_PATH], b[GM_ESCAPE_PATH];
+
+	if (cfg->kernel && st->kernel_from_opt != from_opt)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--kernel '%s' and the argument '%s' both name the guest ELF; give it once, either way",
+			       Q(from_opt ? path : cfg->kernel, a), Q(from_opt ? cfg->kernel : path, b));
+	if (cfg->kernel && from_opt)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--kernel given twice ('%s' and '%s'); give one guest ELF",
+			       Q(cfg->kernel, a), Q(path, b));
+	if (cfg->kernel)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "unexpected argument '%s' after the guest ELF '%s'; " USAGE_LINE,
+			       Q(path, a), Q(cfg->kernel, b));
+	if (!*path)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "the guest ELF path is empty; " USAGE_LINE);
+	cfg->kernel = path;
+	st->kernel_from_opt = from_opt;
+	return 0;
+}
+
+/*
+ * A console file that is the guest image would be truncated by the console's
+ * open before the image is read.  Compared by device and inode, so another
+ * spelling of the same path (./g.elf, a link) is caught too; when either does
+ * not exist yet they cannot be the same file.
+ */
+static int check_console_not_image(const struct gm_config *cfg, struct gm_error *err)
+{
+	struct stat con, img;
+	char q[GM_ESCAPE_PATH];
+
+	if (cfg->console != GM_CONSOLE_FILE || !cfg->console_path || !cfg->kernel)
+		return 0;
+	if (stat(cfg->console_path, &con) < 0 || stat(cfg->kernel, &img) < 0)
+		return 0;
+	if (con.st_dev != img.st_dev || con.st_ino != img.st_ino)
+		return 0;
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+		       "--console file:%s is the guest image itself and would overwrite it; choose another file",
+		       Q(cfg->console_path, q));
+}
+
 /* Apply one option with its value (NULL for a flag). */
-static int apply(const struct opt *o, const char *val, struct gm_config *cfg, bool *mem_given,
+static int apply(const struct opt *o, const char *val, struct gm_config *cfg, struct parse_state *st,
 		 struct gm_error *err)
 {
 	size_t len;
 
 	switch (o->id) {
+	case O_KERNEL:
+		return set_kernel(st, cfg, val, true, err);
 	case O_MEMORY:
-		return parse_memory(val, cfg, mem_given, err);
+		return parse_memory(val, cfg, &st->mem_given, err);
 	case O_CPUS:
 		return parse_cpus(val, &cfg->cpus, err);
 	case O_CMDLINE:
@@ -197,6 +278,16 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, bo
 		return parse_timeout(val, &cfg->timeout, err);
 	case O_TRACE:
 		cfg->trace_startup = true;
+		return 0;
+	case O_API_SOCK:
+		if (!*val)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--api-sock: the path is empty; name the socket to create, e.g. --api-sock /tmp/gmvm.sock");
+		cfg->api_sock = val;
+		return 0;
+	case O_EVENT_MONITOR:
+		/* the spec itself is checked by gm_events_open, still before any VM exists */
+		cfg->event_monitor = val;
 		return 0;
 	case O_HELP:
 		return 0;
@@ -237,7 +328,9 @@ static const struct opt *lookup(const char *arg, const char **inline_val)
 
 int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_error *err)
 {
-	bool options_done = false, mem_given = false;
+	struct parse_state st = { 0 };
+	bool options_done = false;
+	char q[GM_ESCAPE_SHORT];
 	int ret;
 
 	gm_config_defaults(cfg);
@@ -246,14 +339,9 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 		const struct opt *o;
 
 		if (options_done || arg[0] != '-' || arg[1] == '\0') {
-			if (cfg->kernel)
-				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-					       "unexpected argument '%s' after the guest ELF '%s'; " USAGE_LINE,
-					       arg, cfg->kernel);
-			if (!*arg)
-				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-					       "the guest ELF path is empty; " USAGE_LINE);
-			cfg->kernel = arg;
+			ret = set_kernel(&st, cfg, arg, false, err);
+			if (ret)
+				return ret;
 			continue;
 		}
 		if (strcmp(arg, "--") == 0) {
@@ -263,7 +351,7 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 		o = lookup(arg, &val);
 		if (!o)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "unknown option '%s'; " USAGE_LINE, arg);
+				       "unknown option '%s'; " USAGE_LINE, Q(arg, q));
 		if (!o->arg && val)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--%s takes no value; write --%s", o->name, o->name);
@@ -278,11 +366,11 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 			gm_cli_run_usage(stdout);
 			return 1;
 		}
-		ret = apply(o, val, cfg, &mem_given, err);
+		ret = apply(o, val, cfg, &st, err);
 		if (ret)
 			return ret;
 	}
 	if (!cfg->kernel)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "missing the guest ELF; " USAGE_LINE);
-	return 0;
+	return check_console_not_image(cfg, err);
 }

@@ -6,42 +6,31 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <termios.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "cli/options.h"
+#include "gmvm/api.h"
 #include "gmvm/gmvm.h"
 
-/*
- * The console puts a terminal on stdin into non-canonical mode and restores
- * it when the machine is destroyed; a signal that kills gmvm first must
- * restore it too.  A signal handler can only reach this through a static.
- */
-static struct termios saved_tty;
-static volatile sig_atomic_t tty_saved;
+/* What the machine's hooks reach: the event monitor, if any. */
+struct run_ctx {
+	struct gm_events *events;
+};
 
-static void restore_tty_and_die(int sig)
+static void print_log(void *opaque, enum gm_log_level level, const char *line)
 {
-	if (tty_saved)
-		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tty);
-	signal(sig, SIG_DFL);
-	raise(sig);
+	(void)opaque;
+	(void)level;
+	fprintf(stderr, "gmvm: %s\n", line);
 }
 
-static void guard_terminal(void)
+static void forward_event(void *opaque, const struct gm_event *ev)
 {
-	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
-	struct sigaction sa;
+	struct run_ctx *ctx = opaque;
 
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
-		return;
-	tty_saved = 1;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = restore_tty_and_die;
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
+	if (ctx->events)
+		gm_events_machine_hook(ctx->events, ev);
 }
 
 static int finish(struct gm_machine *m, const struct gm_config *cfg, const struct gm_exit *ex,
@@ -65,12 +54,27 @@ static int finish(struct gm_machine *m, const struct gm_config *cfg, const struc
 	return ex->status;
 }
 
+/* The owner's side services, made before the VM so their refusals cost nothing. */
+static int open_services(const struct gm_config *cfg, struct run_ctx *ctx, struct gm_api **api,
+			 struct gm_error *err)
+{
+	int r = 0;
+
+	if (cfg->event_monitor)
+		r = gm_events_open(cfg->event_monitor, &ctx->events, err);
+	if (!r && cfg->api_sock)
+		r = gm_api_create(cfg->api_sock, ctx->events, api, err);
+	return r;
+}
+
 int gm_cli_run(int argc, char **argv)
 {
 	struct gm_error err = { 0 };
 	struct gm_config cfg;
 	struct gm_caps caps;
 	struct gm_machine *m = NULL;
+	struct gm_api *api = NULL;
+	struct run_ctx ctx = { 0 };
 	struct gm_exit ex;
 	struct gm_trace trace = { 0 };
 
@@ -81,22 +85,36 @@ int gm_cli_run(int argc, char **argv)
 		return 0;
 	if (r < 0)
 		return gm_cli_report(&err);
-	r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
+	r = open_services(&cfg, &ctx, &api, &err);
+	if (!r)
+		r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
 	gm_trace_mark(&trace, GM_TRACE_PROBED);
 	if (!r)
 		r = gm_machine_create(&cfg, &caps, &m, &err);
 	if (!r) {
-		guard_terminal();
+		struct gm_hooks hooks = { .opaque = &ctx, .log = print_log, .event = forward_event };
+		gm_machine_set_hooks(m, &hooks);
+		if (api)
+			gm_api_attach(api, m);
+		if (cfg.console == GM_CONSOLE_STDIO)
+			gm_cli_terminal_raw();
 		r = gm_machine_start(m, &err);
 	}
 	if (r) {
+		gm_api_destroy(api);
 		gm_machine_destroy(m);
+		gm_cli_terminal_restore();
+		gm_events_close(ctx.events);
 		return gm_cli_report(&err);
 	}
 	if (gm_machine_wait(m, cfg.timeout, &ex) == -ETIMEDOUT)
 		gm_machine_stop(m);
 	int status = finish(m, &cfg, &ex, &trace);
+	/* the API goes first, so no request reaches a machine being torn down */
+	gm_api_destroy(api);
 	gm_machine_destroy(m);
+	gm_cli_terminal_restore();
+	gm_events_close(ctx.events);
 	if (cfg.trace_startup) {
 		gm_trace_mark(&trace, GM_TRACE_EXIT);
 		gm_trace_print(&trace, stderr);

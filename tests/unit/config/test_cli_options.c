@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/options.h"
 
@@ -80,6 +81,22 @@ Test(cli_run, every_option_long)
 	cr_assert_eq(cfg.timeout, 2.5);
 	cr_assert_eq(cfg.trace_startup, true);
 	cr_assert_str_eq(cfg.kernel, "g.elf");
+}
+
+Test(cli_run, api_sock_and_event_monitor)
+{
+	struct gm_config cfg;
+	struct gm_error err = { 0 };
+
+	OK(&cfg, "--api-sock", "/tmp/g.sock", "--event-monitor=path=/tmp/ev", "g.elf");
+	cr_assert_str_eq(cfg.api_sock, "/tmp/g.sock");
+	cr_assert_str_eq(cfg.event_monitor, "path=/tmp/ev");
+	OK(&cfg, "g.elf");
+	cr_assert_null(cfg.api_sock);
+	cr_assert_null(cfg.event_monitor);
+	char *argv[] = { "run", "--api-sock", "", "g.elf", NULL };
+	cr_assert_eq(gm_cli_parse_run(4, argv, &cfg, &err), -EINVAL);
+	cr_assert(strstr(err.msg, "--api-sock: the path is empty"), "%s", err.msg);
 }
 
 Test(cli_run, short_and_equals_forms)
@@ -262,8 +279,9 @@ Test(cli_run, help_text_starts_with_usage, .init = cr_redirect_stdout)
 Test(cli_run, usage_lists_every_option_in_80_columns)
 {
 	static const char *const wanted[] = {
-		"-m, --memory SPEC", "-c, --cpus N", "-a, --cmdline STR", "--console WHERE",
-		"--entry KIND", "--timeout SECONDS", "--trace-startup", "-h, --help",
+		"--kernel PATH", "-m, --memory SPEC", "-c, --cpus N", "-a, --cmdline STR", "--console WHERE",
+		"--entry KIND", "--timeout SECONDS", "--trace-startup", "--api-sock PATH",
+		"--event-monitor TO", "-h, --help",
 		"size=SIZE ", "backend=KIND", "hugepages=SIZE", "prealloc=on|off",
 		"numa-node=N", "bind=gmem|mapped",
 	};
@@ -306,4 +324,174 @@ Test(cli_run, repeated_calls_in_one_process)
 		OK(&cfg, "-c", "2", "c.elf");
 		cr_assert_eq(cfg.cpus, 2);
 	}
+}
+
+Test(cli_run, kernel_option)
+{
+	struct gm_config cfg;
+
+	OK(&cfg, "--kernel", "g.elf");
+	cr_assert_str_eq(cfg.kernel, "g.elf");
+	OK(&cfg, "--cpus", "2", "--kernel=h.elf", "-m", "1G");
+	cr_assert_str_eq(cfg.kernel, "h.elf");
+	BAD("--kernel 'a.elf' and the argument 'b.elf' both name the guest ELF; give it once, either way",
+	    "--kernel", "a.elf", "b.elf");
+	BAD("--kernel 'a.elf' and the argument 'b.elf' both name the guest ELF; give it once, either way",
+	    "b.elf", "--kernel", "a.elf");
+	BAD("--kernel given twice ('a.elf' and 'b.elf'); give one guest ELF",
+	    "--kernel", "a.elf", "--kernel", "b.elf");
+	BAD("the guest ELF path is empty", "--kernel", "");
+	BAD("--kernel needs a value; write --kernel PATH", "--kernel");
+}
+
+/* A temporary directory holding an "image" file; removed by the test. */
+static void temp_image(char *dir, size_t dlen, char *img, size_t ilen)
+{
+	FILE *f;
+
+	snprintf(dir, dlen, "/tmp/gm-cli-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(img, ilen, "%s/g.elf", dir);
+	f = fopen(img, "w");
+	cr_assert_not_null(f);
+	fputs("\x7f" "ELF not really", f);
+	fclose(f);
+}
+
+Test(cli_run, console_file_that_is_the_image_is_refused)
+{
+	char dir[64], img[128], con[160], other[128], link_path[128];
+	struct gm_config cfg;
+	FILE *f;
+
+	temp_image(dir, sizeof(dir), img, sizeof(img));
+	snprintf(con, sizeof(con), "file:%s", img);
+	BAD("is the guest image itself", "--console", con, img);
+	{
+		struct gm_error e;
+		struct gm_config c;
+		char want[256];
+
+		parse(&c, &e, "--console", con, "--kernel", img, NULL);
+		snprintf(want, sizeof(want),
+			 "--console file:%s is the guest image itself and would overwrite it; choose another file",
+			 img);
+		cr_assert_str_eq(e.msg, want);
+	}
+	/* Another spelling of the same file, and a hard link to it, are the same inode. */
+	snprintf(con, sizeof(con), "file:%s/./g.elf", dir);
+	BAD("is the guest image itself", img, "--console", con);
+	snprintf(link_path, sizeof(link_path), "%s/link.elf", dir);
+	cr_assert_eq(link(img, link_path), 0);
+	snprintf(con, sizeof(con), "file:%s", link_path);
+	BAD("is the guest image itself", "--console", con, img);
+	/* The image untouched by all this. */
+	f = fopen(img, "r");
+	cr_assert_not_null(f);
+	cr_assert_eq(fgetc(f), 0x7f);
+	fclose(f);
+	/* A different file, or one not there yet, is fine. */
+	snprintf(other, sizeof(other), "%s/console.log", dir);
+	snprintf(con, sizeof(con), "file:%s", other);
+	OK(&cfg, "--console", con, img);
+	cr_assert_str_eq(cfg.console_path, other);
+	unlink(link_path);
+	unlink(img);
+	rmdir(dir);
+}
+
+/* The message is one line, has no raw control byte, and holds want. */
+static void one_line_with(const struct gm_error *e, const char *want)
+{
+	for (const char *p = e->msg; *p; p++)
+		cr_assert((unsigned char)*p >= 0x20 && *p != 0x7f, "raw byte 0x%02x in '%s'",
+			  (unsigned char)*p, e->msg);
+	cr_assert(strstr(e->msg, want), "message '%s' lacks '%s'", e->msg, want);
+}
+
+Test(cli_run, user_input_is_escaped)
+{
+	struct gm_config c;
+	struct gm_error e;
+
+	cr_assert_lt(parse(&c, &e, "--console", "tty\n", "g.elf", NULL), 0);
+	one_line_with(&e, "--console tty\\n: unknown console; use stdio, file:PATH or none");
+	cr_assert_lt(parse(&c, &e, "\x1b[31m", "g.elf", NULL), 0); /* not an option: the ELF */
+	one_line_with(&e, "unexpected argument 'g.elf' after the guest ELF '\\x1b[31m'");
+	cr_assert_lt(parse(&c, &e, "--\x1b[31m", "g.elf", NULL), 0);
+	one_line_with(&e, "unknown option '--\\x1b[31m'; usage:");
+	cr_assert_lt(parse(&c, &e, "--memory", "1G\n", "g.elf", NULL), 0);
+	one_line_with(&e, "--memory 1G\\n: size '1G\\n' has an unknown unit; use K, M, G or T");
+	cr_assert_lt(parse(&c, &e, "--memory", "1G,backend=x\ty", "g.elf", NULL), 0);
+	one_line_with(&e, "unknown memory backend 'x\\ty'");
+	cr_assert_lt(parse(&c, &e, "--memory", "1G,bo\rgus=1", "g.elf", NULL), 0);
+	one_line_with(&e, "unknown memory option 'bo\\rgus'");
+	cr_assert_lt(parse(&c, &e, "--cpus", "\n", "g.elf", NULL), 0);
+	one_line_with(&e, "--cpus \\n: must be 1 to 64");
+	cr_assert_lt(parse(&c, &e, "--entry", "pvh\n", "g.elf", NULL), 0);
+	one_line_with(&e, "--entry pvh\\n: unknown entry");
+	cr_assert_lt(parse(&c, &e, "--timeout", "1\n", "g.elf", NULL), 0);
+	one_line_with(&e, "--timeout 1\\n: must be a positive");
+	/* UTF-8 is shown as it is */
+	cr_assert_lt(parse(&c, &e, "--console", "t\xc3\xa9l\xc3\xa9", "g.elf", NULL), 0);
+	one_line_with(&e, "--console t\xc3\xa9l\xc3\xa9: unknown console");
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+	size_t n = strlen(s), t = strlen(tail);
+
+	return n >= t && strcmp(s + n - t, tail) == 0;
+}
+
+/* A 2000-byte value is quoted cut short, so the remedy still fits the message. */
+Test(cli_run, long_values_keep_the_remedy)
+{
+	static const struct {
+		const char *opt, *prefix, *tail;
+		size_t len; /* bytes of 'x' after prefix */
+	} cases[] = {
+		{ "--console", "", "; use stdio, file:PATH or none", 2000 },
+		{ "--console", "file:/nonexistent/", "", 2000 }, /* accepted here: opened later */
+		{ "--entry", "", "; use auto, linux64 or pvh", 2000 },
+		{ "--cpus", "", ": must be 1 to 64", 2000 },
+		{ "--timeout", "", ": must be a positive number of seconds, e.g. 10 or 0.5", 2000 },
+		{ "--memory", "", "; use SIZE or size, backend, hugepages, prealloc, numa-node or bind", 2000 },
+		{ "--memory", "1G,backend=", "; write backend=guest-memfd|memfd|anon", 2000 },
+		/* values under the 256-byte item limit reach the value's own check */
+		{ "--memory", "1G,backend=", "; use guest-memfd, memfd or anon", 250 },
+		{ "--memory", "1G,hugepages=", "; use 4K, 2M or 1G", 250 },
+		{ "--memory", "1", "; use K, M, G or T, optionally followed by B or iB, e.g. 512M", 250 },
+		{ "--memory", "1G,,", "; separate items with one comma", 2000 },
+	};
+	char *value = malloc(2100);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct gm_config c;
+		struct gm_error e;
+		size_t pl = strlen(cases[i].prefix);
+
+		memcpy(value, cases[i].prefix, pl);
+		memset(value + pl, 'x', cases[i].len);
+		value[pl + cases[i].len] = '\0';
+		if (!*cases[i].tail) {
+			OK(&c, cases[i].opt, value, "g.elf");
+			continue;
+		}
+		cr_assert_lt(parse(&c, &e, cases[i].opt, value, "g.elf", NULL), 0);
+		cr_assert(ends_with(e.msg, cases[i].tail), "%s %s...: message '%s' does not end with '%s'",
+			  cases[i].opt, cases[i].prefix, e.msg, cases[i].tail);
+		cr_assert(strstr(e.msg, "xxx..."), "the value is not shown cut: %s", e.msg);
+	}
+	{
+		struct gm_config c;
+		struct gm_error e;
+
+		memset(value, 'x', 2000);
+		value[2000] = '\0';
+		cr_assert_lt(parse(&c, &e, "--nope", value, "g.elf", NULL), 0); /* unknown option */
+		cr_assert_lt(parse(&c, &e, value, "g.elf", NULL), 0);           /* two ELFs */
+		cr_assert(ends_with(e.msg, "(gmvm run --help lists the options)"), "%s", e.msg);
+	}
+	free(value);
 }

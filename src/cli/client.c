@@ -1,0 +1,198 @@
+/*
+ * cli/client: the API client subcommands (`gmvm ping|info|... --api-sock
+ * PATH [--json]`), as Cloud Hypervisor's ch-remote.  Each is one row of
+ * the table below: what it asks (method, endpoint) and how the answer is
+ * shown.  A new subcommand is a row plus, if its answer deserves more than
+ * the raw JSON, a printer in client_print.c.  The client speaks to the
+ * server only through HTTP (client_http.c), never through libgmvm.
+ */
+#include <curl/curl.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "util/escape.h"
+
+struct client_cmd {
+	const char *name;
+	const char *method;   /* "GET" or "PUT" */
+	const char *endpoint; /* after /api/v1/ */
+	const char *help;     /* one line for `gmvm help` */
+	/* readable text for a 2xx answer; NULL: print the raw body */
+	int (*print)(const json_t *body, FILE *out);
+};
+
+static const struct client_cmd cmds[] = {
+	{ "ping", "GET", "vmm.ping", "the API's version, build and features", gm_cli_print_ping },
+	{ "info", "GET", "vm.info", "state, config, memory regions, vCPUs, the exit", gm_cli_print_info },
+	{ "counters", "GET", "vm.counters", "exits by kind and vCPU, pauses", gm_cli_print_counters },
+	{ "pause", "PUT", "vm.pause", "stop every vCPU until resume", gm_cli_print_state },
+	{ "resume", "PUT", "vm.resume", "let a paused guest run again", gm_cli_print_state },
+	{ "shutdown", "PUT", "vm.shutdown", "end the guest; gmvm run exits 0", gm_cli_print_state },
+	{ "shutdown-vmm", "PUT", "vmm.shutdown", "end the guest and the gmvm run process", gm_cli_print_state },
+};
+
+#define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static const struct client_cmd *find(const char *name)
+{
+	for (size_t i = 0; i < N_CMDS; i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+bool gm_cli_client_has(const char *name)
+{
+	return find(name) != NULL;
+}
+
+void gm_cli_client_usage(FILE *f)
+{
+	for (size_t i = 0; i < N_CMDS; i++)
+		fprintf(f, "  %-15s %s\n", cmds[i].name, cmds[i].help);
+}
+
+static void usage_line(const struct client_cmd *cmd, FILE *f)
+{
+	fprintf(f, "usage: gmvm %s --api-sock PATH [--json]\n", cmd->name);
+}
+
+static void print_help(const struct client_cmd *cmd)
+{
+	usage_line(cmd, stdout);
+	printf("\n%s %s%s: %s.\n"
+	       "\n"
+	       "  --api-sock PATH  the socket of gmvm run --api-sock PATH\n"
+	       "  --json           print the server's JSON answer as it came\n"
+	       "  -h, --help       print this help and exit\n"
+	       "\n"
+	       "Exit status: 0 on success, 1 when the API refused or could not be reached,\n"
+	       "2 on bad options.\n",
+	       cmd->method, "/api/v1/", cmd->endpoint, cmd->help);
+}
+
+struct client_opts {
+	const char *sock;
+	bool json;
+};
+
+/* Returns 0 to go on, 1 after --help, or GM_STATUS_BAD_INPUT in err. */
+static int parse(const struct client_cmd *cmd, int argc, char **argv, struct client_opts *o,
+		 struct gm_error *err)
+{
+	char q[GM_ESCAPE_SHORT];
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "--json") == 0) {
+			o->json = true;
+		} else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			print_help(cmd);
+			return 1;
+		} else if (strcmp(a, "--api-sock") == 0) {
+			if (i + 1 >= argc)
+				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+					       "%s: --api-sock needs a value; write --api-sock PATH", cmd->name);
+			o->sock = argv[++i];
+		} else if (strncmp(a, "--api-sock=", 11) == 0) {
+			o->sock = a + 11;
+		} else if (strncmp(a, "--json=", 7) == 0) {
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "%s: --json takes no value; write --json",
+				       cmd->name);
+		} else {
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "%s: unexpected '%s'; usage: gmvm %s --api-sock PATH [--json]", cmd->name,
+				       gm_escape(a, q, sizeof(q)), cmd->name);
+		}
+	}
+	if (!o->sock)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "%s: needs --api-sock PATH, the socket given to gmvm run --api-sock", cmd->name);
+	if (!*o->sock)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "%s: the --api-sock path is empty; write --api-sock PATH", cmd->name);
+	return 0;
+}
+
+/* An error answer: the server's own line, or what we can say without one. */
+static int report_refusal(const struct gm_http_reply *rep)
+{
+	char line[600];
+	json_t *j = json_loadb(rep->body, rep->len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(j, "error"));
+
+	if (msg)
+		/* the server keeps it to one line; escaping keeps it so whatever it holds */
+		fprintf(stderr, "gmvm: %s\n", gm_escape(msg, line, sizeof(line)));
+	else
+		fprintf(stderr, "gmvm: the API answered HTTP %ld without an error message; is it a gmvm API socket?\n",
+			rep->status);
+	json_decref(j);
+	return GM_STATUS_FAILURE;
+}
+
+static int show(const struct client_cmd *cmd, const struct client_opts *o,
+		const struct gm_http_reply *rep)
+{
+	char q[GM_ESCAPE_PATH];
+	json_error_t jerr;
+
+	if (o->json || !cmd->print) {
+		fwrite(rep->body, 1, rep->len, stdout);
+		if (rep->len && rep->body[rep->len - 1] != '\n')
+			fputc('\n', stdout);
+		return GM_STATUS_OK;
+	}
+	json_t *j = json_loadb(rep->body, rep->len, 0, &jerr);
+	if (!json_is_object(j)) {
+		fprintf(stderr, "gmvm: the API at %s answered %s with a body that is not a JSON object; is it a gmvm API socket?\n",
+			gm_escape(o->sock, q, sizeof(q)), cmd->endpoint);
+		json_decref(j);
+		return GM_STATUS_FAILURE;
+	}
+	int r = cmd->print(j, stdout);
+	json_decref(j);
+	return r;
+}
+
+int gm_cli_client(int argc, char **argv)
+{
+	const struct client_cmd *cmd = find(argv[0]);
+	struct client_opts o = { 0 };
+	struct gm_error err = { 0 };
+	struct gm_http_reply rep;
+	int r;
+
+	if (!cmd) {
+		fprintf(stderr, "gmvm: %s is not an API client command\n", argv[0]);
+		return GM_STATUS_BAD_INPUT;
+	}
+	r = parse(cmd, argc, argv, &o, &err);
+	if (r == 1)
+		return GM_STATUS_OK;
+	if (r < 0)
+		return gm_cli_report(&err);
+	/* once, before any handle: the process has only this thread now */
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		fputs("gmvm: cannot start libcurl; the host is out of memory\n", stderr);
+		return GM_STATUS_FAILURE;
+	}
+	r = gm_cli_http(o.sock, cmd->method, cmd->endpoint, NULL, &rep, &err);
+	if (r < 0) {
+		r = gm_cli_report(&err);
+	} else {
+		r = rep.status >= 200 && rep.status < 300 ? show(cmd, &o, &rep) : report_refusal(&rep);
+		gm_cli_http_free(&rep);
+	}
+	curl_global_cleanup();
+	if (fflush(stdout) != 0 && r == GM_STATUS_OK) {
+		fputs("gmvm: cannot write the answer to stdout; check where stdout goes\n", stderr);
+		r = GM_STATUS_FAILURE;
+	}
+	return r;
+}
