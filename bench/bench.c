@@ -3,6 +3,8 @@
  * its summary on stdout as it finishes; the Markdown report is written once
  * every case has run, so a failed bench leaves the old report alone.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "api_client.h"
 #include "bench.h"
 
 static const char usage[] =
@@ -26,7 +29,7 @@ static const char usage[] =
 	"  --runs N           counted rounds per case, at least 1 (default: 5)\n"
 	"  --warmup N         uncounted rounds before them (default: 1)\n"
 	"  --rev STRING       the gmvm revision named in the report (default: unknown)\n"
-	"  --case WHICH       all, start, memory or trace (default: all)\n"
+	"  --case WHICH       all, start, memory, trace or api (default: all)\n"
 	"  -h, --help         print this help and exit\n";
 
 static void bad_option(const char *fmt, const char *arg)
@@ -110,8 +113,8 @@ static void parse_options(int argc, char **argv, struct bench_opts *o)
 	if (optind < argc)
 		bad_option("unexpected argument '%s'; gmvm-bench takes only options, see --help", argv[optind]);
 	if (strcmp(o->which, "all") && strcmp(o->which, "start") && strcmp(o->which, "memory") &&
-	    strcmp(o->which, "trace"))
-		bad_option("unknown case '%s'; use --case all, start, memory or trace", o->which);
+	    strcmp(o->which, "trace") && strcmp(o->which, "api"))
+		bad_option("unknown case '%s'; use --case all, start, memory, trace or api", o->which);
 	o->qemu_found = find_program(o->qemu);
 	if (qemu_given && !o->qemu_found)
 		bad_option("--qemu %s is not an executable file; give QEMU's path or leave --qemu out", o->qemu);
@@ -134,9 +137,9 @@ static void check_inputs(const struct bench_opts *o)
 		bad_option("no host-touch binary at %s; build it (ninja -C build) or pass --host-touch PATH",
 			   o->host_touch);
 	const char *elfs[] = { wants(o, "start") || wants(o, "trace") ? "hello.elf" : NULL,
-			       wants(o, "memory") ? "memtest.elf" : NULL };
+			       wants(o, "memory") ? "memtest.elf" : NULL, wants(o, "api") ? "spin.elf" : NULL };
 
-	for (int i = 0; i < 2; i++) {
+	for (int i = 0; i < 3; i++) {
 		if (!elfs[i])
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", o->guests, elfs[i]);
@@ -145,16 +148,57 @@ static void check_inputs(const struct bench_opts *o)
 	}
 }
 
+/*
+ * The API cases' sockets live in a directory of their own, short enough
+ * for a UNIX socket path: $TMPDIR if it is, else /tmp.
+ */
+static char *make_sockdir(char *buf, size_t len)
+{
+	const char *tmp = getenv("TMPDIR");
+
+	if (!tmp || !*tmp || strlen(tmp) > 60)
+		tmp = "/tmp";
+	snprintf(buf, len, "%s/gmvm-bench-XXXXXX", tmp);
+	if (!mkdtemp(buf)) {
+		fprintf(stderr, "gmvm-bench: cannot create a directory for the API sockets in %s: %s; set TMPDIR to a "
+				"writable directory\n", tmp, strerror(errno));
+		exit(1);
+	}
+	return buf;
+}
+
+/* Removes the socket directory and whatever the VMMs left in it. */
+static void remove_sockdir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			unlinkat(dirfd(d), e->d_name, 0);
+	closedir(d);
+	rmdir(path);
+}
+
 int main(int argc, char **argv)
 {
-	static struct bench_case start, memory, trace;
-	struct bench_case *cases[3];
+	static struct bench_case start, memory, trace, api_ping, api_pause, api_memory;
+	struct bench_case *cases[6];
 	struct bench_opts o;
-	char machine[1024], date[32];
+	char machine[1024], date[32], sockdir[PATH_MAX];
 	int n = 0, rc = 0;
 
 	parse_options(argc, argv, &o);
 	check_inputs(&o);
+	if (wants(&o, "api")) {
+		if (api_client_global_init() < 0) {
+			fputs("gmvm-bench: libcurl could not be initialised (out of memory?)\n", stderr);
+			return 1;
+		}
+		o.sockdir = make_sockdir(sockdir, sizeof(sockdir));
+	}
 	time_t now = time(NULL);
 
 	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
@@ -166,6 +210,11 @@ int main(int argc, char **argv)
 		bench_case_memory(cases[n++] = &memory, &o);
 	if (wants(&o, "trace"))
 		bench_case_trace(cases[n++] = &trace, &o);
+	if (wants(&o, "api")) {
+		bench_case_api_ping(cases[n++] = &api_ping, &o);
+		bench_case_api_pause(cases[n++] = &api_pause, &o);
+		bench_case_api_memory(cases[n++] = &api_memory, &o);
+	}
 	for (int i = 0; i < n && !rc; i++) {
 		if (bench_run_case(cases[i]) < 0)
 			rc = 1;
@@ -183,5 +232,7 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < n; i++)
 		bench_case_free(cases[i]);
+	if (o.sockdir)
+		remove_sockdir(o.sockdir);
 	return rc;
 }

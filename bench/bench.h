@@ -22,6 +22,7 @@
 
 struct bench_opts {
 	const char *gmvm, *guests, *qemu, *host_touch, *report, *rev, *which;
+	const char *sockdir;	/* a private directory for the API cases' sockets; NULL without those cases */
 	bool qemu_found;	/* qemu resolved to an executable */
 	int runs, warmup;
 };
@@ -31,6 +32,7 @@ struct bench_side {
 	const char *note;		/* said next to the label, e.g. "not a target"; may be NULL */
 	char *argv[BENCH_MAX_ARGS];	/* NULL-terminated, strings owned by the side */
 	char skip[200];			/* why this side cannot run here; empty when it can */
+	char sock[108];			/* the control socket a run function talks to; empty: none */
 	double *v[BENCH_MAX_METRICS];	/* v[metric][round], counted rounds only */
 	int unmapped;			/* counted runs with no guest-RAM mapping left at exit */
 };
@@ -40,10 +42,11 @@ struct bench_metric {
 	int decimals;		/* shown in tables; raw medians get more */
 };
 
-/* Per round: sides[num].v[metric] / sides[den].v[metric]. */
+/* Per round: sides[num].v[metric] / sides[den].v[metric], or their difference (diff). */
 struct bench_ratio {
 	char name[96];
 	int num, den, metric;
+	bool diff;
 	double *v;
 };
 
@@ -62,6 +65,15 @@ struct bench_case;
 typedef int (*bench_measure_fn)(struct bench_case *c, int side, int round, const struct spawn_result *r,
 				double *out, char *why, size_t whylen);
 
+/*
+ * Runs one side once by itself, in place of spawn + expect + measure (the
+ * API cases, which talk to a VMM while it runs).  Fills out[metric] (NaN:
+ * not measured on this side), or returns -1 with a reason in why and, in
+ * *output, what the command printed (malloc'd, may stay NULL).
+ */
+typedef int (*bench_run_fn)(struct bench_case *c, int side, double *out, char *why, size_t whylen,
+			    char **output);
+
 struct bench_case {
 	int number;
 	const char *title;
@@ -75,14 +87,32 @@ struct bench_case {
 	struct bench_target targets[BENCH_MAX_TARGETS];
 	int runs, warmup;
 	bench_measure_fn measure;
+	bench_run_fn run;	/* NULL: spawn each side's command to its end, then measure */
+	char skip[200];		/* why no side of the case can run here; empty when they can */
 	void *priv;		/* case 3: the trace phases (trace.h) */
 };
 
-/* cases.c: build the three cases from the options. */
+/* cases.c: build cases 1-3 from the options, and the helpers every case uses. */
 void bench_case_start(struct bench_case *c, const struct bench_opts *o);
 void bench_case_memory(struct bench_case *c, const struct bench_opts *o);
 void bench_case_trace(struct bench_case *c, const struct bench_opts *o);
 void bench_case_free(struct bench_case *c);
+void bench_init_case(struct bench_case *c, const struct bench_opts *o, int number, const char *title);
+/* Appends a side whose command is the NULL-terminated list of strings. */
+struct bench_side *bench_add_side(struct bench_case *c, const char *label, ...);
+/* Appends the NULL-terminated strings to a side's command. */
+void bench_side_append(struct bench_side *s, ...);
+/* QEMU microvm with cpus vCPUs, 1 GiB of memory-backend-memfd, the guest's serial on stdout. */
+struct bench_side *bench_add_qemu(struct bench_case *c, const struct bench_opts *o, const char *label,
+				  const char *elf, const char *cpus);
+void bench_add_ratio(struct bench_case *c, int num, int den, int metric, const char *name);
+/* dir/file in one of a few rotating static buffers: use it at once (argv strings are copied). */
+char *bench_path_in(const char *dir, const char *file);
+
+/* case_api.c: cases 4-6, gmvm's control API next to QEMU's QMP (--case api). */
+void bench_case_api_ping(struct bench_case *c, const struct bench_opts *o);
+void bench_case_api_pause(struct bench_case *c, const struct bench_opts *o);
+void bench_case_api_memory(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

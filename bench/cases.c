@@ -1,7 +1,8 @@
 /*
- * bench/cases: the three cases of `make bench`: which sides they run (the
- * exact commands), what they measure from each run, the per-round ratios
- * and the targets.  Running and reporting are elsewhere.
+ * bench/cases: cases 1-3 of `make bench` (4-6 are in case_api.c): which
+ * sides they run (the exact commands), what they measure from each run, the
+ * per-round ratios and the targets, and the helpers every case builds
+ * with.  Running and reporting are elsewhere.
  */
 #include <math.h>
 #include <stdarg.h>
@@ -13,24 +14,40 @@
 
 #define HUGETLB_2M_FREE "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
 
-/* Appends a side whose command is the NULL-terminated list of strings. */
-static struct bench_side *add_side(struct bench_case *c, const char *label, ...)
+static void append_args(struct bench_side *s, va_list ap)
 {
-	struct bench_side *s = &c->sides[c->n_sides++];
-	va_list ap;
 	const char *a;
 	int n = 0;
 
-	snprintf(s->label, sizeof(s->label), "%s", label);
-	va_start(ap, label);
+	while (s->argv[n])
+		n++;
 	while ((a = va_arg(ap, const char *)) && n < BENCH_MAX_ARGS - 1)
 		s->argv[n++] = strdup(a);
-	va_end(ap);
 	s->argv[n] = NULL;
+}
+
+struct bench_side *bench_add_side(struct bench_case *c, const char *label, ...)
+{
+	struct bench_side *s = &c->sides[c->n_sides++];
+	va_list ap;
+
+	snprintf(s->label, sizeof(s->label), "%s", label);
+	va_start(ap, label);
+	append_args(s, ap);
+	va_end(ap);
 	return s;
 }
 
-static char *path_in(const char *dir, const char *file)
+void bench_side_append(struct bench_side *s, ...)
+{
+	va_list ap;
+
+	va_start(ap, s);
+	append_args(s, ap);
+	va_end(ap);
+}
+
+char *bench_path_in(const char *dir, const char *file)
 {
 	static char buf[4][4096];
 	static int next;
@@ -40,15 +57,15 @@ static char *path_in(const char *dir, const char *file)
 	return p;
 }
 
-/* QEMU microvm, 1 vCPU, 1 GiB of memory-backend-memfd, the guest's serial on stdout. */
-static struct bench_side *add_qemu(struct bench_case *c, const struct bench_opts *o, const char *label,
-				   const char *elf)
+struct bench_side *bench_add_qemu(struct bench_case *c, const struct bench_opts *o, const char *label,
+				  const char *elf, const char *cpus)
 {
-	struct bench_side *s = add_side(c, label, o->qemu, "-accel", "kvm", "-M", "microvm,x-option-roms=off,rtc=off",
-					"-cpu", "qemu64,+invtsc", "-smp", "1", "-m", "1G", "-object",
-					"memory-backend-memfd,id=mem,size=1G", "-machine", "memory-backend=mem",
-					"-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial", "stdio",
-					"-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", elf, (char *)NULL);
+	struct bench_side *s = bench_add_side(c, label, o->qemu, "-accel", "kvm", "-M",
+					      "microvm,x-option-roms=off,rtc=off", "-cpu", "qemu64,+invtsc", "-smp",
+					      cpus, "-m", "1G", "-object", "memory-backend-memfd,id=mem,size=1G",
+					      "-machine", "memory-backend=mem", "-nodefaults", "-no-user-config",
+					      "-nographic", "-no-reboot", "-serial", "stdio", "-device",
+					      "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", elf, (char *)NULL);
 
 	if (!o->qemu_found)
 		snprintf(s->skip, sizeof(s->skip), "%s not found; install qemu-system-x86 or pass --qemu PATH",
@@ -56,7 +73,7 @@ static struct bench_side *add_qemu(struct bench_case *c, const struct bench_opts
 	return s;
 }
 
-static void add_ratio(struct bench_case *c, int num, int den, int metric, const char *name)
+void bench_add_ratio(struct bench_case *c, int num, int den, int metric, const char *name)
 {
 	struct bench_ratio *q = &c->ratios[c->n_ratios++];
 
@@ -66,7 +83,7 @@ static void add_ratio(struct bench_case *c, int num, int den, int metric, const 
 	snprintf(q->name, sizeof(q->name), "%s", name);
 }
 
-static void init_case(struct bench_case *c, const struct bench_opts *o, int number, const char *title)
+void bench_init_case(struct bench_case *c, const struct bench_opts *o, int number, const char *title)
 {
 	memset(c, 0, sizeof(*c));
 	c->number = number;
@@ -97,7 +114,7 @@ static int measure_start(struct bench_case *c, int side, int round, const struct
 
 void bench_case_start(struct bench_case *c, const struct bench_opts *o)
 {
-	init_case(c, o, 1, "Cold start");
+	bench_init_case(c, o, 1, "Cold start");
 	c->about = "The `hello` guest (prints two lines and exits), 1 vCPU, 1 GiB of guest RAM, timed from just "
 		   "before exec to the process being reaped. gmvm uses guest_memfd (its default backend); QEMU "
 		   "microvm uses memory-backend-memfd.\n\n"
@@ -118,11 +135,11 @@ void bench_case_start(struct bench_case *c, const struct bench_opts *o)
 	c->metrics[M1_HWM] = (struct bench_metric){ "peak RSS MiB", 2 };
 	c->metrics[M1_GUEST] = (struct bench_metric){ "guest RAM in RSS MiB", 2 };
 	c->metrics[M1_OVERHEAD] = (struct bench_metric){ "overhead MiB", 2 };
-	add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory", "1G", path_in(o->guests, "hello.elf"),
-		 (char *)NULL);
-	add_qemu(c, o, "QEMU", path_in(o->guests, "hello.elf"));
-	add_ratio(c, S1_GMVM, S1_QEMU, M1_WALL, "gmvm wall / QEMU wall");
-	add_ratio(c, S1_GMVM, S1_QEMU, M1_HWM, "gmvm peak RSS / QEMU peak RSS");
+	bench_add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory", "1G",
+		       bench_path_in(o->guests, "hello.elf"), (char *)NULL);
+	bench_add_qemu(c, o, "QEMU", bench_path_in(o->guests, "hello.elf"), "1");
+	bench_add_ratio(c, S1_GMVM, S1_QEMU, M1_WALL, "gmvm wall / QEMU wall");
+	bench_add_ratio(c, S1_GMVM, S1_QEMU, M1_HWM, "gmvm peak RSS / QEMU peak RSS");
 	c->n_targets = 2;
 	c->targets[0] = (struct bench_target){ "gmvm wall time <= 0.25x QEMU's", 0, 0, 0, true, 0.25, "x" };
 	c->targets[1] = (struct bench_target){ "gmvm overhead <= 4 MiB", -1, S1_GMVM, M1_OVERHEAD, true, 4, " MiB" };
@@ -166,7 +183,7 @@ static long free_hugepages_2m(void)
 
 void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 {
-	const char *memtest = path_in(o->guests, "memtest.elf");
+	const char *memtest = bench_path_in(o->guests, "memtest.elf");
 	static const char *const names[] = {
 		[S2_GMEM] = "gmvm guest-memfd", [S2_MEMFD] = "gmvm memfd", [S2_ANON] = "gmvm anon",
 		[S2_HUGE] = "gmvm memfd 2M", [S2_PREALLOC] = "gmvm guest-memfd prealloc", [S2_QEMU] = "QEMU",
@@ -176,7 +193,7 @@ void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 		[S2_HUGE] = "1G,backend=memfd,hugepages=2M", [S2_PREALLOC] = "1G,backend=guest-memfd,prealloc=on",
 	};
 
-	init_case(c, o, 2, "Guest memory fault-in");
+	bench_init_case(c, o, 2, "Guest memory fault-in");
 	c->about = "`memtest` writes every free page of 1 GiB of guest RAM with a pattern derived from each word's "
 		   "address, then reads it all back, so every page is touched for the first time during the "
 		   "test. MB/s is the guest's own figure: bytes written once and read once, divided by the time of "
@@ -192,9 +209,10 @@ void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 	c->n_metrics = 2;
 	c->metrics[M2_MBS] = (struct bench_metric){ "MB/s", 0 };
 	c->metrics[M2_WALL] = (struct bench_metric){ "wall ms", 1 };
-	add_side(c, "host baseline", o->host_touch, "--size", "1G", (char *)NULL);
+	bench_add_side(c, "host baseline", o->host_touch, "--size", "1G", (char *)NULL);
 	for (int s = S2_GMEM; s <= S2_PREALLOC; s++)
-		add_side(c, names[s], o->gmvm, "run", "--cpus", "1", "--memory", specs[s], memtest, (char *)NULL);
+		bench_add_side(c, names[s], o->gmvm, "run", "--cpus", "1", "--memory", specs[s], memtest,
+			       (char *)NULL);
 	c->sides[S2_PREALLOC].note = "explains the gap, not a target";
 	long free2m = free_hugepages_2m();
 
@@ -202,14 +220,14 @@ void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 		snprintf(c->sides[S2_HUGE].skip, sizeof(c->sides[S2_HUGE].skip),
 			 "%ld free 2 MiB hugetlb pages, 512 needed; as root raise /proc/sys/vm/nr_hugepages "
 			 "(bench/run.sh does)", free2m < 0 ? 0 : free2m);
-	add_qemu(c, o, names[S2_QEMU], memtest);
+	bench_add_qemu(c, o, names[S2_QEMU], memtest, "1");
 	for (int s = S2_GMEM; s <= S2_QEMU; s++) {
 		char name[96];
 
 		snprintf(name, sizeof(name), "%s / host baseline MB/s", names[s]);
-		add_ratio(c, s, S2_BASE, M2_MBS, name);
+		bench_add_ratio(c, s, S2_BASE, M2_MBS, name);
 	}
-	add_ratio(c, S2_GMEM, S2_QEMU, M2_MBS, "gmvm guest-memfd / QEMU MB/s");
+	bench_add_ratio(c, S2_GMEM, S2_QEMU, M2_MBS, "gmvm guest-memfd / QEMU MB/s");
 	c->n_targets = 2;
 	c->targets[0] = (struct bench_target){ "gmvm guest-memfd MB/s >= 0.9x the host baseline", 0, 0, 0, false,
 					       0.9, "x" };
@@ -242,7 +260,7 @@ static int measure_trace(struct bench_case *c, int side, int round, const struct
 
 void bench_case_trace(struct bench_case *c, const struct bench_opts *o)
 {
-	init_case(c, o, 3, "Startup breakdown");
+	bench_init_case(c, o, 3, "Startup breakdown");
 	c->about = "`gmvm run --trace-startup` on case 1's command: each phase's step as gmvm prints it on "
 		   "stderr, median over the counted runs, phases in the order gmvm prints them. *outside main()* "
 		   "is the process wall time minus the last trace line's time since start: exec, dynamic "
@@ -252,8 +270,8 @@ void bench_case_trace(struct bench_case *c, const struct bench_opts *o)
 	c->n_metrics = 2;
 	c->metrics[M3_WALL] = (struct bench_metric){ "wall ms", 2 };
 	c->metrics[M3_OUTSIDE] = (struct bench_metric){ "outside main() ms", 2 };
-	add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory", "1G", "--trace-startup",
-		 path_in(o->guests, "hello.elf"), (char *)NULL);
+	bench_add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory", "1G", "--trace-startup",
+		       bench_path_in(o->guests, "hello.elf"), (char *)NULL);
 	c->priv = calloc(1, sizeof(struct trace_phases));
 	if (c->priv)
 		trace_phases_init(c->priv, o->runs);

@@ -13,6 +13,15 @@
 
 #define ANALYSIS_FILE "bench/analysis.md"
 
+/* A metric a side does not measure (QEMU has no paused_us) is NaN in every run. */
+static bool measured(const struct bench_case *c, int s, int m)
+{
+	for (int k = 0; k < c->runs; k++)
+		if (!isnan(c->sides[s].v[m][k]))
+			return true;
+	return false;
+}
+
 static void side_table(struct table *t, const struct bench_case *c)
 {
 	char med[32], lo[32], hi[32];
@@ -21,21 +30,35 @@ static void side_table(struct table *t, const struct bench_case *c)
 	for (int s = 0; s < c->n_sides; s++) {
 		if (!bench_side_ran(c, s))
 			continue;
-		for (int m = 0; m < c->n_metrics; m++) {
+		for (int m = 0, first = 1; m < c->n_metrics; m++) {
+			if (!measured(c, s, m))
+				continue;
 			struct stats st = stats_of(c->sides[s].v[m], (size_t)c->runs);
 			int d = c->metrics[m].decimals;
 
-			table_row(t, m ? "" : c->sides[s].label, c->metrics[m].name, table_num(med, 32, st.median, d),
+			table_row(t, first ? c->sides[s].label : "", c->metrics[m].name, table_num(med, 32, st.median, d),
 				  table_num(lo, 32, st.min, d), table_num(hi, 32, st.max, d));
+			first = 0;
 		}
 	}
 }
 
+/* "ratio", "difference" or both, for the table's head and the text before it. */
+static const char *ratio_kind(const struct bench_case *c)
+{
+	int diffs = 0;
+
+	for (int i = 0; i < c->n_ratios; i++)
+		diffs += c->ratios[i].diff;
+	return !diffs ? "ratio" : diffs == c->n_ratios ? "difference" : "ratio or difference";
+}
+
 static void ratio_table(struct table *t, const struct bench_case *c)
 {
-	char med[32], lo[32], hi[32];
+	char med[32], lo[32], hi[32], head[64];
 
-	table_init(t, 4, "ratio, per round", ">median", ">min", ">max");
+	snprintf(head, sizeof(head), "%s, per round", ratio_kind(c));
+	table_init(t, 4, head, ">median", ">min", ">max");
 	for (int i = 0; i < c->n_ratios; i++) {
 		struct stats st = stats_of(c->ratios[i].v, (size_t)c->runs);
 
@@ -137,6 +160,11 @@ void report_case_text(FILE *out, const struct bench_case *c)
 	static struct table t;
 	char note[512];
 
+	if (c->skip[0]) {
+		fprintf(out, "\n== case %d: %s: skipped: %s ==\n", c->number, c->title, c->skip);
+		fflush(out);
+		return;
+	}
 	fprintf(out, "\n== case %d: %s (%d counted rounds after %d warm-up) ==\n", c->number, c->title, c->runs,
 		c->warmup);
 	print_skips(out, c, "  ");
@@ -180,6 +208,10 @@ static void md_case(FILE *out, const struct bench_case *c)
 			c->sides[s].note ? c->sides[s].note : "", cmd);
 	}
 	fputs("```\n\n", out);
+	if (c->skip[0]) {
+		fprintf(out, "- **Skipped**: %s\n", c->skip);
+		return;
+	}
 	bool skipped = false;
 
 	for (int s = 0; s < c->n_sides; s++)
@@ -202,7 +234,10 @@ static void md_case(FILE *out, const struct bench_case *c)
 		table_print_md(out, &t);
 	}
 	if (c->n_ratios) {
-		fputs("\nRatios, computed within each round; median, min and max over the rounds:\n\n", out);
+		const char *kind = ratio_kind(c);
+
+		fprintf(out, "\n%c%ss, computed within each round; median, min and max over the rounds:\n\n",
+			kind[0] - 'a' + 'A', kind + 1);
 		ratio_table(&t, c);
 		table_print_md(out, &t);
 	}
@@ -218,6 +253,8 @@ static void md_case(FILE *out, const struct bench_case *c)
 		for (int m = 0; m < c->n_metrics; m++) {
 			const double *v = c->sides[s].v[m];
 
+			if (!measured(c, s, m))
+				continue;
 			fprintf(out, "- %s, %s: %.6g (runs:", c->sides[s].label, c->metrics[m].name,
 				stats_median(v, (size_t)c->runs));
 			for (int k = 0; k < c->runs; k++)
@@ -259,7 +296,7 @@ int report_write_markdown(const char *path, const char *machine, const char *dat
 		     "as met or not met.\n\n"
 		     "To reproduce: `make bench` from the repository root, as root so that the 2 MiB hugetlb pool "
 		     "can be filled (`bench/run.sh`; `bench/run.sh --runs 11` for more rounds, `--case memory` "
-		     "for one case).\n",
+		     "for one case, `--case api` for the control-API cases 4-6).\n",
 		date, machine, o->warmup, o->runs);
 	for (int i = 0; i < n_cases; i++)
 		md_case(out, cases[i]);

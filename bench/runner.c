@@ -12,7 +12,7 @@
 
 bool bench_side_ran(const struct bench_case *c, int side)
 {
-	return side >= 0 && side < c->n_sides && !c->sides[side].skip[0];
+	return !c->skip[0] && side >= 0 && side < c->n_sides && !c->sides[side].skip[0];
 }
 
 /* Shell-like quoting, so a command from the report can be pasted. */
@@ -44,18 +44,43 @@ static bool has_line_starting(const char *text, const char *prefix)
 	return false;
 }
 
-static void report_failure(const struct bench_case *c, int side, const char *what, const struct spawn_result *r)
+static void report_failure(const struct bench_case *c, int side, const char *what, const char *output)
 {
 	char cmd[4096];
+	size_t len = output ? strlen(output) : 0;
 
 	bench_format_argv(c->sides[side].argv, cmd, sizeof(cmd));
 	fprintf(stderr, "gmvm-bench: case %d, %s: %s\n  command: %s\n", c->number, c->sides[side].label, what, cmd);
-	if (r && r->output) {
-		fprintf(stderr, "  output (%zu bytes):\n%s", r->output_len, r->output);
-		if (r->output_len && r->output[r->output_len - 1] != '\n')
+	if (output) {
+		fprintf(stderr, "  output (%zu bytes):\n%s", len, output);
+		if (len && output[len - 1] != '\n')
 			fputc('\n', stderr);
 	}
 	fprintf(stderr, "gmvm-bench: stopped; fix the failure above and run again\n");
+}
+
+static void store(struct bench_case *c, int side, int round, const double *vals)
+{
+	if (round >= 0)
+		for (int m = 0; m < c->n_metrics; m++)
+			c->sides[side].v[m][round] = vals[m];
+}
+
+/* One run of one side of a case with its own run function. */
+static int run_side_own(struct bench_case *c, int side, int round)
+{
+	double vals[BENCH_MAX_METRICS];
+	char why[512] = "";
+	char *output = NULL;
+
+	if (c->run(c, side, vals, why, sizeof(why), &output) < 0) {
+		report_failure(c, side, why[0] ? why : "failed", output);
+		free(output);
+		return -1;
+	}
+	free(output);
+	store(c, side, round, vals);
+	return 0;
 }
 
 /* One run of one side; round < 0 is a warm-up round. */
@@ -71,24 +96,22 @@ static int run_side(struct bench_case *c, int side, int round)
 	}
 	if (r.status != 0) {
 		snprintf(why, sizeof(why), "exit status %d, expected 0", r.status);
-		report_failure(c, side, why, &r);
+		report_failure(c, side, why, r.output);
 		goto fail;
 	}
 	if (c->expect && !has_line_starting(r.output, c->expect)) {
 		snprintf(why, sizeof(why), "no line starting '%s' in its output", c->expect);
-		report_failure(c, side, why, &r);
+		report_failure(c, side, why, r.output);
 		goto fail;
 	}
 	why[0] = '\0';
 	if (c->measure(c, side, round, &r, vals, why, sizeof(why)) < 0) {
-		report_failure(c, side, why, &r);
+		report_failure(c, side, why, r.output);
 		goto fail;
 	}
-	if (round >= 0) {
-		for (int m = 0; m < c->n_metrics; m++)
-			c->sides[side].v[m][round] = vals[m];
+	store(c, side, round, vals);
+	if (round >= 0)
 		c->sides[side].unmapped += c->guest_bytes && !r.guest_vmas;
-	}
 	spawn_result_free(&r);
 	return 0;
 fail:
@@ -116,22 +139,31 @@ int bench_run_case(struct bench_case *c)
 		fprintf(stderr, "gmvm-bench: out of memory; use fewer --runs\n");
 		return -1;
 	}
-	for (int s = 0; s < c->n_sides; s++)
-		if (c->sides[s].skip[0])
-			printf("case %d: skipping %s: %s\n", c->number, c->sides[s].label, c->sides[s].skip);
-	printf("case %d: %s: %d warm-up + %d counted rounds...\n", c->number, c->title, c->warmup, c->runs);
-	fflush(stdout);
+	if (c->skip[0]) {
+		printf("case %d: skipping %s: %s\n", c->number, c->title, c->skip);
+		fflush(stdout);
+	} else {
+		for (int s = 0; s < c->n_sides; s++)
+			if (c->sides[s].skip[0])
+				printf("case %d: skipping %s: %s\n", c->number, c->sides[s].label, c->sides[s].skip);
+		printf("case %d: %s: %d warm-up + %d counted rounds...\n", c->number, c->title, c->warmup, c->runs);
+		fflush(stdout);
+	}
 	for (int round = -c->warmup; round < c->runs; round++)
 		for (int s = 0; s < c->n_sides; s++)
-			if (bench_side_ran(c, s) && run_side(c, s, round) < 0)
+			if (bench_side_ran(c, s) && (c->run ? run_side_own(c, s, round) : run_side(c, s, round)) < 0)
 				return -1;
 	/* ratios within each round, so that slow rounds cancel out */
 	for (int i = 0; i < c->n_ratios; i++) {
 		struct bench_ratio *q = &c->ratios[i];
 		bool ok = bench_side_ran(c, q->num) && bench_side_ran(c, q->den);
 
-		for (int k = 0; k < c->runs; k++)
-			q->v[k] = ok ? c->sides[q->num].v[q->metric][k] / c->sides[q->den].v[q->metric][k] : NAN;
+		for (int k = 0; k < c->runs; k++) {
+			double a = ok ? c->sides[q->num].v[q->metric][k] : NAN;
+			double b = ok ? c->sides[q->den].v[q->metric][k] : NAN;
+
+			q->v[k] = q->diff ? a - b : a / b;
+		}
 	}
 	return 0;
 }

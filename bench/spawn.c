@@ -29,7 +29,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int temp_output_fd(void)
+int spawn_output_fd(void)
 {
 	const char *dir = getenv("TMPDIR");
 	char path[4096];
@@ -232,7 +232,7 @@ static int trace_to_end(pid_t pid, uint64_t guest_bytes, struct spawn_result *r,
 int spawn_run(char *const argv[], uint64_t guest_bytes, struct spawn_result *r, char *err, size_t errlen)
 {
 	memset(r, 0, sizeof(*r));
-	int out = temp_output_fd();
+	int out = spawn_output_fd();
 
 	if (out < 0) {
 		snprintf(err, errlen, "cannot create a temporary file for the output: %s; set TMPDIR to a writable directory",

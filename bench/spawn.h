@@ -31,6 +31,9 @@ struct spawn_result {
 int spawn_run(char *const argv[], uint64_t guest_bytes, struct spawn_result *r, char *err, size_t errlen);
 void spawn_result_free(struct spawn_result *r);
 
+/* An unlinked temporary file (in $TMPDIR or /tmp) for a command's output; -1 with errno on failure. */
+int spawn_output_fd(void);
+
 /* Sum of Rss: of the shared mappings of exactly guest_bytes in an smaps text. */
 uint64_t spawn_smaps_guest_rss(const char *smaps, uint64_t guest_bytes, int *vmas);
 

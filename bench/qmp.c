@@ -1,0 +1,172 @@
+/*
+ * bench/qmp: a tiny QMP client over a plain UNIX socket.  QEMU ends each
+ * JSON object with CRLF; every line is parsed with jansson and sorted into
+ * answer, error or event.  Reads wait in poll() with a deadline so a QEMU
+ * that stops answering fails the run instead of hanging the bench.
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "qmp.h"
+
+#define QMP_TIMEOUT_MS 10000
+
+enum qmp_kind qmp_classify(const char *line, size_t len, char *what, size_t whatlen)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(line, len, 0, &jerr);
+	enum qmp_kind kind = QMP_OTHER;
+
+	if (whatlen)
+		what[0] = '\0';
+	if (!json_is_object(root)) {
+		json_decref(root);
+		return QMP_OTHER;
+	}
+	json_t *e = json_object_get(root, "error");
+
+	if (json_object_get(root, "return")) {
+		kind = QMP_RETURN;
+	} else if (json_is_object(e)) {
+		const char *cls = json_string_value(json_object_get(e, "class"));
+		const char *desc = json_string_value(json_object_get(e, "desc"));
+
+		kind = QMP_ERROR;
+		if (whatlen)
+			snprintf(what, whatlen, "%s (%s)", desc ? desc : "no description", cls ? cls : "no class");
+	} else if (json_is_string(json_object_get(root, "event"))) {
+		kind = QMP_EVENT;
+	} else if (json_object_get(root, "QMP")) {
+		kind = QMP_GREETING;
+	}
+	json_decref(root);
+	return kind;
+}
+
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Next line (without CRLF) into line; -1 with a reason on EOF, error or timeout. */
+static int read_line(struct qmp *q, char *line, size_t linelen, char *err, size_t errlen)
+{
+	long long deadline = now_ms() + QMP_TIMEOUT_MS;
+
+	for (;;) {
+		char *nl = memchr(q->buf, '\n', q->len);
+
+		if (nl) {
+			size_t n = (size_t)(nl - q->buf);
+			size_t keep = n && q->buf[n - 1] == '\r' ? n - 1 : n;
+
+			if (keep >= linelen)
+				keep = linelen - 1;
+			memcpy(line, q->buf, keep);
+			line[keep] = '\0';
+			q->len -= n + 1;
+			memmove(q->buf, nl + 1, q->len);
+			return 0;
+		}
+		if (q->len == sizeof(q->buf)) {
+			snprintf(err, errlen, "QMP: a line longer than %zu bytes", sizeof(q->buf));
+			return -1;
+		}
+		long long left = deadline - now_ms();
+		struct pollfd pfd = { .fd = q->fd, .events = POLLIN };
+		int r = left > 0 ? poll(&pfd, 1, (int)left) : 0;
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(err, errlen, "QMP: %s", r ? strerror(errno) : "no answer within 10 s");
+			return -1;
+		}
+		ssize_t got = recv(q->fd, q->buf + q->len, sizeof(q->buf) - q->len, 0);
+
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got <= 0) {
+			snprintf(err, errlen, "QMP: %s", got ? strerror(errno) : "QEMU closed the connection");
+			return -1;
+		}
+		q->len += (size_t)got;
+	}
+}
+
+static int send_all(int fd, const char *s, size_t n, char *err, size_t errlen)
+{
+	while (n) {
+		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			snprintf(err, errlen, "QMP: send: %s", strerror(errno));
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int qmp_execute(struct qmp *q, const char *cmd, char *err, size_t errlen)
+{
+	char msg[128], what[256];
+	int n = snprintf(msg, sizeof(msg), "{\"execute\":\"%s\"}\n", cmd);
+
+	if (n < 0 || (size_t)n >= sizeof(msg) || send_all(q->fd, msg, (size_t)n, err, errlen) < 0)
+		return -1;
+	for (;;) {
+		if (read_line(q, q->line, sizeof(q->line), err, errlen) < 0)
+			return -1;
+		switch (qmp_classify(q->line, strlen(q->line), what, sizeof(what))) {
+		case QMP_RETURN:
+			return 0;
+		case QMP_ERROR:
+			snprintf(err, errlen, "QMP %s: %s", cmd, what);
+			return -1;
+		case QMP_EVENT: /* STOP, RESUME and the like, sent as they happen */
+			continue;
+		default:
+			snprintf(err, errlen, "QMP %s: unexpected line: %.200s", cmd, q->line);
+			return -1;
+		}
+	}
+}
+
+int qmp_open(struct qmp *q, int fd, char *err, size_t errlen)
+{
+	q->fd = fd;
+	q->len = 0;
+	if (read_line(q, q->line, sizeof(q->line), err, errlen) < 0)
+		goto fail;
+	if (qmp_classify(q->line, strlen(q->line), NULL, 0) != QMP_GREETING) {
+		snprintf(err, errlen, "QMP: expected the greeting, got: %.200s", q->line);
+		goto fail;
+	}
+	if (qmp_execute(q, "qmp_capabilities", err, errlen) < 0)
+		goto fail;
+	return 0;
+fail:
+	qmp_close(q);
+	return -1;
+}
+
+void qmp_close(struct qmp *q)
+{
+	if (q->fd >= 0)
+		close(q->fd);
+	q->fd = -1;
+	q->len = 0;
+}
