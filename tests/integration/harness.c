@@ -78,16 +78,39 @@ static bool drain(int fd, struct sink *s)
 	return true;
 }
 
+const char *test_memory(const char *spec)
+{
+	const char *backend = getenv("GMVM_TEST_BACKEND");
+	static __thread char buf[4][256];
+	static __thread int next;
+
+	if (!backend || !*backend || strstr(spec, "backend="))
+		return spec;
+	char *out = buf[next++ % 4];
+	snprintf(out, sizeof(buf[0]), "%s,backend=%s", spec, backend);
+	return out;
+}
+
 void run_gmvm_argv(struct run_result *r, double limit, const char *const *args)
 {
 	int out[2], err[2];
 	const char *bin = env_or("GMVM_BIN", "build/gmvm");
-	const char *argv[64];
+	const char *argv[66];
 	size_t n = 0;
+	bool is_run = args[0] && strcmp(args[0], "run") == 0, memory_given = false;
 
+	for (size_t i = 1; is_run && args[i]; i++)
+		memory_given |= !strcmp(args[i], "--memory") || !strcmp(args[i], "-m");
 	argv[n++] = bin;
-	for (; args[n - 1] && n < 63; n++)
-		argv[n] = args[n - 1];
+	for (size_t i = 0; args[i] && n < 62; i++) {
+		bool memory_value = is_run && i > 1 && (!strcmp(args[i - 1], "--memory") || !strcmp(args[i - 1], "-m"));
+		argv[n++] = memory_value ? test_memory(args[i]) : args[i];
+		/* gmvm's default 256M, on the test backend when one is set */
+		if (i == 0 && is_run && !memory_given && strcmp(test_memory("256M"), "256M")) {
+			argv[n++] = "--memory";
+			argv[n++] = test_memory("256M");
+		}
+	}
 	argv[n] = NULL;
 	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
 	pid_t pid = fork();

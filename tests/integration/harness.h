@@ -15,6 +15,13 @@ struct run_result {
 	char *err;      /* stderr, NUL-terminated */
 };
 
+/*
+ * spec with ",backend=$GMVM_TEST_BACKEND" added when that is set and spec
+ * names no backend: runs the suites on kernels without a usable guest_memfd
+ * (a nested KVM rig).  Thread-local buffers, the last four calls stay valid.
+ */
+const char *test_memory(const char *spec);
+
 /* Run gmvm with the NULL-terminated arguments (after "gmvm"); kill it after limit seconds. */
 void run_gmvm(struct run_result *r, double limit, const char *arg, ...) __attribute__((sentinel));
 void run_gmvm_argv(struct run_result *r, double limit, const char *const *argv);

@@ -153,7 +153,7 @@ static void start_spin(void)
 	snprintf(mon, sizeof(mon), "path=%s", vmm.events);
 	snprintf(con, sizeof(con), "file:%s", vmm.console);
 	const char *argv[] = { gmvm_bin(), "run", "--api-sock", vmm.sock, "--event-monitor", mon, "--console", con,
-			       "--memory", "256M", guest, NULL };
+			       "--memory", test_memory("256M"), guest, NULL };
 	vmm.pid = spawn(argv, vmm.out, vmm.err);
 	for (int i = 0; i < 3000 && !can_connect(vmm.sock); i++) {
 		int ws;
@@ -374,14 +374,21 @@ Test(http, every_endpoint_and_the_event_file)
 	run_result_free(&r);
 	reply_free((struct reply[]){ expect_req("PUT", "vm.resume", NULL, 409) });
 
+	/* to mapped and back to where it was: gmem on guest-memfd, mapped on
+	 * the memfd a GMVM_TEST_BACKEND run uses */
+	i = expect_req("GET", "vm.info", NULL, 200);
+	char was[16], back[64];
+	snprintf(was, sizeof(was), "%s", jstr(json_array_get(json_object_get(i.json, "regions"), 0), "binding"));
+	reply_free(&i);
 	struct reply b = expect_req("PUT", "vm.memory-binding", "{\"mode\":\"mapped\"}", 200);
 	cr_assert_str_eq(jstr(b.json, "binding"), "mapped");
 	reply_free(&b);
 	i = expect_req("GET", "vm.info", NULL, 200);
 	cr_assert_str_eq(jstr(json_array_get(json_object_get(i.json, "regions"), 0), "binding"), "mapped", "%s", i.body);
 	reply_free(&i);
-	b = expect_req("PUT", "vm.memory-binding", "{\"mode\":\"gmem\"}", 200);
-	cr_assert_str_eq(jstr(b.json, "binding"), "gmem");
+	snprintf(back, sizeof(back), "{\"mode\":\"%s\"}", was);
+	b = expect_req("PUT", "vm.memory-binding", back, 200);
+	cr_assert_str_eq(jstr(b.json, "binding"), was);
 	reply_free(&b);
 
 	/* 16 MiB is free RAM for spin (its image ends near 2 MiB) */

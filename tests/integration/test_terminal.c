@@ -31,7 +31,8 @@ static int run_with_closed_stdout(int in_fd, const char *guest, const char *extr
 		dup2(out[1], 1);
 		dup2(devnull, 2);
 		signal(SIGPIPE, SIG_DFL); /* as a shell leaves it */
-		execl(bin, bin, "run", "--timeout", "60", "--cmdline", extra, elf, (char *)NULL);
+		execl(bin, bin, "run", "--memory", test_memory("256M"), "--timeout", "60", "--cmdline", extra, elf,
+		      (char *)NULL);
 		_exit(127);
 	}
 	close(out[1]);

@@ -14,7 +14,7 @@ void vm_create(struct vm *vm, const char *guest, const char *memory, const char 
 	gm_config_defaults(&vm->cfg);
 	vm->cfg.kernel = guest_path(guest);
 	vm->cfg.cmdline = cmdline;
-	cr_assert_eq(gm_mem_config_parse(memory, &vm->cfg.mem, &vm->err), 0, "%s", vm->err.msg);
+	cr_assert_eq(gm_mem_config_parse(test_memory(memory), &vm->cfg.mem, &vm->err), 0, "%s", vm->err.msg);
 	cr_assert_eq(gm_caps_probe(&vm->caps, GM_PROBE_FAST, &vm->err), 0, "%s", vm->err.msg);
 	cr_assert_eq(gm_machine_create(&vm->cfg, &vm->caps, &vm->m, &vm->err), 0, "%s", vm->err.msg);
 	guest_console_init(&vm->con);
