@@ -1,0 +1,138 @@
+/*
+ * state/: the versioned state stream that snapshots, migration and live
+ * update share (docs/state-stream.md has the byte layout).  A 32-byte file
+ * header and a JSON header, then sections {type, instance, version, flags,
+ * length, xxh64} each optionally one zstd frame, and an END section.  The
+ * writer streams to any fd (file, pipe, socket: it never seeks); the reader
+ * takes the whole stream as untrusted bytes and checks all of it before the
+ * caller sees any of it.  What goes into sections is src/vmm's business.
+ */
+#ifndef GM_STATE_STREAM_H
+#define GM_STATE_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gmvm/error.h"
+
+#define GM_STREAM_MAGIC "GMVMSTRM"
+#define GM_STREAM_VERSION 1u
+#define GM_STREAM_FILE_HEADER_LEN 32u
+#define GM_STREAM_SECTION_HEADER_LEN 32u
+#define GM_STREAM_MAX_JSON (UINT64_C(1) << 20)
+/* One section's payload, as stored and decompressed. */
+#define GM_STREAM_MAX_SECTION (UINT64_C(256) << 20)
+/* What gm_stream_in_read_file reads, and what gm_stream_in_parse
+ * decompresses in all, unless the caller allows more. */
+#define GM_STREAM_MAX_TOTAL (UINT64_C(1) << 30)
+/* Section flag: the payload is one zstd frame (also a PAGES run's flag). */
+#define GM_SECTION_ZSTD 1u
+/* The writer's PAGES sections hold at most this much payload. */
+#define GM_PAGES_SECTION_TARGET (UINT64_C(8) << 20)
+/* The PAGES payload layout this reader and writer speak. */
+#define GM_PAGES_VERSION 1u
+
+enum gm_section_type {
+	GM_SECTION_VCPU = 1,
+	GM_SECTION_CLOCK = 2,
+	GM_SECTION_GSI_ROUTES = 3,
+	GM_SECTION_DEVICE = 4,
+	GM_SECTION_PAGES = 5,
+	GM_SECTION_DIRTY_BITMAP = 6,
+	GM_SECTION_REGION = 7,
+	GM_SECTION_END = 0x7fffffff,
+};
+
+/* "VCPU", "PAGES", ... or "unknown". */
+const char *gm_section_type_name(uint32_t type);
+
+/* ---- writing ---- */
+
+struct gm_stream_out;
+
+/* A writer on fd (not owned, not closed; any position, never seeked).  On a
+ * socket it sends with MSG_NOSIGNAL, so a peer that went away is an EPIPE
+ * error, not a SIGPIPE. */
+int gm_stream_out_open(int fd, struct gm_stream_out **out, struct gm_error *err);
+/* The file header and the JSON header (1 B..1 MiB, a JSON object with string
+ * "gmvm_version" and "uuid": what the reader demands).  Exactly once, first. */
+int gm_stream_out_header(struct gm_stream_out *w, const char *json, size_t len,
+			 struct gm_error *err);
+/* One section (any type but END; payload <= 256 MiB).  compress asks for one
+ * zstd frame; a payload zstd cannot shrink is stored as it is. */
+int gm_stream_out_section(struct gm_stream_out *w, uint32_t type, uint32_t instance,
+			  uint32_t version, const void *payload, size_t len, bool compress,
+			  struct gm_error *err);
+/*
+ * Runs of the non-zero pages of [first_page, first_page+npages) of host
+ * memory base (page i at base + i*page_size; page_size a power of two, 4 KiB
+ * to 2 MiB); bitmap (bit i = page first_page+i) limits it to set bits when
+ * not NULL.  Splits into PAGES sections (instance = region) of at most
+ * GM_PAGES_SECTION_TARGET payload; compress makes each run a zstd frame.
+ */
+int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t *base,
+			uint64_t page_size, uint64_t first_page, uint64_t npages,
+			const uint64_t *bitmap, bool compress, struct gm_error *err);
+/* The END section, then flush.  The stream is complete only after this. */
+int gm_stream_out_end(struct gm_stream_out *w, struct gm_error *err);
+/* Bytes of stream produced so far (written or still buffered). */
+uint64_t gm_stream_out_bytes(const struct gm_stream_out *w);
+/* Frees the writer (buffered bytes not yet flushed are dropped); does not close fd. */
+void gm_stream_out_free(struct gm_stream_out *w);
+
+/* ---- reading ---- */
+
+struct gm_section {
+	uint32_t type, instance, version;
+	uint64_t offset;      /* of its header in the stream */
+	const uint8_t *data;  /* decompressed payload */
+	size_t len;
+	unsigned index;       /* its position among the sections, for messages */
+};
+
+struct gm_stream_in;
+
+/*
+ * Check ALL of buf before returning: magic, version, flags, header checksum
+ * and JSON, each section's bounds, checksum, flags, type, decompression
+ * (bounded), the layout of PAGES sections, END last and nothing after it.
+ * A refusal is one line naming the section (index and type name) and the
+ * byte offset, status GM_STATUS_BAD_INPUT.  Payloads that were stored
+ * uncompressed point into buf: keep buf until gm_stream_in_free.
+ * Decompressed payloads are limited to GM_STREAM_MAX_TOTAL in all.
+ */
+int gm_stream_in_parse(const void *buf, size_t len, struct gm_stream_in **out,
+		       struct gm_error *err);
+/* The same, with max_decompressed bytes of decompressed payloads in all. */
+int gm_stream_in_parse_limit(const void *buf, size_t len, uint64_t max_decompressed,
+			     struct gm_stream_in **out, struct gm_error *err);
+/* Read a whole stream file (or FIFO) of at most GM_STREAM_MAX_TOTAL bytes and
+ * parse it; the stream owns the bytes. */
+int gm_stream_in_read_file(const char *path, struct gm_stream_in **out, struct gm_error *err);
+/* The same with max bytes (of the file, and of decompressed payloads). */
+int gm_stream_in_read_file_limit(const char *path, uint64_t max, struct gm_stream_in **out,
+				 struct gm_error *err);
+const char *gm_stream_in_header(const struct gm_stream_in *s); /* NUL-terminated JSON */
+unsigned gm_stream_in_count(const struct gm_stream_in *s);     /* sections, END not counted */
+const struct gm_section *gm_stream_in_section(const struct gm_stream_in *s, unsigned i);
+/* The first section of that type and instance, or NULL. */
+const struct gm_section *gm_stream_in_find(const struct gm_stream_in *s, uint32_t type,
+					   uint32_t instance);
+void gm_stream_in_free(struct gm_stream_in *s);
+
+/*
+ * Walk a PAGES section's runs in order, checked: run bounds, runs ascending
+ * without overlap, page numbers whose byte offsets fit in 64 bits, and
+ * bounded decompression.  fn gets each run's npages << page_shift bytes
+ * (page_shift from the payload: gm_stream_pages_shift); it returns 0 to go on,
+ * anything else stops the walk and is returned as it is.
+ */
+int gm_stream_pages_foreach(const struct gm_section *sec,
+			    int (*fn)(void *opaque, uint32_t region, uint64_t first_page,
+				      uint64_t npages, const uint8_t *data),
+			    void *opaque, struct gm_error *err);
+/* The page_shift of a (parsed, so checked) PAGES section; 0 if it is not one. */
+unsigned gm_stream_pages_shift(const struct gm_section *sec);
+
+#endif
