@@ -39,6 +39,7 @@ struct gm_caps {
 	bool memory_fault_info;      /* KVM_CAP_MEMORY_FAULT_INFO */
 	bool readonly_mem;           /* KVM_CAP_READONLY_MEM */
 	bool dirty_log;              /* KVM_GET_DIRTY_LOG (always on x86) */
+	bool dirty_log_manual;       /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: collect, then clear */
 	uint64_t dirty_ring_bytes;   /* KVM_CAP_DIRTY_LOG_RING, 0 = none */
 	bool dirty_ring_acq_rel;     /* KVM_CAP_DIRTY_LOG_RING_ACQ_REL */
 	unsigned nr_memslots;        /* KVM_CAP_NR_MEMSLOTS */

@@ -8,6 +8,7 @@
 #ifndef GMVM_MEMORY_H
 #define GMVM_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,23 @@ int gm_memory_check(const struct gm_mem_config *cfg, const struct gm_caps *caps,
 int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps,
 		     int vm_fd, struct gm_memory **out, struct gm_error *err);
 
+/*
+ * Name the memory: its identity is the owning VM's UUID plus this region
+ * name (at most 15 bytes).  The owner gives it; until then it is "ram" of
+ * an all-zero UUID.
+ */
+int gm_memory_set_identity(struct gm_memory *mem, const uint8_t uuid[16], const char *name,
+			   struct gm_error *err);
+
+/*
+ * Make the RAM a private, copy-on-write mapping of the file at path (a
+ * snapshot's memory file, exactly the RAM's size): pages come from the
+ * page cache on the guest's first touch, writes stay private.  Only for
+ * memfd and anon memory on 4 KiB pages, before any vCPU runs; guest_memfd
+ * memory is only ever its own pages.
+ */
+int gm_memory_map_file_private(struct gm_memory *mem, const char *path, struct gm_error *err);
+
 /* Release the memslots (if bound), the mapping and the fd. */
 void gm_memory_destroy(struct gm_memory *mem);
 
@@ -60,6 +78,56 @@ int gm_memory_bind(struct gm_memory *mem, enum gm_bind mode, struct gm_error *er
 int gm_memory_rebind(struct gm_memory *mem, enum gm_bind mode, struct gm_error *err);
 
 enum gm_bind gm_memory_binding(const struct gm_memory *mem);
+
+/*
+ * Dirty tracking: which 4 KiB pages changed since the last look, for
+ * snapshots, migration and re-homing.  Bit i of a bitmap is the page at byte
+ * offset i*4096 of the memory object (fd/mapping offset, not guest-physical:
+ * the low and high layout regions map into it in order), so a bitmap holds
+ * gm_memory_size(mem)/4096 bits rounded up to a multiple of 64.
+ */
+
+/*
+ * Start logging the pages the guest writes.  The memory must be bound.
+ * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is enabled on the VM first when the
+ * kernel has it (once per VM; without KVM_DIRTY_LOG_INITIALLY_SET, so
+ * tracking starts clean).  A memory bound gmem cannot log: it is rebound
+ * mapped first and gm_memory_dirty_stop binds it back, so the caller
+ * guarantees no vCPU is in KVM_RUN while this switches a binding
+ * (gm_memory_dirty_needs_pause tells whether it will).  -EBUSY when already on.
+ */
+int gm_memory_dirty_start(struct gm_memory *mem, struct gm_error *err);
+
+/* True when gm_memory_dirty_start or _stop would switch the binding (delete and re-create slots). */
+bool gm_memory_dirty_needs_pause(const struct gm_memory *mem);
+
+/*
+ * OR into bitmap the pages written since the last collect (or since start),
+ * and clear them.  With manual protect: KVM_GET_DIRTY_LOG then
+ * KVM_CLEAR_DIRTY_LOG of exactly the bits fetched, per slot; without it
+ * KVM_GET_DIRTY_LOG alone (which clears).  A page written during the collect
+ * is either in bitmap or in the next one, so copy pages after collecting.
+ * On error bitmap may hold part of the pages and the rest are lost: stop and
+ * start over.  May run while vCPUs run and beside gm_memory_dirty_mark; one
+ * collect at a time, and not beside a bind, rebind or stop.
+ */
+int gm_memory_dirty_collect(struct gm_memory *mem, uint64_t *bitmap, struct gm_error *err);
+
+/*
+ * Stop logging, free the bitmaps, and bind gmem again if start switched it
+ * (same pause rule as start).  Pages not collected are dropped.  0 when not on.
+ */
+int gm_memory_dirty_stop(struct gm_memory *mem, struct gm_error *err);
+
+bool gm_memory_dirty_active(const struct gm_memory *mem);
+
+/*
+ * Mark pages the host itself wrote (device emulation, loaders): KVM logs
+ * only guest writes.  offset is into the memory object, as the bitmap's;
+ * the range is clipped to the memory.  No-op while tracking is off.  Safe
+ * beside collect; not beside start or stop, which allocate and free.
+ */
+void gm_memory_dirty_mark(struct gm_memory *mem, uint64_t offset, uint64_t len);
 
 /* Free the backing of [gpa, gpa+len) (punch hole; MADV_DONTNEED for anon); reads give zeros. */
 int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct gm_error *err);

@@ -245,6 +245,8 @@ static void emit_caps(struct emit *e, const struct gm_caps *c)
 		 "ROM and flash cannot be mapped read-only into the guest");
 	put_bool(e, "dirty_log", "dirty log (bitmap)", c->dirty_log,
 		 "live migration and incremental snapshots cannot track written pages");
+	put_bool(e, "dirty_log_manual", "dirty log manual clear", c->dirty_log_manual,
+		 "each collect re-protects the whole slot at once (no KVM_CLEAR_DIRTY_LOG)");
 	if (c->dirty_ring_bytes)
 		put(e, "dirty_ring_bytes", jint(c->dirty_ring_bytes), "dirty ring",
 		    "%" PRIu64 " bytes per vCPU (max)", c->dirty_ring_bytes);

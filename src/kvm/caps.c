@@ -243,6 +243,8 @@ static void probe_kvm(struct gm_caps *caps, int kvm_fd, int vm_fd)
 	caps->memory_fault_info = gm_kvm_check(fd, KVM_CAP_MEMORY_FAULT_INFO) > 0;
 	caps->readonly_mem = gm_kvm_check(fd, KVM_CAP_READONLY_MEM) > 0;
 	caps->dirty_log = vm_fd >= 0 && probe_dirty_log(vm_fd);
+	caps->dirty_log_manual = (gm_kvm_check(fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) &
+				  KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) != 0;
 	caps->dirty_ring_bytes = (uint64_t)gm_kvm_check(fd, KVM_CAP_DIRTY_LOG_RING);
 	caps->dirty_ring_acq_rel = gm_kvm_check(fd, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) > 0;
 	caps->nr_memslots = (unsigned)gm_kvm_check(fd, KVM_CAP_NR_MEMSLOTS);

@@ -1,6 +1,7 @@
 /*
  * The KVM uAPI that Debian 12's <linux/kvm.h> (6.1) predates: guest_memfd,
- * USER_MEMORY2, memory attributes, pre-fault, VM types.  Each definition is
+ * USER_MEMORY2, memory attributes, pre-fault, VM types; and the manual dirty
+ * log clear, for headers older still.  Each definition is
  * guarded so a newer distro header wins, and the struct layouts are checked
  * with static asserts against the kernel's ABI.
  */
@@ -33,6 +34,26 @@
 #endif
 #ifndef KVM_CAP_DIRTY_LOG_RING_ACQ_REL
 #define KVM_CAP_DIRTY_LOG_RING_ACQ_REL 223
+#endif
+
+/* Dirty logging with a separate clear (Linux 5.3); Debian 12 has these, older headers may not. */
+#ifndef KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2
+#define KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 168
+#endif
+#ifndef KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE
+#define KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE (1 << 0)
+#endif
+#ifndef KVM_CLEAR_DIRTY_LOG
+struct kvm_clear_dirty_log {
+	__u32 slot;
+	__u32 num_pages;
+	__u64 first_page;
+	union {
+		void *dirty_bitmap; /* one bit per page */
+		__u64 padding2;
+	};
+};
+#define KVM_CLEAR_DIRTY_LOG _IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)
 #endif
 
 #ifndef KVM_MEM_GUEST_MEMFD
@@ -94,6 +115,10 @@ _Static_assert(offsetof(struct kvm_userspace_memory_region2, guest_memfd) == 40,
 	       "kvm_userspace_memory_region2.guest_memfd offset");
 _Static_assert(sizeof(struct kvm_create_guest_memfd) == 64,
 	       "kvm_create_guest_memfd must match the kernel ABI");
+_Static_assert(sizeof(struct kvm_clear_dirty_log) == 24,
+	       "kvm_clear_dirty_log must match the kernel ABI");
+_Static_assert(offsetof(struct kvm_clear_dirty_log, dirty_bitmap) == 16,
+	       "kvm_clear_dirty_log.dirty_bitmap offset");
 _Static_assert(sizeof(struct kvm_pre_fault_memory) == 64,
 	       "kvm_pre_fault_memory must match the kernel ABI");
 

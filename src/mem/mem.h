@@ -11,15 +11,10 @@
 #include <stdint.h>
 
 #include "gmvm/memory.h"
+#include "util/guest_map.h"
 
 #define GM_MEM_MAX_REGIONS 2
 
-/*
- * The identity page tables built at boot map guest-physical [0, 64 GiB), so
- * RAM must end there: with the hole at 3-4 GiB that is 63 GiB of RAM.
- */
-#define GM_MEM_MAX_END (UINT64_C(64) << 30)
-#define GM_MEM_MAX_SIZE (GM_MEM_MAX_END - (GM_HIGH_RAM_BASE - GM_LOW_RAM_END))
 
 #define GM_MEM_REGION_NAME "ram"
 
@@ -33,6 +28,19 @@ struct gm_mem_region {
 
 struct gm_backend_ops;
 
+/*
+ * Dirty tracking (dirty.c).  The bitmaps count 4 KiB pages of the memory
+ * object (fd offset / 4096), whatever the backing page size, because that is
+ * KVM's unit.
+ */
+struct gm_mem_dirty {
+	bool active;
+	bool manual;            /* KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled on vm_fd */
+	enum gm_bind restore;   /* the binding gm_memory_dirty_stop goes back to */
+	uint64_t *host_bits;    /* pages the host wrote, and logs saved from deleted slots */
+	uint64_t *scratch;      /* one slot's bitmap as KVM_GET_DIRTY_LOG fills it */
+};
+
 struct gm_memory {
 	struct gm_mem_config cfg;  /* copy; cfg.bind is the effective binding */
 	const struct gm_backend_ops *ops;
@@ -45,8 +53,10 @@ struct gm_memory {
 	unsigned nr_regions;
 	enum gm_bind binding;      /* current mode, or the one bind will use */
 	bool bound;
-	uint8_t uuid[16];          /* VM identity, random (RFC 4122 v4) */
-	char name[8];              /* region name within that VM: "ram" */
+	bool file_private;         /* RAM is a private mapping of a snapshot file (filemap.c) */
+	uint8_t uuid[16];          /* the owning VM's UUID (gm_memory_set_identity) */
+	char name[16];             /* region name within that VM: "ram" */
+	struct gm_mem_dirty dirty;
 };
 
 /*
@@ -68,12 +78,36 @@ enum gm_bind gm_mem_effective_bind(const struct gm_mem_config *cfg);
 /* "3G", "2050M", "12K" or "12345" (bytes): the largest unit that divides exactly. */
 const char *gm_mem_size_str(uint64_t bytes, char *buf, size_t len);
 
-/* Delete every memslot of a bound memory; 0 or the first error. */
+/*
+ * Delete every memslot of a bound memory; 0 or the first error.  While the
+ * slots log dirty pages, their logs are saved first (gm_mem_dirty_save).
+ */
 int gm_mem_unbind(struct gm_memory *mem, struct gm_error *err);
+
+/*
+ * Switch a memory to mode (as gm_memory_rebind, but without recording mode
+ * as the binding dirty tracking goes back to).  For dirty.c.
+ */
+int gm_mem_rebind(struct gm_memory *mem, enum gm_bind mode, struct gm_error *err);
+
+/* Turn KVM_MEM_LOG_DIRTY_PAGES on or off on every slot of a mapped binding, in place. */
+int gm_mem_set_dirty_log(struct gm_memory *mem, bool on, struct gm_error *err);
+
+/*
+ * Fetch every slot's dirty log into the host-writes bitmap, so that pages the
+ * guest wrote survive a slot being deleted (binding.c, before unbind).
+ */
+int gm_mem_dirty_save(struct gm_memory *mem, struct gm_error *err);
+
+/* Free the tracking bitmaps; for gm_memory_destroy (tracking need not be stopped). */
+void gm_mem_dirty_free(struct gm_memory *mem);
 
 /* The 16-byte VM UUID and region name that identify this memory. */
 const uint8_t *gm_memory_uuid(const struct gm_memory *mem);
 const char *gm_memory_name(const struct gm_memory *mem);
+
+/* filemap.c: free [offset, offset+len) of file-private RAM: zero pages, not the file's. */
+int gm_mem_file_private_discard(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err);
 
 /* The layout regions (for dirty logging, state save). */
 const struct gm_mem_region *gm_memory_regions(const struct gm_memory *mem, unsigned *n);

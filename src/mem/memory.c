@@ -2,14 +2,14 @@
  * mem/memory.c: the life of a gm_memory: check, create the backing, set the
  * NUMA policy, map, preallocate; discard; destroy.  The memory carries an
  * identity (VM UUID + region name) so that after a live update or migration
- * the same guest RAM is recognised by name, not by pointer.
+ * the same guest RAM is recognised by name, not by pointer.  The identity is
+ * its owner's to give: the machine owns the UUID, mem/ never invents one.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/random.h>
 
 #include "mem/backend.h"
 #include "mem/mem.h"
@@ -27,20 +27,6 @@ const struct gm_backend_ops *gm_backend_ops(enum gm_backend b)
 	return NULL;
 }
 
-static int make_identity(struct gm_memory *mem, struct gm_error *err)
-{
-	ssize_t n = getrandom(mem->uuid, sizeof(mem->uuid), 0);
-
-	if (n != (ssize_t)sizeof(mem->uuid))
-		return gm_fail(err, GM_STATUS_FAILURE, n < 0 ? errno : EIO,
-			       "getrandom for the VM's UUID failed: %s; the kernel's entropy source is unavailable",
-			       strerror(n < 0 ? errno : EIO));
-	mem->uuid[6] = (uint8_t)((mem->uuid[6] & 0x0f) | 0x40); /* version 4 */
-	mem->uuid[8] = (uint8_t)((mem->uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	strcpy(mem->name, GM_MEM_REGION_NAME);
-	return 0;
-}
-
 /* Undo create in reverse; safe on a half-built memory. */
 static void teardown(struct gm_memory *mem)
 {
@@ -49,6 +35,7 @@ static void teardown(struct gm_memory *mem)
 	mem->host = NULL;
 	if (mem->ops)
 		mem->ops->close(mem);
+	gm_mem_dirty_free(mem);
 	free(mem);
 }
 
@@ -80,9 +67,10 @@ int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps
 	mem->nr_regions = gm_layout_regions(cfg->size, mem->regions);
 	mem->binding = mem->cfg.bind;
 
-	ret = make_identity(mem, err);
-	if (!ret)
-		ret = mem->ops->create(mem, caps, err);
+	/* the owner names the memory (gm_memory_set_identity); until then it is
+	 * "ram" of no VM (an all-zero UUID) */
+	strcpy(mem->name, GM_MEM_REGION_NAME);
+	ret = mem->ops->create(mem, caps, err);
 	if (!ret)
 		ret = mem->ops->map(mem, err);
 	/* The policy goes on the mapping before the first page exists, so every
@@ -125,6 +113,8 @@ int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct 
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "discard of 0x%" PRIx64 "+0x%" PRIx64 " is not inside one RAM region (RAM ends at 0x%" PRIx64 ", hole at 3G-4G); split or shrink the range",
 			       gpa, len, gm_memory_end(mem));
+	if (mem->file_private)
+		return gm_mem_file_private_discard(mem, r->offset + (gpa - r->gpa), len, err);
 	return mem->ops->discard(mem, r->offset + (gpa - r->gpa), len, err);
 }
 
@@ -151,6 +141,16 @@ int gm_memory_fd(const struct gm_memory *mem)
 enum gm_bind gm_memory_binding(const struct gm_memory *mem)
 {
 	return mem->binding;
+}
+
+int gm_memory_set_identity(struct gm_memory *mem, const uint8_t uuid[16], const char *name, struct gm_error *err)
+{
+	if (!name || !*name || strlen(name) >= sizeof(mem->name))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "a region name must be 1 to %zu bytes",
+			       sizeof(mem->name) - 1);
+	memcpy(mem->uuid, uuid, sizeof(mem->uuid));
+	strcpy(mem->name, name);
+	return 0;
 }
 
 const uint8_t *gm_memory_uuid(const struct gm_memory *mem)

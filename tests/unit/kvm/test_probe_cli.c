@@ -49,7 +49,7 @@ Test(probe_cli, json_parses_and_has_every_key, .init = need_kvm)
 	static const char *const keys[] = {
 		"kvm", "kvm_api_version", "vm_types", "max_vcpus", "irqchip", "guest_memfd",
 		"guest_memfd_flags", "user_memory2", "memory_attributes", "pre_fault_memory",
-		"memory_fault_info", "readonly_mem", "dirty_log", "dirty_ring_bytes",
+		"memory_fault_info", "readonly_mem", "dirty_log", "dirty_log_manual", "dirty_ring_bytes",
 		"dirty_ring_acq_rel", "max_memslots", "hugetlb", "memfd_secret", "userfaultfd",
 		"userfaultfd_on_guest_memfd", "userfaultfd_on_guest_memfd_error", "numa_nodes",
 		"numa_node_list", "host_ram_bytes", "kernel_release",
