@@ -9,5 +9,6 @@
 #include "gmvm/vcpu_state.h"
 #include "gmvm/trace.h"
 #include "gmvm/machine.h"
+#include "gmvm/snapshot.h"
 
 #endif

@@ -9,7 +9,10 @@
 #include <stdint.h>
 #include <linux/kvm.h>
 
-#define GM_MAX_SAVED_MSRS 64
+/* Every MSR KVM_GET_MSR_INDEX_LIST names that the vCPU can read. */
+#define GM_MAX_SAVED_MSRS 512
+/* Bumped whenever the layout of gm_vcpu_state changes. */
+#define GM_VCPU_STATE_VERSION 2
 
 struct gm_msr {
 	uint32_t index;
@@ -18,6 +21,7 @@ struct gm_msr {
 };
 
 struct gm_vcpu_state {
+	uint32_t version; /* GM_VCPU_STATE_VERSION, set by get; set refuses others */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	struct kvm_xcrs xcrs;

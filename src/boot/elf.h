@@ -19,10 +19,8 @@
 #include "gmvm/config.h"
 #include "gmvm/error.h"
 #include "gmvm/memory.h"
+#include "util/guest_map.h"
 
-/* Lowest guest-physical address a segment may load at: below it live the
- * boot GDT, boot_params, command line and page tables (docs/boot-protocol.md). */
-#define GM_ELF_MIN_PADDR UINT64_C(0x100000)
 
 /* Largest guest image gm_elf_read_file() reads. */
 #define GM_ELF_MAX_FILE (UINT64_C(512) << 20)

@@ -13,6 +13,7 @@
 
 #include "gmvm/config.h"
 #include "gmvm/error.h"
+#include "util/guest_map.h"
 
 /* A message-signalled interrupt: what a write of data to address tells the LAPICs. */
 struct gm_msi {
@@ -36,6 +37,10 @@ struct gm_dev_host {
 	void (*set_level_routes)(void *opaque, const struct gm_msi_route *routes, unsigned n);
 	/* End the machine: kind is an enum gm_exit_kind, status the exit status. */
 	void (*request_exit)(void *opaque, int kind, int status, uint32_t value, const char *reason);
+	/* The interrupt controller offers itself: set_irq (pins) and EOIs of
+	 * level-triggered vectors go to chip from then on. */
+	void (*set_irqchip)(void *opaque, void (*set_irq)(void *chip, unsigned pin, bool level),
+			    void (*eoi)(void *chip, uint8_t vector), void *chip);
 };
 
 /*
@@ -107,13 +112,51 @@ void gm_ioapic_set_irq(struct gm_ioapic *io, unsigned pin, bool level);
 void gm_ioapic_eoi(struct gm_ioapic *io, uint8_t vector);
 void gm_ioapic_free(struct gm_ioapic *io);
 
-#define GM_IOAPIC_PINS      24
-#define GM_IOAPIC_MMIO_BASE UINT64_C(0xfec00000)
-#define GM_IOAPIC_MMIO_SIZE 0x1000
-#define GM_SERIAL_COM1_BASE 0x3f8
-#define GM_SERIAL_COM1_GSI  4
-#define GM_DEBUG_EXIT_PORT  0xf4
-#define GM_I8042_CMD_PORT   0x64
-#define GM_I8042_DATA_PORT  0x60
+
+/*
+ * Resources a device claims at creation: interrupt lines (IOAPIC pins) and
+ * MMIO windows.  Fixed legacy devices claim what the PC gives them; newer
+ * ones (virtio-mmio) take the next free window and line.
+ */
+struct gm_resources;
+struct gm_resources *gm_resources_new(void);
+void gm_resources_free(struct gm_resources *res);
+int gm_res_claim_gsi(struct gm_resources *res, unsigned gsi, const char *who, struct gm_error *err);
+int gm_res_alloc_gsi(struct gm_resources *res, const char *who, unsigned *gsi, struct gm_error *err);
+int gm_res_alloc_mmio(struct gm_resources *res, uint64_t len, const char *who, uint64_t *base,
+		      struct gm_error *err);
+
+/* What a device gets when it is created. */
+struct gm_dev_ctx {
+	struct gm_iobus *bus;
+	struct gm_resources *res;
+	struct gm_dev_host host;
+	struct gm_console_io *console;
+	unsigned ncpus;
+};
+
+/* The most state bytes one device saves. */
+#define GM_DEV_STATE_MAX 4096
+
+/*
+ * A device type: the machine walks a table of these and names none of them.
+ * save writes the device's state (at most max bytes, this type's layout at
+ * state_version) and returns its length; load checks all of data before it
+ * changes anything.  start, reset, save and load run with every vCPU parked.
+ */
+struct gm_device_type {
+	const char *name;
+	uint32_t state_version;
+	int (*create)(const struct gm_dev_ctx *ctx, void **dev, struct gm_error *err);
+	int (*start)(void *dev, struct gm_error *err); /* when vCPUs start; may be NULL */
+	void (*reset)(void *dev);
+	size_t (*save)(void *dev, uint8_t *out, size_t max);
+	int (*load)(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err);
+	void (*destroy)(void *dev);
+};
+
+extern const struct gm_device_type gm_dev_ioapic, gm_dev_serial, gm_dev_exit_port;
+/* The built-in devices in creation order (the interrupt controller first), NULL-terminated. */
+extern const struct gm_device_type *const gm_builtin_devices[];
 
 #endif

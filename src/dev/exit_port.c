@@ -75,3 +75,45 @@ void gm_exit_port_free(struct gm_exit_port *e)
 {
 	free(e);
 }
+
+/* As a registered device: no state of its own -------------------------- */
+
+static int exit_port_create(const struct gm_dev_ctx *ctx, void **dev, struct gm_error *err)
+{
+	return gm_exit_port_new(ctx->bus, &ctx->host, (struct gm_exit_port **)dev, err);
+}
+
+static void exit_port_reset(void *dev)
+{
+	(void)dev;
+}
+
+static size_t exit_port_save(void *dev, uint8_t *out, size_t max)
+{
+	(void)dev, (void)out, (void)max;
+	return 0;
+}
+
+static int exit_port_load(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err)
+{
+	(void)dev, (void)data;
+	if (version != 1 || len != 0)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "exit port state is %zu bytes of version %u; it has none (version 1)", len, version);
+	return 0;
+}
+
+static void exit_port_destroy(void *dev)
+{
+	gm_exit_port_free(dev);
+}
+
+const struct gm_device_type gm_dev_exit_port = {
+	.name = "exit-port",
+	.state_version = 1,
+	.create = exit_port_create,
+	.reset = exit_port_reset,
+	.save = exit_port_save,
+	.load = exit_port_load,
+	.destroy = exit_port_destroy,
+};

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "dev/dev.h"
+#include "util/le.h"
 
 #define REG_SELECT  0x00 /* IOREGSEL */
 #define REG_WINDOW  0x10 /* IOWIN */
@@ -249,3 +250,103 @@ void gm_ioapic_free(struct gm_ioapic *io)
 	pthread_mutex_destroy(&io->lock);
 	free(io);
 }
+
+/* As a registered device ------------------------------------------------ */
+
+#define IOAPIC_STATE_LEN (8 + GM_IOAPIC_PINS * 9)
+
+static void chip_set_irq(void *chip, unsigned pin, bool level)
+{
+	if (pin < GM_IOAPIC_PINS)
+		gm_ioapic_set_irq(chip, pin, level);
+}
+
+static void chip_eoi(void *chip, uint8_t vector)
+{
+	gm_ioapic_eoi(chip, vector);
+}
+
+static int ioapic_create(const struct gm_dev_ctx *ctx, void **dev, struct gm_error *err)
+{
+	struct gm_ioapic *io;
+	/* The MP table gives the IOAPIC the APIC id after the last CPU's. */
+	int r = gm_ioapic_new(ctx->bus, &ctx->host, ctx->ncpus, &io, err);
+
+	if (r)
+		return r;
+	if (ctx->host.set_irqchip)
+		ctx->host.set_irqchip(ctx->host.opaque, chip_set_irq, chip_eoi, io);
+	*dev = io;
+	return 0;
+}
+
+static void ioapic_reset(void *dev)
+{
+	struct gm_ioapic *io = dev;
+
+	pthread_mutex_lock(&io->lock);
+	io->select = 0;
+	for (unsigned pin = 0; pin < GM_IOAPIC_PINS; pin++)
+		io->rte[pin] = RTE_MASKED;
+	publish_level_routes(io);
+	pthread_mutex_unlock(&io->lock);
+}
+
+/* select, id, then per pin its redirection entry and its input level. */
+static size_t ioapic_save(void *dev, uint8_t *out, size_t max)
+{
+	struct gm_ioapic *io = dev;
+
+	if (max < IOAPIC_STATE_LEN)
+		return 0;
+	pthread_mutex_lock(&io->lock);
+	gm_put_le32(out, io->select);
+	gm_put_le32(out + 4, io->id);
+	for (unsigned pin = 0; pin < GM_IOAPIC_PINS; pin++) {
+		gm_put_le64(out + 8 + pin * 8, io->rte[pin]);
+		out[8 + GM_IOAPIC_PINS * 8 + pin] = io->line[pin];
+	}
+	pthread_mutex_unlock(&io->lock);
+	return IOAPIC_STATE_LEN;
+}
+
+static int ioapic_load(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err)
+{
+	struct gm_ioapic *io = dev;
+
+	if (version != 1 || len != IOAPIC_STATE_LEN)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "IOAPIC state is %zu bytes of version %u; this gmvm reads %u bytes of version 1",
+			       len, version, IOAPIC_STATE_LEN);
+	for (unsigned pin = 0; pin < GM_IOAPIC_PINS; pin++) {
+		uint64_t rte = gm_le64(data + 8 + pin * 8);
+		if (rte & ~(RTE_WRITABLE | RTE_REMOTE_IRR) || data[8 + GM_IOAPIC_PINS * 8 + pin] > 1)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "IOAPIC state: pin %u holds bits no IOAPIC has; the state is corrupt", pin);
+	}
+	pthread_mutex_lock(&io->lock);
+	io->select = gm_le32(data) & 0xff;
+	io->id = gm_le32(data + 4) & 0xf;
+	for (unsigned pin = 0; pin < GM_IOAPIC_PINS; pin++) {
+		io->rte[pin] = gm_le64(data + 8 + pin * 8);
+		io->line[pin] = data[8 + GM_IOAPIC_PINS * 8 + pin];
+	}
+	publish_level_routes(io);
+	pthread_mutex_unlock(&io->lock);
+	return 0;
+}
+
+static void ioapic_destroy(void *dev)
+{
+	gm_ioapic_free(dev);
+}
+
+const struct gm_device_type gm_dev_ioapic = {
+	.name = "ioapic",
+	.state_version = 1,
+	.create = ioapic_create,
+	.reset = ioapic_reset,
+	.save = ioapic_save,
+	.load = ioapic_load,
+	.destroy = ioapic_destroy,
+};

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "dev/dev.h"
+#include "util/le.h"
 
 enum {
 	REG_DATA = 0, /* RBR / THR, DLL when DLAB */
@@ -190,8 +191,6 @@ int gm_serial_new(struct gm_iobus *bus, const struct gm_dev_host *host, struct g
 	s->rx = -1;
 	s->dll = 12; /* 9600 baud, as firmware leaves it */
 	r = gm_iobus_add_pio(bus, base, 8, serial_io, s, "serial", err);
-	if (!r)
-		r = gm_console_start_input(con, serial_input, s, err);
 	if (r) {
 		gm_serial_free(s);
 		return r;
@@ -207,3 +206,103 @@ void gm_serial_free(struct gm_serial *s)
 	pthread_mutex_destroy(&s->lock);
 	free(s);
 }
+
+/* As a registered device: COM1 ------------------------------------------ */
+
+#define SERIAL_STATE_LEN 10
+
+static int serial_create(const struct gm_dev_ctx *ctx, void **dev, struct gm_error *err)
+{
+	int r = gm_res_claim_gsi(ctx->res, GM_SERIAL_COM1_GSI, "serial", err);
+
+	if (!r)
+		r = gm_serial_new(ctx->bus, &ctx->host, ctx->console, GM_SERIAL_COM1_BASE, GM_SERIAL_COM1_GSI,
+				  (struct gm_serial **)dev, err);
+	return r;
+}
+
+/* The UART takes stdin only when the vCPUs start, so a machine that is
+ * merely created does not take the terminal. */
+static int serial_start(void *dev, struct gm_error *err)
+{
+	struct gm_serial *s = dev;
+
+	return gm_console_start_input(s->con, serial_input, s, err);
+}
+
+static void serial_reset(void *dev)
+{
+	struct gm_serial *s = dev;
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = s->lcr = s->mcr = s->scr = s->fcr = s->dlm = 0;
+	s->dll = 12;
+	s->thr_irq_pending = false;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* The registers, the THRE interrupt flag and a byte fetched but not read
+ * (so typed input is not lost across a snapshot). */
+static size_t serial_save(void *dev, uint8_t *out, size_t max)
+{
+	struct gm_serial *s = dev;
+
+	if (max < SERIAL_STATE_LEN)
+		return 0;
+	pthread_mutex_lock(&s->lock);
+	out[0] = s->ier;
+	out[1] = s->lcr;
+	out[2] = s->mcr;
+	out[3] = s->scr;
+	out[4] = s->fcr;
+	out[5] = s->dll;
+	out[6] = s->dlm;
+	out[7] = s->thr_irq_pending;
+	gm_put_le16(out + 8, (uint16_t)(s->rx < 0 ? 0xffff : s->rx));
+	pthread_mutex_unlock(&s->lock);
+	return SERIAL_STATE_LEN;
+}
+
+static int serial_load(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err)
+{
+	struct gm_serial *s = dev;
+	uint16_t rx = len == SERIAL_STATE_LEN ? gm_le16(data + 8) : 0;
+
+	if (version != 1 || len != SERIAL_STATE_LEN)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "serial state is %zu bytes of version %u; this gmvm reads %u bytes of version 1", len,
+			       version, SERIAL_STATE_LEN);
+	if (data[0] & 0xf0 || data[2] & 0xe0 || data[7] > 1 || (rx > 0xff && rx != 0xffff))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "serial state holds register values no 8250 has; the state is corrupt");
+	pthread_mutex_lock(&s->lock);
+	s->ier = data[0];
+	s->lcr = data[1];
+	s->mcr = data[2];
+	s->scr = data[3];
+	s->fcr = data[4];
+	s->dll = data[5];
+	s->dlm = data[6];
+	s->thr_irq_pending = data[7];
+	s->rx = rx == 0xffff ? -1 : rx;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static void serial_destroy(void *dev)
+{
+	gm_serial_free(dev);
+}
+
+const struct gm_device_type gm_dev_serial = {
+	.name = "serial",
+	.state_version = 1,
+	.create = serial_create,
+	.start = serial_start,
+	.reset = serial_reset,
+	.save = serial_save,
+	.load = serial_load,
+	.destroy = serial_destroy,
+};

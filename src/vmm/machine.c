@@ -15,43 +15,6 @@
 #include "vmm/vmm.h"
 #include "x86/x86.h"
 
-_Static_assert(GM_IOAPIC_MMIO_BASE == GM_IOAPIC_BASE, "the MP table and the IOAPIC device must agree");
-
-/* Device interrupt lines are IOAPIC pins. */
-static void host_set_irq(void *opaque, unsigned gsi, bool level)
-{
-	struct gm_machine *m = opaque;
-
-	gm_ioapic_set_irq(m->ioapic, gsi, level);
-}
-
-static void host_signal_msi(void *opaque, struct gm_msi msi)
-{
-	struct gm_machine *m = opaque;
-
-	/* an interrupt that cannot be delivered is not worth ending the guest for */
-	(void)gm_kvm_signal_msi(m->vm_fd, msi.address, msi.data);
-}
-
-static void host_set_level_routes(void *opaque, const struct gm_msi_route *routes, unsigned n)
-{
-	struct gm_machine *m = opaque;
-	unsigned gsi[GM_IOAPIC_PINS];
-	uint32_t address[GM_IOAPIC_PINS], data[GM_IOAPIC_PINS];
-
-	for (unsigned i = 0; i < n && i < GM_IOAPIC_PINS; i++) {
-		gsi[i] = routes[i].gsi;
-		address[i] = routes[i].msi.address;
-		data[i] = routes[i].msi.data;
-	}
-	if (gm_kvm_set_msi_routes(m->vm_fd, n < GM_IOAPIC_PINS ? n : GM_IOAPIC_PINS, gsi, address, data) < 0)
-		gm_log(m, GM_LOG_ERROR, "KVM_SET_GSI_ROUTING failed; level-triggered interrupts may stall");
-}
-
-static void host_request_exit(void *opaque, int kind, int status, uint32_t value, const char *reason)
-{
-	gm_machine_end(opaque, (enum gm_exit_kind)kind, status, value, 0, "%s", reason);
-}
 
 static int copy_config(struct gm_machine *m, const struct gm_config *cfg, struct gm_error *err)
 {
@@ -65,18 +28,15 @@ static int copy_config(struct gm_machine *m, const struct gm_config *cfg, struct
 	m->cfg.cmdline = m->cmdline;
 	m->cfg.console_path = m->console_path;
 	/* the owner's settings; the machine keeps no pointer into its argv */
-	m->cfg.api_sock = m->cfg.event_monitor = NULL;
+	m->cfg.api_sock = m->cfg.event_monitor = m->cfg.uuid = NULL;
+	if (cfg->uuid)
+		return gm_uuid_parse(cfg->uuid, m->uuid, err);
 	return 0;
 }
 
-/* Everything that can be refused without a VM: the config and the image. */
-static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps, void **image,
-				size_t *image_len, struct gm_elf_image *img, enum gm_entry *entry,
-				uint64_t *entry_addr, struct gm_error *err)
+/* Everything about the config that can be refused without a VM. */
+static int check_config(const struct gm_config *cfg, const struct gm_caps *caps, struct gm_error *err)
 {
-	const struct gm_config *cfg = &m->cfg;
-	int r;
-
 	if (!caps->kvm)
 		return gm_fail(err, GM_STATUS_NO_KERNEL, ENODEV, "KVM is not available; run on a host with /dev/kvm");
 	if (cfg->cpus < 1 || cfg->cpus > GM_MAX_CPUS)
@@ -89,19 +49,32 @@ static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps
 	if (cfg->cmdline && strlen(cfg->cmdline) >= GM_BOOT_CMDLINE_MAX)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "guest command line is %zu bytes; shorten it to at most %u",
 			       strlen(cfg->cmdline), GM_BOOT_CMDLINE_MAX - 1);
-	r = gm_memory_check(&cfg->mem, caps, err);
-	if (r)
-		return r;
+	return gm_memory_check(&cfg->mem, caps, err);
+}
+
+/* The guest image, read, parsed and placed against the RAM size. */
+struct boot_image {
+	void *data;
+	size_t len;
+	struct gm_elf_image elf;
+	enum gm_entry entry;
+	uint64_t entry_addr;
+};
+
+static int read_image(const struct gm_config *cfg, struct boot_image *bi, struct gm_error *err)
+{
+	struct gm_error inner = { 0 };
+	int r;
+
 	if (!cfg->kernel)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "no guest image given; name an ELF file");
-	struct gm_error inner = { 0 };
-	r = gm_elf_read_file(cfg->kernel, image, image_len, &inner);
+	r = gm_elf_read_file(cfg->kernel, &bi->data, &bi->len, &inner);
 	if (!r)
-		r = gm_elf_parse(*image, *image_len, img, &inner);
+		r = gm_elf_parse(bi->data, bi->len, &bi->elf, &inner);
 	if (!r)
-		r = gm_elf_check_placement(img, cfg->mem.size, &inner);
+		r = gm_elf_check_placement(&bi->elf, cfg->mem.size, &inner);
 	if (!r)
-		r = gm_elf_choose_entry(img, cfg->entry, entry, entry_addr, &inner);
+		r = gm_elf_choose_entry(&bi->elf, cfg->entry, &bi->entry, &bi->entry_addr, &inner);
 	if (r) {
 		char q[GM_ESCAPE_PATH];
 		return gm_fail(err, inner.status, inner.errnum, "%s: %s", gm_escape(cfg->kernel, q, sizeof(q)),
@@ -110,44 +83,21 @@ static int check_and_read_image(struct gm_machine *m, const struct gm_caps *caps
 	return 0;
 }
 
-static int create_devices(struct gm_machine *m, struct gm_error *err)
-{
-	int r;
-
-	m->host = (struct gm_dev_host){
-		.opaque = m,
-		.set_irq = host_set_irq,
-		.signal_msi = host_signal_msi,
-		.set_level_routes = host_set_level_routes,
-		.request_exit = host_request_exit,
-	};
-	m->bus = gm_iobus_new();
-	if (!m->bus)
-		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the I/O bus");
-	/* The MP table gives the IOAPIC the APIC id after the last CPU's. */
-	r = gm_ioapic_new(m->bus, &m->host, m->ncpus, &m->ioapic, err);
-	if (r)
-		return r;
-	r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
-	if (!r)
-		r = gm_exit_port_new(m->bus, &m->host, &m->exit_port, err);
-	return r;
-}
-
-int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
-		      struct gm_machine **out, struct gm_error *err)
+/*
+ * Build a machine: with bi, boot tables, the image and boot registers are
+ * written (a new guest); without, memory and vCPUs are left for a restore
+ * to fill.  Every refusal the config allows happens before the VM exists.
+ */
+int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, struct gm_machine **out,
+		     struct gm_error *err)
 {
 	struct gm_machine *m = calloc(1, sizeof(*m));
-	struct gm_elf_image img;
-	enum gm_entry entry;
-	uint64_t entry_addr;
-	void *image = NULL;
-	size_t image_len = 0;
+	struct boot_image bi = { 0 };
 	int r;
 
 	if (!m)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the machine");
-	m->kvm_fd = m->vm_fd = -1;
+	m->kvm_fd = m->vm_fd = m->lock_fd = -1;
 	pthread_mutex_init(&m->op_lock, NULL);
 	pthread_mutex_init(&m->lock, NULL);
 	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
@@ -161,7 +111,14 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 
 	r = copy_config(m, cfg, err);
 	if (!r)
-		r = check_and_read_image(m, caps, &image, &image_len, &img, &entry, &entry_addr, err);
+		r = check_config(&m->cfg, caps, err);
+	if (!r && boot)
+		r = read_image(&m->cfg, &bi, err);
+	if (!r && !cfg->uuid)
+		r = gm_uuid_generate(m->uuid, err);
+	/* one owner per identity on this host, before anything of the VM exists */
+	if (!r)
+		r = gm_identity_lock(m->uuid, &m->lock_fd, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_CHECKED);
@@ -187,35 +144,47 @@ int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 	gm_trace_mark(&m->trace, GM_TRACE_VM);
 	r = gm_memory_create(&m->cfg.mem, caps, m->vm_fd, &m->mem, err);
 	if (!r)
+		r = gm_memory_set_identity(m->mem, m->uuid, GM_MEM_REGION_NAME, err);
+	if (!r)
 		r = gm_memory_bind(m->mem, gm_memory_config(m->mem)->bind, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_MEMORY);
-	r = gm_x86_write_boot_tables(m->mem, entry, m->cfg.cmdline, m->ncpus, err);
-	if (!r)
-		r = gm_elf_load(image, image_len, &img, m->mem, err);
-	if (r)
-		goto fail;
-	free(image);
-	image = NULL;
+	if (boot) {
+		r = gm_x86_write_boot_tables(m->mem, bi.entry, m->cfg.cmdline, m->ncpus, err);
+		if (!r)
+			r = gm_elf_load(bi.data, bi.len, &bi.elf, m->mem, err);
+		if (r)
+			goto fail;
+		free(bi.data);
+		bi.data = NULL;
+	}
 	gm_trace_mark(&m->trace, GM_TRACE_LOADED);
-	r = create_devices(m, err);
+	r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
+	if (!r)
+		r = gm_devices_create(m, err);
 	if (r)
 		goto fail;
 	r = gm_x86_saved_msrs(m->kvm_fd, m->saved_msrs, GM_MAX_SAVED_MSRS, err);
 	if (r < 0)
 		goto fail;
 	m->nsaved_msrs = (unsigned)r;
-	r = gm_vcpus_create(m, entry, entry_addr, err);
+	r = gm_vcpus_create(m, boot, bi.entry, bi.entry_addr, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_VCPUS);
 	*out = m;
 	return 0;
 fail:
-	free(image);
+	free(bi.data);
 	gm_machine_destroy(m);
 	return r;
+}
+
+int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
+		      struct gm_machine **out, struct gm_error *err)
+{
+	return gm_machine_build(cfg, caps, true, out, err);
 }
 
 void gm_machine_set_console_sink(struct gm_machine *m, gm_console_sink sink, void *opaque)
@@ -229,10 +198,7 @@ int gm_machine_start(struct gm_machine *m, struct gm_error *err)
 
 	if (m->started)
 		return gm_fail(err, GM_STATUS_FAILURE, EBUSY, "the machine is already started");
-	/* The UART starts reading stdin only now, so a machine that is merely
-	 * created does not take the terminal. */
-	r = gm_serial_new(m->bus, &m->host, m->console, GM_SERIAL_COM1_BASE, GM_SERIAL_COM1_GSI,
-			  &m->serial, err);
+	r = gm_devices_start(m, err);
 	if (!r)
 		r = gm_vcpus_start(m, err);
 	if (!r)
@@ -366,10 +332,7 @@ const struct gm_config *gm_machine_config(const struct gm_machine *m)
 
 void gm_machine_uuid(const struct gm_machine *m, char out[37])
 {
-	const uint8_t *u = gm_memory_uuid(m->mem);
-
-	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
-		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14], u[15]);
+	gm_uuid_format(m->uuid, out);
 }
 
 int gm_machine_exit(struct gm_machine *m, struct gm_exit *out)
@@ -418,11 +381,10 @@ void gm_machine_destroy(struct gm_machine *m)
 	if (m->started)
 		gm_machine_stop(m);
 	gm_vcpus_destroy(m);
-	gm_serial_free(m->serial);
-	gm_exit_port_free(m->exit_port);
-	gm_ioapic_free(m->ioapic);
+	/* no vCPU can fault any more: the page server may go before the memory */
+	gm_ondemand_stop(m->ondemand);
+	gm_devices_destroy(m);
 	gm_console_close(m->console);
-	gm_iobus_free(m->bus);
 	gm_memory_destroy(m->mem);
 	if (m->vm_fd >= 0)
 		close(m->vm_fd);
@@ -431,6 +393,7 @@ void gm_machine_destroy(struct gm_machine *m)
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->op_lock);
+	gm_identity_unlock(m->uuid, m->lock_fd);
 	free(m->kernel);
 	free(m->cmdline);
 	free(m->console_path);

@@ -24,7 +24,7 @@ struct memory_fault_exit {
 	__u64 flags, gpa, size;
 };
 
-int gm_vcpus_create(struct gm_machine *m, enum gm_entry entry, uint64_t entry_addr, struct gm_error *err)
+int gm_vcpus_create(struct gm_machine *m, bool boot, enum gm_entry entry, uint64_t entry_addr, struct gm_error *err)
 {
 	struct kvm_cpuid2 *cpuid = gm_x86_cpuid_template(m->kvm_fd, err);
 	int r = 0;
@@ -48,7 +48,7 @@ int gm_vcpus_create(struct gm_machine *m, enum gm_entry entry, uint64_t entry_ad
 		}
 		r = gm_x86_setup_vcpu(v->fd, cpuid, i, m->ncpus, err);
 		/* APs stay in wait-for-SIPI, as the in-kernel LAPIC starts them. */
-		if (!r && i == 0)
+		if (!r && i == 0 && boot)
 			r = gm_x86_setup_boot_regs(v->fd, entry, entry_addr, err);
 	}
 	free(cpuid);
@@ -107,7 +107,8 @@ static bool handle_exit(struct gm_vcpu *v)
 		gm_iobus_mmio(m->bus, run->mmio.phys_addr, run->mmio.data, run->mmio.len, run->mmio.is_write);
 		return true;
 	case KVM_EXIT_IOAPIC_EOI:
-		gm_ioapic_eoi(m->ioapic, run->eoi.vector);
+		if (m->chip_eoi)
+			m->chip_eoi(m->chip, run->eoi.vector);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		gm_machine_end(m, GM_EXIT_CRASH, GM_STATUS_FAILURE, 0, v->id,

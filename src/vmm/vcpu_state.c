@@ -30,7 +30,7 @@ static int check_cpu(struct gm_machine *m, unsigned cpu, struct gm_error *err)
 				       strerror(-r_));                                            \
 	} while (0)
 
-static int get_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st, struct gm_error *err)
+int gm_vcpu_get_locked(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st, struct gm_error *err)
 {
 	int fd = m->vcpus[cpu].fd;
 	union msr_buf msrs;
@@ -45,14 +45,22 @@ static int get_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *s
 	XFER(fd, KVM_GET_VCPU_EVENTS, &st->events, "KVM_GET_VCPU_EVENTS");
 	XFER(fd, KVM_GET_DEBUGREGS, &st->debugregs, "KVM_GET_DEBUGREGS");
 
-	memset(&msrs, 0, sizeof(msrs));
-	msrs.hdr.nmsrs = m->nsaved_msrs;
-	for (unsigned i = 0; i < m->nsaved_msrs; i++)
-		msrs.hdr.entries[i].index = m->saved_msrs[i];
-	int n = gm_ioctl(fd, KVM_GET_MSRS, &msrs);
-	if (n < 0 || (unsigned)n != m->nsaved_msrs)
-		return gm_fail(err, GM_STATUS_FAILURE, n < 0 ? -n : EIO, "vCPU %u: KVM_GET_MSRS read %d of %u MSRs",
-			       cpu, n, m->nsaved_msrs);
+	/* KVM lists MSRs this vCPU cannot read (features its CPUID lacks);
+	 * KVM_GET_MSRS stops at the first, so drop it from the list for good. */
+	for (;;) {
+		memset(&msrs, 0, sizeof(msrs));
+		msrs.hdr.nmsrs = m->nsaved_msrs;
+		for (unsigned i = 0; i < m->nsaved_msrs; i++)
+			msrs.hdr.entries[i].index = m->saved_msrs[i];
+		int n = gm_ioctl(fd, KVM_GET_MSRS, &msrs);
+		if (n < 0)
+			return gm_fail(err, GM_STATUS_FAILURE, -n, "vCPU %u: KVM_GET_MSRS failed: %s", cpu, strerror(-n));
+		if ((unsigned)n == m->nsaved_msrs)
+			break;
+		memmove(&m->saved_msrs[n], &m->saved_msrs[n + 1], (m->nsaved_msrs - (unsigned)n - 1) * sizeof(uint32_t));
+		m->nsaved_msrs--;
+	}
+	st->version = GM_VCPU_STATE_VERSION;
 	st->nmsrs = m->nsaved_msrs;
 	for (unsigned i = 0; i < st->nmsrs; i++) {
 		st->msrs[i].index = msrs.hdr.entries[i].index;
@@ -61,12 +69,16 @@ static int get_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *s
 	return 0;
 }
 
-static int set_state(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st, struct gm_error *err)
+int gm_vcpu_set_locked(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st, struct gm_error *err)
 {
 	int fd = m->vcpus[cpu].fd;
 	struct gm_vcpu_state s = *st; /* the ioctls take non-const pointers */
 	union msr_buf msrs;
 
+	if (s.version != GM_VCPU_STATE_VERSION)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "vCPU %u: state of layout version %u; this gmvm takes version %u (fill it with gm_machine_get_vcpu_state)",
+			       cpu, s.version, GM_VCPU_STATE_VERSION);
 	if (s.nmsrs > GM_MAX_SAVED_MSRS)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "vCPU %u: state holds %u MSRs, at most %d fit",
 			       cpu, s.nmsrs, GM_MAX_SAVED_MSRS);
@@ -99,12 +111,16 @@ int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu
 {
 	int r = check_cpu(m, cpu, err);
 
-	if (!r)
-		r = gm_hold_if_parked(m, err);
 	if (r)
 		return r;
-	r = get_state(m, cpu, st, err);
-	gm_release(m);
+	/* the op lock also guards the MSR list get_state may shorten */
+	pthread_mutex_lock(&m->op_lock);
+	r = gm_hold_if_parked(m, err);
+	if (!r) {
+		r = gm_vcpu_get_locked(m, cpu, st, err);
+		gm_release(m);
+	}
+	pthread_mutex_unlock(&m->op_lock);
 	return r;
 }
 
@@ -118,7 +134,7 @@ int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct g
 	pthread_mutex_lock(&m->op_lock);
 	r = gm_hold_if_parked(m, err);
 	if (!r) {
-		r = set_state(m, cpu, st, err);
+		r = gm_vcpu_set_locked(m, cpu, st, err);
 		gm_release(m);
 	}
 	pthread_mutex_unlock(&m->op_lock);

@@ -24,6 +24,13 @@
 
 #define GM_KICK_SIGNAL (SIGRTMIN + 3)
 
+#define GM_MAX_DEVICES 32
+
+struct gm_device {
+	const struct gm_device_type *type;
+	void *dev;
+};
+
 struct gm_vcpu {
 	struct gm_machine *m;
 	unsigned id;
@@ -39,15 +46,25 @@ struct gm_vcpu {
 struct gm_machine {
 	struct gm_config cfg;
 	char *kernel, *cmdline, *console_path; /* owned copies of cfg's strings */
+	uint8_t uuid[16];      /* the VM's identity: --uuid or made at create */
+	int lock_fd;           /* the identity lock (identity.c), held for the machine's life */
+	struct gm_ondemand *ondemand; /* restore-mode=ondemand's page server, or NULL */
+	char snapshot_id[37];  /* the last snapshot taken or restored, parent of the next diff */
 	struct gm_caps caps;
 	int kvm_fd, vm_fd;
 	struct gm_memory *mem;
 	struct gm_iobus *bus;
 	struct gm_console_io *console;
-	struct gm_serial *serial;
-	struct gm_exit_port *exit_port;
-	struct gm_ioapic *ioapic;
-	struct gm_dev_host host;
+	struct gm_resources *res;
+	struct gm_device devs[GM_MAX_DEVICES]; /* in creation order */
+	unsigned ndevs;
+	/* the interrupt controller, as it offered itself (gm_dev_host.set_irqchip) */
+	void (*chip_set_irq)(void *chip, unsigned pin, bool level);
+	void (*chip_eoi)(void *chip, uint8_t vector);
+	void *chip;
+	/* the level-triggered routes last given to KVM, for the state stream */
+	struct gm_msi_route routes[GM_IOAPIC_PINS];
+	unsigned nroutes;
 	uint32_t saved_msrs[GM_MAX_SAVED_MSRS];
 	unsigned nsaved_msrs;
 
@@ -73,9 +90,38 @@ struct gm_machine {
 };
 
 /* vcpu.c */
-int gm_vcpus_create(struct gm_machine *m, enum gm_entry entry, uint64_t entry_addr, struct gm_error *err);
+/* With boot, vCPU 0 gets the boot registers of entry; without, a restore sets every vCPU. */
+int gm_vcpus_create(struct gm_machine *m, bool boot, enum gm_entry entry, uint64_t entry_addr, struct gm_error *err);
 int gm_vcpus_start(struct gm_machine *m, struct gm_error *err);
 void gm_vcpus_destroy(struct gm_machine *m);
+
+/* machine.c: create with (boot) or without (restore) a guest image */
+int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, struct gm_machine **out,
+		     struct gm_error *err);
+
+/* ondemand.c: restore-mode=ondemand, guest RAM filled by userfaultfd on first touch */
+struct gm_page_source {
+	const char *path;        /* a snapshot's memory file */
+	const uint64_t *bitmap;  /* the pages it holds (a diff), NULL: all (the base) */
+};
+struct gm_ondemand;
+/* Serve m's RAM from the chain (base first); copies what it needs, the sources may go. */
+int gm_ondemand_start(struct gm_machine *m, const struct gm_page_source *src, unsigned n, struct gm_error *err);
+/* Stop serving (the vCPUs must have stopped) and free everything. */
+void gm_ondemand_stop(struct gm_ondemand *od);
+
+/* identity.c: one owner per VM identity on this host (an flock) */
+int gm_identity_lock(const uint8_t uuid[16], int *fd, struct gm_error *err);
+void gm_identity_unlock(const uint8_t uuid[16], int fd);
+
+/* vcpu_state.c: with m->op_lock held and every vCPU parked */
+int gm_vcpu_get_locked(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st, struct gm_error *err);
+int gm_vcpu_set_locked(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st, struct gm_error *err);
+
+/* devices.c: the registry's instances on this machine */
+int gm_devices_create(struct gm_machine *m, struct gm_error *err);
+int gm_devices_start(struct gm_machine *m, struct gm_error *err);
+void gm_devices_destroy(struct gm_machine *m);
 
 /* pause.c */
 /* On a vCPU thread, before its first KVM_RUN: block the kick outside KVM_RUN. */

@@ -186,8 +186,9 @@ int gm_x86_setup_boot_regs(int vcpu_fd, enum gm_entry entry, uint64_t rip, struc
 	return 0;
 }
 
-/* The architectural MSRs a running x86-64 guest depends on; anything the
- * kernel does not list is skipped. */
+/* The architectural MSRs a running x86-64 guest depends on, in the order
+ * they must be written back (APIC base and TSC before what depends on
+ * them); every other MSR the kernel lists follows them. */
 static const uint32_t state_msrs[] = {
 	0x00000010, /* TSC */
 	0x0000001b, /* APIC_BASE */
@@ -219,11 +220,22 @@ int gm_x86_saved_msrs(int kvm_fd, uint32_t *out, unsigned max, struct gm_error *
 
 	if (r < 0)
 		return gm_fail(err, GM_STATUS_NO_KERNEL, -r, "KVM_GET_MSR_INDEX_LIST failed: %s", strerror(-r));
+	uint32_t total = list.hdr.nmsrs < MSR_LIST_MAX ? list.hdr.nmsrs : MSR_LIST_MAX;
+	bool taken[MSR_LIST_MAX] = { false };
 	for (size_t i = 0; i < sizeof(state_msrs) / sizeof(state_msrs[0]) && n < max; i++)
-		for (uint32_t j = 0; j < list.hdr.nmsrs; j++)
+		for (uint32_t j = 0; j < total; j++)
 			if (list.hdr.indices[j] == state_msrs[i]) {
 				out[n++] = state_msrs[i];
+				taken[j] = true;
 				break;
 			}
+	for (uint32_t j = 0; j < total; j++)
+		if (!taken[j]) {
+			if (n == max)
+				return gm_fail(err, GM_STATUS_NO_KERNEL, E2BIG,
+					       "KVM lists %u MSRs and gmvm saves at most %u; this kernel is newer than gmvm knows",
+					       total, max);
+			out[n++] = list.hdr.indices[j];
+		}
 	return (int)n;
 }

@@ -13,26 +13,9 @@
 #include "gmvm/config.h"
 #include "gmvm/error.h"
 #include "gmvm/memory.h"
+#include "util/guest_map.h"
 
-/* Guest-physical low-memory map (see docs/boot-protocol.md). */
-#define GM_BOOT_GDT          UINT64_C(0x500)
-#define GM_BOOT_START_INFO   UINT64_C(0x6000)
-#define GM_BOOT_PARAMS       UINT64_C(0x7000)
-#define GM_BOOT_CMDLINE      UINT64_C(0x8000)
-#define GM_BOOT_CMDLINE_MAX  4096u
-#define GM_BOOT_PAGETABLES   UINT64_C(0x10000)
-#define GM_BOOT_MPTABLE      UINT64_C(0x9fc00)
-#define GM_BOOT_IMAGE_MIN    UINT64_C(0x100000)
-
-/* Three pages KVM keeps for VMX real-mode emulation, in the 32-bit hole. */
-#define GM_VMX_IDENTITY_MAP  UINT64_C(0xfeffc000)
-#define GM_VMX_TSS           UINT64_C(0xfeffd000)
-
-#define GM_IOAPIC_BASE       UINT64_C(0xfec00000)
-#define GM_LAPIC_BASE        UINT64_C(0xfee00000)
-
-/* Largest guest-physical address the boot page tables can map. */
-#define GM_BOOT_MAP_MAX      (UINT64_C(64) << 30)
+/* Guest-physical addresses: the one map in util/guest_map.h. */
 
 /* Boot GDT selectors (Linux boot protocol's __BOOT_CS/__BOOT_DS; PVH's). */
 #define GM_SEL_CODE64 0x10

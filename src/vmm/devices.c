@@ -1,0 +1,126 @@
+/*
+ * vmm/devices: the machine's devices, made from the registry's table
+ * (dev/builtin.c) without naming any of them.  The machine gives each a
+ * gm_dev_host: interrupt lines go to whichever device offered itself as the
+ * interrupt controller, MSIs and routes to KVM, exit requests to the
+ * machine's end.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "vmm/vmm.h"
+
+static void host_set_irq(void *opaque, unsigned gsi, bool level)
+{
+	struct gm_machine *m = opaque;
+
+	if (m->chip_set_irq)
+		m->chip_set_irq(m->chip, gsi, level);
+}
+
+static void host_signal_msi(void *opaque, struct gm_msi msi)
+{
+	struct gm_machine *m = opaque;
+
+	/* an interrupt that cannot be delivered is not worth ending the guest for */
+	(void)gm_kvm_signal_msi(m->vm_fd, msi.address, msi.data);
+}
+
+static void host_set_level_routes(void *opaque, const struct gm_msi_route *routes, unsigned n)
+{
+	struct gm_machine *m = opaque;
+	unsigned gsi[GM_IOAPIC_PINS];
+	uint32_t address[GM_IOAPIC_PINS], data[GM_IOAPIC_PINS];
+
+	if (n > GM_IOAPIC_PINS)
+		n = GM_IOAPIC_PINS;
+	for (unsigned i = 0; i < n; i++) {
+		gsi[i] = routes[i].gsi;
+		address[i] = routes[i].msi.address;
+		data[i] = routes[i].msi.data;
+		m->routes[i] = routes[i];
+	}
+	m->nroutes = n;
+	if (gm_kvm_set_msi_routes(m->vm_fd, n, gsi, address, data) < 0)
+		gm_log(m, GM_LOG_ERROR, "KVM_SET_GSI_ROUTING failed; level-triggered interrupts may stall");
+}
+
+static void host_request_exit(void *opaque, int kind, int status, uint32_t value, const char *reason)
+{
+	gm_machine_end(opaque, (enum gm_exit_kind)kind, status, value, 0, "%s", reason);
+}
+
+static void host_set_irqchip(void *opaque, void (*set_irq)(void *chip, unsigned pin, bool level),
+			     void (*eoi)(void *chip, uint8_t vector), void *chip)
+{
+	struct gm_machine *m = opaque;
+
+	m->chip_set_irq = set_irq;
+	m->chip_eoi = eoi;
+	m->chip = chip;
+}
+
+int gm_devices_create(struct gm_machine *m, struct gm_error *err)
+{
+	struct gm_dev_ctx ctx = {
+		.host = {
+			.opaque = m,
+			.set_irq = host_set_irq,
+			.signal_msi = host_signal_msi,
+			.set_level_routes = host_set_level_routes,
+			.request_exit = host_request_exit,
+			.set_irqchip = host_set_irqchip,
+		},
+		.console = m->console,
+		.ncpus = m->ncpus,
+	};
+
+	m->bus = gm_iobus_new();
+	m->res = gm_resources_new();
+	if (!m->bus || !m->res)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the I/O bus");
+	ctx.bus = m->bus;
+	ctx.res = m->res;
+	for (const struct gm_device_type *const *t = gm_builtin_devices; *t; t++) {
+		struct gm_device *d = &m->devs[m->ndevs];
+
+		if (m->ndevs == GM_MAX_DEVICES)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "more than %d devices; use fewer",
+				       GM_MAX_DEVICES);
+		int r = (*t)->create(&ctx, &d->dev, err);
+		if (r)
+			return r;
+		d->type = *t;
+		m->ndevs++;
+	}
+	return 0;
+}
+
+int gm_devices_start(struct gm_machine *m, struct gm_error *err)
+{
+	for (unsigned i = 0; i < m->ndevs; i++) {
+		const struct gm_device *d = &m->devs[i];
+		int r = d->type->start ? d->type->start(d->dev, err) : 0;
+
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Last made, first gone: a device may still raise a line on the controller. */
+void gm_devices_destroy(struct gm_machine *m)
+{
+	while (m->ndevs) {
+		struct gm_device *d = &m->devs[--m->ndevs];
+
+		d->type->destroy(d->dev);
+		memset(d, 0, sizeof(*d));
+	}
+	m->chip_set_irq = NULL;
+	m->chip_eoi = NULL;
+	gm_resources_free(m->res);
+	m->res = NULL;
+	gm_iobus_free(m->bus);
+	m->bus = NULL;
+}

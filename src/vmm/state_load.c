@@ -1,0 +1,118 @@
+/*
+ * vmm/state_load: a stream's machine sections decoded into a plain image,
+ * every one of them checked (count, sizes, values, one device section per
+ * registered device and in the same order) before the image is applied to
+ * a machine whose vCPUs are parked.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/state.h"
+
+int gm_section_fail(struct gm_error *err, const struct gm_section *sec, const char *fmt, ...)
+{
+	char msg[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "state stream: section %u (%s) at byte %llu: %s",
+		       sec->index, gm_section_type_name(sec->type), (unsigned long long)sec->offset, msg);
+}
+
+static int missing(struct gm_error *err, const char *what, unsigned instance)
+{
+	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+		       "state stream: no %s section %u; the snapshot is incomplete, take it again", what, instance);
+}
+
+int gm_image_decode(const struct gm_stream_in *s, unsigned ncpus, struct gm_machine_image *img,
+		    struct gm_error *err)
+{
+	const struct gm_section *sec;
+	int r = 0;
+
+	memset(img, 0, sizeof(*img));
+	img->ncpus = ncpus;
+	img->vcpus = calloc(ncpus ? ncpus : 1, sizeof(*img->vcpus));
+	if (!img->vcpus)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory reading vCPU state");
+	for (unsigned i = 0; i < ncpus && !r; i++) {
+		sec = gm_stream_in_find(s, GM_SECTION_VCPU, i);
+		r = sec ? gm_decode_vcpu(sec, &img->vcpus[i], err) : missing(err, "VCPU", i);
+	}
+	if (!r && (sec = gm_stream_in_find(s, GM_SECTION_VCPU, ncpus)))
+		r = gm_section_fail(err, sec, "a vCPU beyond the %u the header names", ncpus);
+	if (!r) {
+		sec = gm_stream_in_find(s, GM_SECTION_CLOCK, 0);
+		r = sec ? gm_decode_clock(sec, &img->clock, err) : missing(err, "CLOCK", 0);
+	}
+	if (!r) {
+		sec = gm_stream_in_find(s, GM_SECTION_GSI_ROUTES, 0);
+		r = sec ? gm_decode_routes(sec, img->routes, &img->nroutes, err) : missing(err, "GSI_ROUTES", 0);
+	}
+	unsigned n = 0;
+	for (const struct gm_device_type *const *t = gm_builtin_devices; *t && !r; t++, n++) {
+		sec = gm_stream_in_find(s, GM_SECTION_DEVICE, n);
+		if (!sec) {
+			r = missing(err, "DEVICE", n);
+			break;
+		}
+		r = gm_decode_device(sec, (*t)->name, &img->devs[n].data, &img->devs[n].len, err);
+		img->devs[n].version = sec->version;
+	}
+	if (!r && (sec = gm_stream_in_find(s, GM_SECTION_DEVICE, n)))
+		r = gm_section_fail(err, sec, "a device this gmvm does not have; restore with the gmvm that took the snapshot");
+	img->ndevs = n;
+	if (r)
+		gm_image_free(img);
+	return r;
+}
+
+void gm_image_free(struct gm_machine_image *img)
+{
+	free(img->vcpus);
+	img->vcpus = NULL;
+}
+
+int gm_image_apply(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err)
+{
+	int r = 0;
+
+	if (img->ncpus != m->ncpus || img->ndevs != m->ndevs)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "the state is for %u vCPUs and %u devices, the machine has %u and %u",
+			       img->ncpus, img->ndevs, m->ncpus, m->ndevs);
+	for (unsigned i = 0; i < m->ncpus && !r; i++)
+		r = gm_vcpu_set_locked(m, i, &img->vcpus[i], err);
+	if (!r) {
+		struct kvm_clock_data clock = img->clock;
+		int e = gm_ioctl(m->vm_fd, KVM_SET_CLOCK, &clock);
+		if (e < 0)
+			r = gm_fail(err, GM_STATUS_FAILURE, -e, "KVM_SET_CLOCK failed: %s", strerror(-e));
+	}
+	for (unsigned i = 0; i < m->ndevs && !r; i++) {
+		const struct gm_device *d = &m->devs[i];
+		r = d->type->load(d->dev, img->devs[i].data, img->devs[i].len, img->devs[i].version, err);
+	}
+	/* after the devices, since the IOAPIC republishes routes on load: the
+	 * saved table is what KVM had when the snapshot was taken */
+	if (!r) {
+		unsigned gsi[GM_IOAPIC_PINS];
+		uint32_t address[GM_IOAPIC_PINS], data[GM_IOAPIC_PINS];
+		for (unsigned i = 0; i < img->nroutes; i++) {
+			gsi[i] = img->routes[i].gsi;
+			address[i] = img->routes[i].msi.address;
+			data[i] = img->routes[i].msi.data;
+			m->routes[i] = img->routes[i];
+		}
+		m->nroutes = img->nroutes;
+		int e = gm_kvm_set_msi_routes(m->vm_fd, img->nroutes, gsi, address, data);
+		if (e < 0)
+			r = gm_fail(err, GM_STATUS_FAILURE, -e, "KVM_SET_GSI_ROUTING failed: %s", strerror(-e));
+	}
+	return r;
+}

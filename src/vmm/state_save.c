@@ -1,0 +1,140 @@
+/*
+ * vmm/state_save: a paused machine's every piece of state into sections:
+ * vCPUs, the KVM clock, the interrupt routes, every registered device.
+ * The header names the machine (UUID, config, regions) so a reader can
+ * refuse a stream that is not for it before building anything.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vmm/state.h"
+
+static const char *page_name(uint64_t page_size)
+{
+	return page_size == GM_PAGE_1G ? "1G" : page_size == GM_PAGE_2M ? "2M" : "4K";
+}
+
+char *gm_state_header(struct gm_machine *m, json_t *extra)
+{
+	const struct gm_config *c = &m->cfg;
+	char uuid[37];
+	struct gm_memory_info info;
+
+	gm_uuid_format(m->uuid, uuid);
+	gm_memory_info(m->mem, &info);
+	json_t *ranges = json_array();
+	for (unsigned i = 0; i < info.nranges; i++)
+		json_array_append_new(ranges, json_pack("{s:I, s:I}", "gpa", (json_int_t)info.ranges[i].gpa, "size",
+							(json_int_t)info.ranges[i].size));
+	json_t *h = json_pack("{s:s, s:s, s:{s:i, s:s, s:s, s:i, s:{s:I, s:s, s:s, s:b}}, s:[{s:s, s:I, s:I, s:s, s:o}], s:[]}",
+			      "gmvm_version", GMVM_VERSION, "uuid", uuid,
+			      "config", "cpus", (int)c->cpus, "kernel", c->kernel ? c->kernel : "",
+			      "cmdline", c->cmdline ? c->cmdline : "", "entry", (int)c->entry,
+			      "memory", "size", (json_int_t)c->mem.size, "backend", gm_backend_name(c->mem.backend),
+			      "hugepages", page_name(c->mem.page_size), "prealloc", c->mem.prealloc,
+			      "regions", "name", info.name, "size", (json_int_t)info.size,
+			      "page_size", (json_int_t)info.page_size, "file", "ram.mem", "ranges", ranges,
+			      "requires");
+	if (!h)
+		return NULL;
+	if (extra)
+		json_object_update(h, extra);
+	char *text = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(h);
+	return text;
+}
+
+static int put(struct gm_stream_out *w, uint32_t type, uint32_t instance, uint32_t version, struct gm_buf *b,
+	       struct gm_error *err)
+{
+	if (b->failed)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory encoding the machine's state");
+	int r = gm_stream_out_section(w, type, instance, version, b->data, b->len, false, err);
+	b->len = 0;
+	return r;
+}
+
+int gm_state_write_sections(struct gm_machine *m, struct gm_stream_out *w, struct gm_error *err)
+{
+	struct gm_vcpu_state *st = malloc(sizeof(*st));
+	struct gm_buf b = { 0 };
+	struct kvm_clock_data clock;
+	uint8_t dev[GM_DEV_STATE_MAX];
+	int r = st ? 0 : gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory saving vCPU state");
+
+	for (unsigned i = 0; i < m->ncpus && !r; i++) {
+		r = gm_vcpu_get_locked(m, i, st, err);
+		if (!r) {
+			gm_encode_vcpu(&b, st);
+			r = put(w, GM_SECTION_VCPU, i, 1, &b, err);
+		}
+	}
+	memset(&clock, 0, sizeof(clock));
+	if (!r && (r = gm_ioctl(m->vm_fd, KVM_GET_CLOCK, &clock)) < 0)
+		r = gm_fail(err, GM_STATUS_FAILURE, -r, "KVM_GET_CLOCK failed: %s", strerror(-r));
+	if (!r) {
+		gm_encode_clock(&b, &clock);
+		r = put(w, GM_SECTION_CLOCK, 0, 1, &b, err);
+	}
+	if (!r) {
+		gm_encode_routes(&b, m->routes, m->nroutes);
+		r = put(w, GM_SECTION_GSI_ROUTES, 0, 1, &b, err);
+	}
+	for (unsigned i = 0; i < m->ndevs && !r; i++) {
+		const struct gm_device *d = &m->devs[i];
+		size_t len = d->type->save(d->dev, dev, sizeof(dev));
+
+		gm_encode_device(&b, d->type->name, dev, len);
+		r = put(w, GM_SECTION_DEVICE, i, d->type->state_version, &b, err);
+	}
+	gm_buf_free(&b);
+	free(st);
+	return r;
+}
+
+/*
+ * The last link of a chain as a full snapshot: its header says "full" and
+ * names no parent (its id stays, so diffs taken after it still chain), and
+ * every section but the dirty bitmap is carried over as it is.
+ */
+int gm_state_rewrite_full(const struct gm_stream_in *in, const char *path, struct gm_error *err)
+{
+	json_t *h = json_loads(gm_stream_in_header(in), 0, NULL);
+	json_t *snap = json_object_get(h, "snapshot");
+	struct gm_stream_out *w = NULL;
+	int r = 0;
+
+	if (!h || !json_is_object(snap)) {
+		json_decref(h);
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "the last snapshot's header has no snapshot record; it is corrupt");
+	}
+	json_object_set_new(snap, "type", json_string("full"));
+	json_object_del(snap, "parent");
+	char *text = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+	json_decref(h);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0 || !text)
+		r = gm_fail(err, GM_STATUS_FAILURE, fd < 0 ? errno : ENOMEM, "cannot create %s: %s", path,
+			    strerror(fd < 0 ? errno : ENOMEM));
+	if (!r)
+		r = gm_stream_out_open(fd, &w, err);
+	if (!r)
+		r = gm_stream_out_header(w, text, strlen(text), err);
+	for (unsigned i = 0; i < gm_stream_in_count(in) && !r; i++) {
+		const struct gm_section *sec = gm_stream_in_section(in, i);
+		if (sec->type != GM_SECTION_DIRTY_BITMAP)
+			r = gm_stream_out_section(w, sec->type, sec->instance, sec->version, sec->data, sec->len, false, err);
+	}
+	if (!r)
+		r = gm_stream_out_end(w, err);
+	if (!r && fsync(fd) < 0)
+		r = gm_fail(err, GM_STATUS_FAILURE, errno, "cannot flush %s: %s", path, strerror(errno));
+	gm_stream_out_free(w);
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return r;
+}
