@@ -48,6 +48,7 @@ struct gm_mem_config {
 	int numa_node;           /* -1: no policy */
 	enum gm_bind bind;
 	bool bind_given;         /* bind= was on the command line */
+	bool given;              /* --memory was on the command line (a restore keeps the rest) */
 };
 
 struct gm_config {
@@ -60,6 +61,13 @@ struct gm_config {
 	const char *console_path;   /* for GM_CONSOLE_FILE */
 	double timeout;             /* seconds, 0 = none */
 	bool trace_startup;
+	const char *uuid;           /* --uuid: the VM's identity; NULL: a new one */
+	/* --restore DIR (repeated: a chain, base first) instead of a guest image */
+#define GM_MAX_RESTORE 64
+	const char *restore[GM_MAX_RESTORE];
+	unsigned nrestore;
+	bool new_identity;          /* --new-identity: a restored clone gets its own UUID */
+	int restore_mode;           /* enum gm_restore_mode (gmvm/snapshot.h) */
 	/* The owner's side (gmvm run), kept here so vm.info can show them. */
 	const char *api_sock;       /* --api-sock PATH, NULL: no API */
 	const char *event_monitor;  /* --event-monitor path=FILE|fd=N, NULL: none */
@@ -78,6 +86,11 @@ int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_er
 
 /* Parse "512M", "1G", "4096", "2T" (binary units, optional trailing B/iB). */
 int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err);
+
+/* A VM UUID: parse "8-4-4-4-12" hex, format it (36 characters + NUL), make a new v4 one. */
+int gm_uuid_parse(const char *s, uint8_t out[16], struct gm_error *err);
+void gm_uuid_format(const uint8_t u[16], char out[37]);
+int gm_uuid_generate(uint8_t out[16], struct gm_error *err);
 
 const char *gm_backend_name(enum gm_backend b);
 const char *gm_bind_name(enum gm_bind b);

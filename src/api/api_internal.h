@@ -11,6 +11,7 @@
  *   reply.c    JSON replies, one-line errors, machine errors as statuses
  *   info.c     vmm.ping, vm.info, vm.counters
  *   control.c  the PUT routes that act on the machine or the process
+ *   snapshot.c vm.snapshot and its file:// destination
  *   events.c   the event monitor (gm_events_*)
  */
 #ifndef GM_API_INTERNAL_H
@@ -71,15 +72,23 @@ json_t *gm_json_u64(uint64_t v);
 
 /* routes.c --------------------------------------------------------------- */
 
+struct gm_route;
+
 /*
- * One field of a request body.  Every field listed is required; an integer
- * must not be negative (they are addresses and sizes); a string must be one
- * of choices when choices is given (NULL-terminated).
+ * One field of a request body.  Every field listed is required unless it is
+ * optional; an integer must not be negative (they are addresses and sizes);
+ * a string must be one of choices when choices is given (NULL-terminated),
+ * and pass check when check is given.  Checks that need no machine belong
+ * here, so a bad body is a 400 whether or not a VM is attached.
  */
 struct gm_field {
 	const char *name;
 	json_type type; /* JSON_STRING or JSON_INTEGER */
 	const char *const *choices;
+	bool optional;
+	/* 0, or -1 with a 400 in r that names the field and says what to send */
+	int (*check)(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+		     struct gm_api_reply *r);
 };
 
 struct gm_route {
@@ -131,6 +140,12 @@ void gm_route_discard(struct gm_api *api, struct gm_machine *m, json_t *body,
 		      struct gm_api_reply *r);
 void gm_route_vmm_shutdown(struct gm_api *api, struct gm_machine *m, json_t *body,
 			   struct gm_api_reply *r);
+
+/* snapshot.c: vm.snapshot's route and the check of its destination_url. */
+void gm_route_snapshot(struct gm_api *api, struct gm_machine *m, json_t *body,
+		       struct gm_api_reply *r);
+int gm_check_file_url(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+		      struct gm_api_reply *r);
 
 /* socket.c --------------------------------------------------------------- */
 

@@ -44,8 +44,8 @@ static const char *field_list(const struct gm_route *rt, char *buf, size_t len)
 	}
 	used = (size_t)snprintf(buf, len, "the fields are: ");
 	for (const struct gm_field *f = rt->fields; f->name && used < len; f++)
-		used += (size_t)snprintf(buf + used, len - used, "%s%s", f == rt->fields ? "" : ", ",
-					 f->name);
+		used += (size_t)snprintf(buf + used, len - used, "%s%s%s", f == rt->fields ? "" : ", ",
+					 f->name, f->optional ? " (optional)" : "");
 	return buf;
 }
 
@@ -69,7 +69,7 @@ static const char *choice_list(const char *const *choices, char *buf, size_t len
 	return buf;
 }
 
-/* Integers are addresses and sizes; strings may be one of a few words. */
+/* Integers are addresses and sizes; strings may be one of a few words, or pass the field's check. */
 static int check_value(const struct gm_route *rt, const struct gm_field *f, json_t *val,
 		       struct gm_api_reply *r)
 {
@@ -80,6 +80,8 @@ static int check_value(const struct gm_route *rt, const struct gm_field *f, json
 			       f->name, rt->name, (long long)json_integer_value(val));
 		return -1;
 	}
+	if (f->check && f->check(rt, f, val, r) < 0)
+		return -1;
 	if (!json_is_string(val) || !f->choices)
 		return 0;
 	for (const char *const *c = f->choices; *c; c++)
@@ -106,6 +108,8 @@ static int check_fields(const struct gm_route *rt, json_t *obj, struct gm_api_re
 	}
 	for (const struct gm_field *f = rt->fields; f && f->name; f++) {
 		val = json_object_get(obj, f->name);
+		if (!val && f->optional)
+			continue;
 		if (!val) {
 			gm_reply_error(r, 400, "missing field '%s' in %s; %s", f->name, rt->name,
 				       field_list(rt, list, sizeof(list)));

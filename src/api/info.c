@@ -12,8 +12,8 @@
 void gm_route_ping(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r)
 {
 	(void)api, (void)m, (void)body;
-	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s]}", "version", GMVM_VERSION, "build_id",
-					GM_BUILD_ID, "features", "guest-memfd", "api", "events"));
+	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s]}", "version", GMVM_VERSION, "build_id",
+					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot"));
 }
 
 static const char *entry_name(enum gm_entry e)

@@ -25,6 +25,14 @@ static const struct gm_field discard_fields[] = {
 	{ NULL, JSON_NULL, NULL },
 };
 
+static const char *const snapshot_types[] = { "full", "diff", NULL };
+
+static const struct gm_field snapshot_fields[] = {
+	{ "destination_url", JSON_STRING, NULL, false, gm_check_file_url },
+	{ "type", JSON_STRING, snapshot_types, true, NULL },
+	{ NULL, JSON_NULL, NULL },
+};
+
 static const struct gm_route routes[] = {
 	{ "vmm.ping", "GET", NULL, false, gm_route_ping },
 	{ "vm.info", "GET", NULL, true, gm_route_info },
@@ -34,6 +42,7 @@ static const struct gm_route routes[] = {
 	{ "vm.shutdown", "PUT", NULL, true, gm_route_shutdown },
 	{ "vm.memory-binding", "PUT", binding_fields, true, gm_route_binding },
 	{ "vm.memory-discard", "PUT", discard_fields, true, gm_route_discard },
+	{ "vm.snapshot", "PUT", snapshot_fields, true, gm_route_snapshot },
 	{ "vmm.shutdown", "PUT", NULL, false, gm_route_vmm_shutdown },
 };
 

@@ -1,7 +1,7 @@
 /*
- * cli/: the gmvm command.  One file per subcommand (run.c, probe.c), each
- * an entry point that takes its own argv (argv[0] is the subcommand's name)
- * and returns the process exit status.
+ * cli/: the gmvm command.  One file per subcommand (run.c, probe.c,
+ * snapshot_merge.c), each an entry point that takes its own argv (argv[0]
+ * is the subcommand's name) and returns the process exit status.
  */
 #ifndef GM_CLI_H
 #define GM_CLI_H
@@ -12,6 +12,8 @@
 #include "gmvm/error.h"
 
 int gm_cli_run(int argc, char **argv);
+/* snapshot_merge.c: gmvm snapshot-merge BASE DIFF... OUT, offline. */
+int gm_cli_snapshot_merge(int argc, char **argv);
 
 /* terminal.c: raw keys for the guest's stdio console, restored at exit or on a signal. */
 void gm_cli_terminal_raw(void);
@@ -29,6 +31,28 @@ int gm_cli_client(int argc, char **argv);
 /* One "  NAME  what it does" line per client subcommand, for gmvm help. */
 void gm_cli_client_usage(FILE *f);
 
+/*
+ * What a client subcommand takes besides --api-sock and --json: its own
+ * arguments, made into the request's JSON body.  A table row without one
+ * takes no arguments and sends no body.
+ */
+struct gm_cli_args {
+	const char *usage;  /* the arguments as the usage line shows them, e.g. "DIR [--diff]" */
+	const char *help;   /* their lines for --help, each "  ARG  what it means\n" */
+	long timeout_s;     /* how long the answer may take; 0: the usual 30 s */
+	/*
+	 * argv: the argc arguments the common options left, in order.  Make
+	 * the body (malloc'd JSON text) into *body; or return a negative errno
+	 * with a GM_STATUS_BAD_INPUT line in err that starts with "cmd: " and,
+	 * for a malformed command line, ends with "usage: " and usage.
+	 */
+	int (*build)(const char *cmd, const char *usage, int argc, char **argv, char **body,
+		     struct gm_error *err);
+};
+
+/* client_snapshot.c: DIR [--diff] for gmvm snapshot. */
+extern const struct gm_cli_args gm_cli_snapshot_args;
+
 /* client_http.c: one request to the API socket and its answer. */
 struct gm_http_reply {
 	long status; /* the HTTP status */
@@ -37,12 +61,14 @@ struct gm_http_reply {
 };
 /*
  * Send method /api/v1/endpoint with body (NULL: none; PUT sends an empty
- * one) over the UNIX socket sock.  0 when any HTTP answer came (whatever its
- * status), or a negative errno with a one-line message naming the socket
- * when none did.  Free the reply with gm_cli_http_free.
+ * one) over the UNIX socket sock, and wait for the answer up to timeout_s
+ * seconds (0: GM_CLI_HTTP_TIMEOUT).  0 when any HTTP answer came (whatever
+ * its status), or a negative errno with a one-line message naming the
+ * socket when none did.  Free the reply with gm_cli_http_free.
  */
+#define GM_CLI_HTTP_TIMEOUT 30L
 int gm_cli_http(const char *sock, const char *method, const char *endpoint, const char *body,
-		struct gm_http_reply *out, struct gm_error *err);
+		long timeout_s, struct gm_http_reply *out, struct gm_error *err);
 void gm_cli_http_free(struct gm_http_reply *r);
 
 /* client_print.c: a 2xx answer (a JSON object) as text; return the exit status. */
@@ -52,5 +78,7 @@ int gm_cli_print_info(const struct json_t *body, FILE *out);
 int gm_cli_print_counters(const struct json_t *body, FILE *out);
 /* The "state" an action left the machine in (pause, resume, shutdown). */
 int gm_cli_print_state(const struct json_t *body, FILE *out);
+/* "snapshot DIR: full, paused N ms, state N KiB, memory N MiB" */
+int gm_cli_print_snapshot(const struct json_t *body, FILE *out);
 
 #endif

@@ -1,16 +1,19 @@
 /*
  * cli/client: the API client subcommands (`gmvm ping|info|... --api-sock
  * PATH [--json]`), as Cloud Hypervisor's ch-remote.  Each is one row of
- * the table below: what it asks (method, endpoint) and how the answer is
- * shown.  A new subcommand is a row plus, if its answer deserves more than
- * the raw JSON, a printer in client_print.c.  The client speaks to the
- * server only through HTTP (client_http.c), never through libgmvm.
+ * the table below: what it asks (method, endpoint), what arguments it
+ * takes for the body, and how the answer is shown.  A new subcommand is a
+ * row plus, if its answer deserves more than the raw JSON, a printer in
+ * client_print.c, and if it sends a body, a gm_cli_args (client_snapshot.c).
+ * The client speaks to the server only through HTTP (client_http.c), never
+ * through libgmvm.
  */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
@@ -23,6 +26,8 @@ struct client_cmd {
 	const char *help;     /* one line for `gmvm help` */
 	/* readable text for a 2xx answer; NULL: print the raw body */
 	int (*print)(const json_t *body, FILE *out);
+	/* the arguments that make the body; NULL: none, and no body */
+	const struct gm_cli_args *args;
 };
 
 static const struct client_cmd cmds[] = {
@@ -33,6 +38,8 @@ static const struct client_cmd cmds[] = {
 	{ "resume", "PUT", "vm.resume", "let a paused guest run again", gm_cli_print_state },
 	{ "shutdown", "PUT", "vm.shutdown", "end the guest; gmvm run exits 0", gm_cli_print_state },
 	{ "shutdown-vmm", "PUT", "vmm.shutdown", "end the guest and the gmvm run process", gm_cli_print_state },
+	{ "snapshot", "PUT", "vm.snapshot", "write the VM's state and memory to a new directory DIR",
+	  gm_cli_print_snapshot, &gm_cli_snapshot_args },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -56,36 +63,46 @@ void gm_cli_client_usage(FILE *f)
 		fprintf(f, "  %-15s %s\n", cmds[i].name, cmds[i].help);
 }
 
-static void usage_line(const struct client_cmd *cmd, FILE *f)
+/* "gmvm snapshot --api-sock PATH DIR [--diff] [--json]" */
+static const char *usage_text(const struct client_cmd *cmd, char *buf, size_t len)
 {
-	fprintf(f, "usage: gmvm %s --api-sock PATH [--json]\n", cmd->name);
+	snprintf(buf, len, "gmvm %s --api-sock PATH%s%s [--json]", cmd->name, cmd->args ? " " : "",
+		 cmd->args ? cmd->args->usage : "");
+	return buf;
 }
 
 static void print_help(const struct client_cmd *cmd)
 {
-	usage_line(cmd, stdout);
+	char usage[128];
+
+	printf("usage: %s\n", usage_text(cmd, usage, sizeof(usage)));
 	printf("\n%s %s%s: %s.\n"
 	       "\n"
 	       "  --api-sock PATH  the socket of gmvm run --api-sock PATH\n"
+	       "%s"
 	       "  --json           print the server's JSON answer as it came\n"
 	       "  -h, --help       print this help and exit\n"
 	       "\n"
 	       "Exit status: 0 on success, 1 when the API refused or could not be reached,\n"
 	       "2 on bad options.\n",
-	       cmd->method, "/api/v1/", cmd->endpoint, cmd->help);
+	       cmd->method, "/api/v1/", cmd->endpoint, cmd->help, cmd->args ? cmd->args->help : "");
 }
 
 struct client_opts {
 	const char *sock;
 	bool json;
+	/* what the common options left, for cmd->args (argv's order) */
+	int nrest;
+	char **rest;
 };
 
 /* Returns 0 to go on, 1 after --help, or GM_STATUS_BAD_INPUT in err. */
 static int parse(const struct client_cmd *cmd, int argc, char **argv, struct client_opts *o,
 		 struct gm_error *err)
 {
-	char q[GM_ESCAPE_SHORT];
+	char q[GM_ESCAPE_SHORT], usage[128];
 
+	usage_text(cmd, usage, sizeof(usage));
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -104,10 +121,11 @@ static int parse(const struct client_cmd *cmd, int argc, char **argv, struct cli
 		} else if (strncmp(a, "--json=", 7) == 0) {
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "%s: --json takes no value; write --json",
 				       cmd->name);
+		} else if (cmd->args) {
+			o->rest[o->nrest++] = argv[i];
 		} else {
-			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "%s: unexpected '%s'; usage: gmvm %s --api-sock PATH [--json]", cmd->name,
-				       gm_escape(a, q, sizeof(q)), cmd->name);
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "%s: unexpected '%s'; usage: %s", cmd->name,
+				       gm_escape(a, q, sizeof(q)), usage);
 		}
 	}
 	if (!o->sock)
@@ -160,29 +178,52 @@ static int show(const struct client_cmd *cmd, const struct client_opts *o,
 	return r;
 }
 
+/* Options, then the body from the command's own arguments: 0, 1 after --help, or an error in err. */
+static int prepare(const struct client_cmd *cmd, int argc, char **argv, struct client_opts *o,
+		   char **body, struct gm_error *err)
+{
+	char usage[128];
+	int r;
+
+	o->rest = calloc((size_t)argc, sizeof(*o->rest));
+	if (!o->rest)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory reading the command line");
+	r = parse(cmd, argc, argv, o, err);
+	if (r == 0 && cmd->args)
+		r = cmd->args->build(cmd->name, usage_text(cmd, usage, sizeof(usage)), o->nrest, o->rest, body,
+				     err);
+	free(o->rest);
+	o->rest = NULL;
+	return r;
+}
+
 int gm_cli_client(int argc, char **argv)
 {
 	const struct client_cmd *cmd = find(argv[0]);
 	struct client_opts o = { 0 };
 	struct gm_error err = { 0 };
 	struct gm_http_reply rep;
+	char *body = NULL;
 	int r;
 
 	if (!cmd) {
 		fprintf(stderr, "gmvm: %s is not an API client command\n", argv[0]);
 		return GM_STATUS_BAD_INPUT;
 	}
-	r = parse(cmd, argc, argv, &o, &err);
+	r = prepare(cmd, argc, argv, &o, &body, &err);
 	if (r == 1)
 		return GM_STATUS_OK;
 	if (r < 0)
 		return gm_cli_report(&err);
 	/* once, before any handle: the process has only this thread now */
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+		free(body);
 		fputs("gmvm: cannot start libcurl; the host is out of memory\n", stderr);
 		return GM_STATUS_FAILURE;
 	}
-	r = gm_cli_http(o.sock, cmd->method, cmd->endpoint, NULL, &rep, &err);
+	r = gm_cli_http(o.sock, cmd->method, cmd->endpoint, body, cmd->args ? cmd->args->timeout_s : 0, &rep,
+			&err);
+	free(body);
 	if (r < 0) {
 		r = gm_cli_report(&err);
 	} else {

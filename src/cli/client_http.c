@@ -15,9 +15,6 @@
 #include "gmvm/api.h"
 #include "util/escape.h"
 
-/* A server that never answers must not hang a script for ever; 30 s is far
- * above anything a route does (a pause waits for vCPUs, not for the guest). */
-#define TIMEOUT_SECONDS 30L
 /* No answer of ours comes near this; a bigger one is not a gmvm API. */
 #define MAX_REPLY (16u << 20)
 
@@ -47,7 +44,7 @@ static size_t collect(char *data, size_t size, size_t n, void *opaque)
 }
 
 /* Why no answer came, as one line with a remedy. */
-static int transport_error(CURL *c, CURLcode rc, const char *sock, const struct sink *s,
+static int transport_error(CURL *c, CURLcode rc, const char *sock, long timeout_s, const struct sink *s,
 			   struct gm_error *err)
 {
 	char q[GM_ESCAPE_PATH];
@@ -61,7 +58,7 @@ static int transport_error(CURL *c, CURLcode rc, const char *sock, const struct 
 	if (rc == CURLE_OPERATION_TIMEDOUT)
 		return gm_fail(err, GM_STATUS_FAILURE, ETIMEDOUT,
 			       "the API at %s did not answer within %ld s; check that its gmvm process is not stopped (kill -CONT) or overloaded",
-			       q, TIMEOUT_SECONDS);
+			       q, timeout_s);
 	if (rc == CURLE_GOT_NOTHING || rc == CURLE_RECV_ERROR)
 		return gm_fail(err, GM_STATUS_FAILURE, ECONNRESET,
 			       "the API at %s closed the connection without an answer; it may be ending or serving %d clients already; retry",
@@ -75,7 +72,7 @@ static int transport_error(CURL *c, CURLcode rc, const char *sock, const struct 
 }
 
 int gm_cli_http(const char *sock, const char *method, const char *endpoint, const char *body,
-		struct gm_http_reply *out, struct gm_error *err)
+		long timeout_s, struct gm_http_reply *out, struct gm_error *err)
 {
 	struct sink s = { 0 };
 	struct curl_slist *headers = NULL;
@@ -83,6 +80,10 @@ int gm_cli_http(const char *sock, const char *method, const char *endpoint, cons
 	CURLcode rc;
 	int r = 0;
 
+	/* A server that never answers must not hang a script for ever; the
+	 * default is far above what most routes take (a pause waits for vCPUs,
+	 * not for the guest), and a slow route (a snapshot) asks for more. */
+	timeout_s = timeout_s > 0 ? timeout_s : GM_CLI_HTTP_TIMEOUT;
 	memset(out, 0, sizeof(*out));
 	if (strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENAMETOOLONG,
@@ -98,7 +99,7 @@ int gm_cli_http(const char *sock, const char *method, const char *endpoint, cons
 	/* an http_proxy in the environment must not divert a local socket */
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, TIMEOUT_SECONDS);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	if (strcmp(method, "GET") == 0) {
@@ -116,7 +117,7 @@ int gm_cli_http(const char *sock, const char *method, const char *endpoint, cons
 	}
 	rc = curl_easy_perform(c);
 	if (rc != CURLE_OK) {
-		r = transport_error(c, rc, sock, &s, err);
+		r = transport_error(c, rc, sock, timeout_s, &s, err);
 		free(s.buf);
 	} else {
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);

@@ -72,6 +72,23 @@ int gm_cli_print_state(const json_t *body, FILE *out)
 	return GM_STATUS_OK;
 }
 
+/*
+ * The directory as the server wrote it (the URL's path), and sizes in the
+ * units people think of them in: the state is KiB, guest RAM is MiB.
+ */
+int gm_cli_print_snapshot(const json_t *body, FILE *out)
+{
+	char d[GM_ESCAPE_PATH], t[GM_ESCAPE_SHORT];
+	const char *url = json_string_value(json_object_get(body, "destination_url"));
+	const char *dir = url && strncmp(url, "file://", 7) == 0 ? url + 7 : url;
+
+	fprintf(out, "snapshot %s: %s, paused %.1f ms, state %" PRIu64 " KiB, memory %.1f MiB\n",
+		dir ? gm_escape(dir, d, sizeof(d)) : "?", str(body, "type", "?", t, sizeof(t)),
+		(double)u64(body, "paused_us") / 1e3, (u64(body, "state_bytes") + 1023) / 1024,
+		(double)u64(body, "memory_bytes") / (1 << 20));
+	return GM_STATUS_OK;
+}
+
 static void print_config(const json_t *cfg, FILE *out)
 {
 	char k[GM_ESCAPE_PATH], a[GM_ESCAPE_PATH], e[GM_ESCAPE_SHORT], c[GM_ESCAPE_PATH];

@@ -16,6 +16,8 @@ static void usage(FILE *f)
 	      "Commands:\n"
 	      "  run GUEST.elf   boot a guest (gmvm run --help for options)\n"
 	      "  probe [--json]  what this kernel offers for guest memory\n"
+	      "  snapshot-merge BASE [DIFF...] OUT\n"
+	      "                  fold a snapshot chain into one full snapshot (offline)\n"
 	      "  help            this text\n"
 	      "  version         the gmvm version\n"
 	      "\n"
@@ -39,6 +41,8 @@ int main(int argc, char **argv)
 		return gm_cli_run(argc - 1, argv + 1);
 	if (!strcmp(cmd, "probe"))
 		return gm_cli_probe(argc - 1, argv + 1);
+	if (!strcmp(cmd, "snapshot-merge"))
+		return gm_cli_snapshot_merge(argc - 1, argv + 1);
 	if (gm_cli_client_has(cmd))
 		return gm_cli_client(argc - 1, argv + 1);
 	if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -20,7 +20,7 @@
 
 enum opt_id {
 	O_KERNEL, O_MEMORY, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
-	O_EVENT_MONITOR, O_HELP,
+	O_EVENT_MONITOR, O_UUID, O_RESTORE, O_NEW_IDENTITY, O_RESTORE_MODE, O_HELP,
 };
 
 struct opt {
@@ -41,6 +41,10 @@ static const struct opt opts[] = {
 	{ "trace-startup", 0, NULL, O_TRACE },
 	{ "api-sock", 0, "PATH", O_API_SOCK },
 	{ "event-monitor", 0, "path=FILE|fd=N", O_EVENT_MONITOR },
+	{ "uuid", 0, "UUID", O_UUID },
+	{ "restore", 0, "DIR", O_RESTORE },
+	{ "new-identity", 0, NULL, O_NEW_IDENTITY },
+	{ "restore-mode", 0, "copy|map|ondemand", O_RESTORE_MODE },
 	{ "help", 'h', NULL, O_HELP },
 };
 
@@ -64,6 +68,10 @@ void gm_cli_run_usage(FILE *f)
 	      "      --trace-startup    time each startup step on stderr (default: off)\n"
 	      "      --api-sock PATH    serve the control API on a socket (default: none)\n"
 	      "      --event-monitor TO JSON events to path=FILE or fd=N (default: none)\n"
+	      "      --uuid UUID        the VM's identity (default: a new one)\n"
+	      "      --restore DIR      boot from a snapshot; repeat for diffs (default: none)\n"
+	      "      --new-identity     restore as a clone with a new UUID (default: off)\n"
+	      "      --restore-mode M   copy, map or ondemand (default: copy)\n"
 	      "  -h, --help             print this help and exit\n"
 	      "\n"
 	      "SPEC is SIZE or size=SIZE, then comma-separated KEY=VALUE items:\n"
@@ -189,6 +197,7 @@ static int parse_memory(const char *s, struct gm_config *cfg, bool *given, struc
 	*given = true;
 	if (gm_mem_config_parse(s, &cfg->mem, &e))
 		return gm_fail(err, e.status, e.errnum, "--memory %s: %s", Q(s, q), e.msg);
+	cfg->mem.given = true;
 	return 0;
 }
 
@@ -253,6 +262,7 @@ static int check_console_not_image(const struct gm_config *cfg, struct gm_error 
 static int apply(const struct opt *o, const char *val, struct gm_config *cfg, struct parse_state *st,
 		 struct gm_error *err)
 {
+	char q[GM_ESCAPE_SHORT];
 	size_t len;
 
 	switch (o->id) {
@@ -284,6 +294,33 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--api-sock: the path is empty; name the socket to create, e.g. --api-sock /tmp/gmvm.sock");
 		cfg->api_sock = val;
+		return 0;
+	case O_UUID: {
+		uint8_t u[16];
+		if (gm_uuid_parse(val, u, err))
+			return -EINVAL;
+		cfg->uuid = val;
+		return 0;
+	}
+	case O_RESTORE:
+		if (cfg->nrestore == GM_MAX_RESTORE)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "more than %d --restore; merge the chain first (gmvm snapshot-merge)",
+				       GM_MAX_RESTORE);
+		cfg->restore[cfg->nrestore++] = val;
+		return 0;
+	case O_NEW_IDENTITY:
+		cfg->new_identity = true;
+		return 0;
+	case O_RESTORE_MODE:
+		if (!strcmp(val, "copy"))
+			cfg->restore_mode = 0;
+		else if (!strcmp(val, "map"))
+			cfg->restore_mode = 1;
+		else if (!strcmp(val, "ondemand"))
+			cfg->restore_mode = 2;
+		else
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--restore-mode %s: use copy, map or ondemand",
+				       Q(val, q));
 		return 0;
 	case O_EVENT_MONITOR:
 		/* the spec itself is checked by gm_events_open, still before any VM exists */
@@ -370,7 +407,14 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 		if (ret)
 			return ret;
 	}
-	if (!cfg->kernel)
+	if (cfg->nrestore && cfg->kernel)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--restore and a guest ELF both say what to run; a snapshot holds its guest, drop the ELF");
+	if (!cfg->nrestore && (cfg->new_identity || cfg->restore_mode))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--new-identity and --restore-mode need --restore DIR");
+	if (cfg->nrestore && cfg->uuid && cfg->new_identity)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--uuid and --new-identity both set the identity; give one");
+	if (!cfg->kernel && !cfg->nrestore)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "missing the guest ELF; " USAGE_LINE);
 	return check_console_not_image(cfg, err);
 }

@@ -67,12 +67,62 @@ static int open_services(const struct gm_config *cfg, struct run_ctx *ctx, struc
 	return r;
 }
 
+/*
+ * The config a restore runs with: the snapshot's vCPUs, RAM size, command
+ * line and identity; the memory's backend, binding and placement from
+ * --memory when it was given (restoring onto another backend), and a new
+ * identity for a clone.
+ */
+static void restore_config(const struct gm_snapshot *snap, const struct gm_config *user, struct gm_config *out)
+{
+	*out = *user;
+	gm_snapshot_config(snap, out);
+	if (user->mem.given) {
+		uint64_t size = out->mem.size;
+		out->mem = user->mem;
+		out->mem.size = size;
+	} else {
+		/* the snapshot's backend, bound as that backend binds by default */
+		out->mem.bind = out->mem.backend == GM_BACKEND_GUEST_MEMFD ? GM_BIND_GMEM : GM_BIND_MAPPED;
+	}
+	if (user->new_identity)
+		out->uuid = NULL;
+	else if (user->uuid)
+		out->uuid = user->uuid;
+}
+
+/* A new guest from its image, or a snapshot's guest, left running. */
+static int make_machine(const struct gm_config *cfg, const struct gm_caps *caps, const struct gm_snapshot *snap,
+			struct run_ctx *ctx, struct gm_api *api, struct gm_machine **m, struct gm_error *err)
+{
+	struct gm_config rcfg;
+	int r;
+
+	if (snap) {
+		restore_config(snap, cfg, &rcfg);
+		r = gm_machine_restore(&rcfg, caps, snap, (enum gm_restore_mode)cfg->restore_mode, m, err);
+	} else {
+		r = gm_machine_create(cfg, caps, m, err);
+	}
+	if (r)
+		return r;
+	struct gm_hooks hooks = { .opaque = ctx, .log = print_log, .event = forward_event };
+	gm_machine_set_hooks(*m, &hooks);
+	if (api)
+		gm_api_attach(api, *m);
+	if (cfg->console == GM_CONSOLE_STDIO)
+		gm_cli_terminal_raw();
+	/* a restored machine stands started and paused, its state loaded */
+	return snap ? gm_machine_resume(*m, err) : gm_machine_start(*m, err);
+}
+
 int gm_cli_run(int argc, char **argv)
 {
 	struct gm_error err = { 0 };
 	struct gm_config cfg;
 	struct gm_caps caps;
 	struct gm_machine *m = NULL;
+	struct gm_snapshot *snap = NULL;
 	struct gm_api *api = NULL;
 	struct run_ctx ctx = { 0 };
 	struct gm_exit ex;
@@ -85,21 +135,17 @@ int gm_cli_run(int argc, char **argv)
 		return 0;
 	if (r < 0)
 		return gm_cli_report(&err);
-	r = open_services(&cfg, &ctx, &api, &err);
+	/* a snapshot is checked whole first: a bad one costs no VM, no socket */
+	if (cfg.nrestore)
+		r = gm_snapshot_open(cfg.restore, cfg.nrestore, &snap, &err);
+	if (!r)
+		r = open_services(&cfg, &ctx, &api, &err);
 	if (!r)
 		r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
 	gm_trace_mark(&trace, GM_TRACE_PROBED);
 	if (!r)
-		r = gm_machine_create(&cfg, &caps, &m, &err);
-	if (!r) {
-		struct gm_hooks hooks = { .opaque = &ctx, .log = print_log, .event = forward_event };
-		gm_machine_set_hooks(m, &hooks);
-		if (api)
-			gm_api_attach(api, m);
-		if (cfg.console == GM_CONSOLE_STDIO)
-			gm_cli_terminal_raw();
-		r = gm_machine_start(m, &err);
-	}
+		r = make_machine(&cfg, &caps, snap, &ctx, api, &m, &err);
+	gm_snapshot_close(snap);
 	if (r) {
 		gm_api_destroy(api);
 		gm_machine_destroy(m);

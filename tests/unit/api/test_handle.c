@@ -43,10 +43,11 @@ Test(handle, ping_answers_version_build_id_and_features)
 	cr_assert_gt(strlen(json_string_value(json_object_get(obj, "build_id"))), 0);
 	json_t *f = json_object_get(obj, "features");
 
-	cr_assert_eq(json_array_size(f), 3);
+	cr_assert_eq(json_array_size(f), 4);
 	cr_assert_str_eq(json_string_value(json_array_get(f, 0)), "guest-memfd");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 1)), "api");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 2)), "events");
+	cr_assert_str_eq(json_string_value(json_array_get(f, 3)), "snapshot");
 }
 
 Test(handle, unknown_endpoint_is_404_and_lists_the_endpoints)
@@ -167,6 +168,7 @@ Test(handle, every_vm_route_is_409_without_a_machine)
 		{ "PUT", "vm.shutdown", NULL },
 		{ "PUT", "vm.memory-binding", "{\"mode\":\"mapped\"}" },
 		{ "PUT", "vm.memory-discard", "{\"gpa\":0,\"length\":4096}" },
+		{ "PUT", "vm.snapshot", "{\"destination_url\":\"file:///tmp/snap\"}" },
 	};
 
 	for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
