@@ -45,6 +45,7 @@ struct gm_mem_config {
 	enum gm_backend backend;
 	uint64_t page_size;      /* GM_PAGE_4K, GM_PAGE_2M or GM_PAGE_1G */
 	bool prealloc;
+	bool track_dirty;        /* log the guest's writes from boot (for diff snapshots) */
 	int numa_node;           /* -1: no policy */
 	enum gm_bind bind;
 	bool bind_given;         /* bind= was on the command line */

@@ -81,6 +81,7 @@ void gm_cli_run_usage(FILE *f)
 	      "  prealloc=on|off        allocate all guest RAM before boot (default: off)\n"
 	      "  numa-node=N            take guest RAM from host NUMA node N (default: any)\n"
 	      "  bind=gmem|mapped       KVM binding (default: gmem, mapped for memfd/anon)\n"
+	      "  track-dirty=on|off     log guest writes from boot, for diffs (default: off)\n"
 	      "  e.g. --memory 1G,backend=memfd,hugepages=2M,prealloc=on\n"
 	      "\n"
 	      "Exit status: the guest's own when it exits through the exit port; 1 on a\n"

@@ -79,7 +79,7 @@ int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err)
 	return 0;
 }
 
-enum mem_key { K_SIZE, K_BACKEND, K_HUGEPAGES, K_PREALLOC, K_NUMA, K_BIND, K_COUNT };
+enum mem_key { K_SIZE, K_BACKEND, K_HUGEPAGES, K_PREALLOC, K_NUMA, K_BIND, K_TRACK, K_COUNT };
 
 struct key_info {
 	const char *name;
@@ -93,9 +93,10 @@ static const struct key_info keys[K_COUNT] = {
 	[K_PREALLOC] = { "prealloc", "prealloc=on|off" },
 	[K_NUMA] = { "numa-node", "numa-node=N, e.g. numa-node=0" },
 	[K_BIND] = { "bind", "bind=gmem|mapped" },
+	[K_TRACK] = { "track-dirty", "track-dirty=on|off" },
 };
 
-#define KEY_LIST "size, backend, hugepages, prealloc, numa-node or bind"
+#define KEY_LIST "size, backend, hugepages, prealloc, numa-node, bind or track-dirty"
 
 static int find_key(const char *p, size_t n)
 {
@@ -168,6 +169,12 @@ static int apply(struct gm_mem_config *m, int key, const char *val, struct gm_er
 		return 0;
 	case K_NUMA:
 		return parse_numa(val, &m->numa_node, err);
+	case K_TRACK:
+		if ((i = choose(val, onoff, 2)) < 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown value track-dirty=%s; use on or off", Q(val, q));
+		m->track_dirty = i == 1;
+		return 0;
 	case K_BIND:
 		if ((i = choose(val, binds, 2)) < 0)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,

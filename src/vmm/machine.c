@@ -147,6 +147,9 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 		r = gm_memory_set_identity(m->mem, m->uuid, GM_MEM_REGION_NAME, err);
 	if (!r)
 		r = gm_memory_bind(m->mem, gm_memory_config(m->mem)->bind, err);
+	/* before any vCPU exists, so a switch to the mapped binding costs no pause */
+	if (!r && m->cfg.mem.track_dirty)
+		r = gm_memory_dirty_start(m->mem, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_MEMORY);

@@ -94,6 +94,8 @@ Test(mem_config, values)
 	cr_assert_eq(mem_ok("1G,prealloc=off").prealloc, false);
 	cr_assert_eq(mem_ok("1G,numa-node=0").numa_node, 0);
 	cr_assert_eq(mem_ok("1G,bind=gmem").bind, GM_BIND_GMEM);
+	cr_assert_eq(mem_ok("1G,track-dirty=on").track_dirty, true);
+	cr_assert_eq(mem_ok("1G").track_dirty, false);
 }
 
 Test(mem_config, bind_default_follows_backend)
@@ -138,7 +140,7 @@ Test(mem_config, unknown_values)
 Test(mem_config, unknown_keys)
 {
 	mem_bad("1G,color=red",
-		"unknown memory option 'color'; use size, backend, hugepages, prealloc, numa-node or bind");
+		"unknown memory option 'color'; use size, backend, hugepages, prealloc, numa-node, bind or track-dirty");
 	mem_bad("shm", "unknown memory option 'shm'; use SIZE or size, backend");
 	mem_bad("1G,2G", "unknown memory option '2G'");
 	mem_bad("Size=1G", "unknown memory option 'Size'");
