@@ -124,20 +124,6 @@ bool bg_alive(struct bg_proc *p)
 	return p->pid != 0;
 }
 
-static bool has_line_starting(const char *text, const char *prefix)
-{
-	size_t plen = strlen(prefix);
-
-	for (const char *line = text; line && *line;) {
-		if (!strncmp(line, prefix, plen))
-			return true;
-		line = strchr(line, '\n');
-		if (line)
-			line++;
-	}
-	return false;
-}
-
 static void ended(const struct bg_proc *p, const char *waiting_for, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "it ended (exit status %d) before %s", p->status, waiting_for);
@@ -150,7 +136,7 @@ int bg_wait_line(struct bg_proc *p, const char *prefix, int timeout_ms, char *er
 	for (;;) {
 		bool alive = bg_alive(p); /* before reading: a line printed just before exit still counts */
 		char *out = bg_output(p);
-		bool found = out && has_line_starting(out, prefix);
+		bool found = out && bench_has_line_starting(out, prefix);
 
 		free(out);
 		if (found)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "spawn.h"
 
 bool bench_side_ran(const struct bench_case *c, int side)
 {
@@ -28,20 +29,6 @@ void bench_format_argv(char *const argv[], char *buf, size_t len)
 
 		n += (size_t)snprintf(buf + n, len - n, plain ? "%s%s" : "%s'%s'", i ? " " : "", a);
 	}
-}
-
-static bool has_line_starting(const char *text, const char *prefix)
-{
-	size_t plen = strlen(prefix);
-
-	for (const char *line = text; line && *line;) {
-		if (!strncmp(line, prefix, plen))
-			return true;
-		line = strchr(line, '\n');
-		if (line)
-			line++;
-	}
-	return false;
 }
 
 static void report_failure(const struct bench_case *c, int side, const char *what, const char *output)
@@ -99,7 +86,7 @@ static int run_side(struct bench_case *c, int side, int round)
 		report_failure(c, side, why, r.output);
 		goto fail;
 	}
-	if (c->expect && !has_line_starting(r.output, c->expect)) {
+	if (c->expect && !bench_has_line_starting(r.output, c->expect)) {
 		snprintf(why, sizeof(why), "no line starting '%s' in its output", c->expect);
 		report_failure(c, side, why, r.output);
 		goto fail;

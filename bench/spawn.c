@@ -267,3 +267,18 @@ void spawn_result_free(struct spawn_result *r)
 	r->output = NULL;
 	r->output_len = 0;
 }
+
+/* True when a line of text starts with prefix (a guest's console, a VMM's output). */
+bool bench_has_line_starting(const char *text, const char *prefix)
+{
+	size_t plen = strlen(prefix);
+
+	for (const char *line = text; line && *line;) {
+		if (!strncmp(line, prefix, plen))
+			return true;
+		line = strchr(line, '\n');
+		if (line)
+			line++;
+	}
+	return false;
+}

@@ -6,6 +6,7 @@
 #ifndef BENCH_SPAWN_H
 #define BENCH_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -36,5 +37,8 @@ int spawn_output_fd(void);
 
 /* Sum of Rss: of the shared mappings of exactly guest_bytes in an smaps text. */
 uint64_t spawn_smaps_guest_rss(const char *smaps, uint64_t guest_bytes, int *vmas);
+
+/* True when a line of text starts with prefix. */
+bool bench_has_line_starting(const char *text, const char *prefix);
 
 #endif

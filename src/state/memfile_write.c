@@ -33,16 +33,27 @@ static int pwrite_all(int fd, const uint8_t *p, uint64_t n, uint64_t off)
 	return 0;
 }
 
-static bool wanted(const uint64_t *bitmap, uint64_t i)
+struct file_out {
+	int fd;
+	const uint8_t *base;
+	uint64_t done;
+};
+
+static int write_run(void *opaque, uint64_t start, uint64_t run)
 {
-	return !bitmap || (bitmap[i / 64] >> (i % 64) & 1);
+	struct file_out *f = opaque;
+	uint64_t off = start * GM_MEMFILE_PAGE, n = run * GM_MEMFILE_PAGE;
+	int r = pwrite_all(f->fd, f->base + off, n, off);
+
+	f->done += n;
+	return r;
 }
 
 int gm_memfile_write(const char *path, const uint8_t *base, uint64_t size,
 		     const uint64_t *bitmap, uint64_t *written, struct gm_error *err)
 {
 	const uint64_t pages = size / GM_MEMFILE_PAGE, max_run = GM_MEMFILE_MAX_IO / GM_MEMFILE_PAGE;
-	uint64_t run = 0, start = 0, done = 0;
+	struct file_out f = { .base = base };
 	int fd, r = 0;
 
 	if (written)
@@ -57,26 +68,9 @@ int gm_memfile_write(const char *path, const uint8_t *base, uint64_t size,
 			       "and is writable", path, strerror(errno));
 	if (ftruncate(fd, (off_t)size) < 0)
 		r = -errno;
-	for (uint64_t i = 0; i <= pages && r == 0; i++) {
-		bool take;
-
-		if (bitmap && i % 64 == 0 && i + 64 <= pages && bitmap[i / 64] == 0) {
-			take = false;
-			i += 63;
-		} else {
-			take = i < pages && wanted(bitmap, i) &&
-			       !gm_page_zero(base + i * GM_MEMFILE_PAGE, GM_MEMFILE_PAGE);
-		}
-		if (run && (!take || run == max_run)) {
-			uint64_t off = start * GM_MEMFILE_PAGE, n = run * GM_MEMFILE_PAGE;
-
-			r = pwrite_all(fd, base + off, n, off);
-			done += n;
-			run = 0;
-		}
-		if (take && run++ == 0)
-			start = i;
-	}
+	f.fd = fd;
+	if (r == 0)
+		r = gm_page_runs(base, GM_MEMFILE_PAGE, pages, bitmap, max_run, write_run, &f);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)
@@ -84,6 +78,6 @@ int gm_memfile_write(const char *path, const uint8_t *base, uint64_t size,
 			       "memory file %s: writing failed: %s; check the free space on its disk",
 			       path, strerror(-r));
 	if (written)
-		*written = done;
+		*written = f.done;
 	return 0;
 }

@@ -72,9 +72,18 @@ static int put_run(struct pages_out *po, uint64_t first, uint64_t npages, const 
 	return 0;
 }
 
-static bool wanted(const uint64_t *bitmap, uint64_t i)
+struct runs_ctx {
+	struct pages_out *po;
+	uint64_t first_page, page_size;
+	const uint8_t *base;
+	struct gm_error *err;
+};
+
+static int emit_run(void *opaque, uint64_t start, uint64_t run)
 {
-	return !bitmap || (bitmap[i / 64] >> (i % 64) & 1);
+	struct runs_ctx *c = opaque;
+
+	return put_run(c->po, c->first_page + start, run, c->base + start * c->page_size, c->err);
 }
 
 int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t *base,
@@ -82,7 +91,7 @@ int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t 
 			const uint64_t *bitmap, bool compress, struct gm_error *err)
 {
 	struct pages_out po = { .w = w, .region = region, .compress = compress, .b = &w->pages };
-	uint64_t max_run, run = 0, start = 0, end;
+	uint64_t max_run, end;
 	int r;
 
 	if ((r = gm_stream_out_usable(w, "pages", err)) < 0)
@@ -103,24 +112,8 @@ int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t 
 	w->pages.failed = false;
 	gm_buf_u32(&w->pages, region);
 	gm_buf_u32(&w->pages, po.shift);
-	for (uint64_t i = 0; i <= npages && r == 0; i++) {
-		bool take;
-
-		/* A whole bitmap word clear: 64 pages skipped without a look. */
-		if (bitmap && i % 64 == 0 && i + 64 <= npages && bitmap[i / 64] == 0) {
-			take = false;
-			i += 63;
-		} else {
-			take = i < npages && wanted(bitmap, i) &&
-			       !gm_page_zero(base + i * page_size, page_size);
-		}
-		if (run && (!take || run == max_run)) {
-			r = put_run(&po, first_page + start, run, base + start * page_size, err);
-			run = 0;
-		}
-		if (take && run++ == 0)
-			start = i;
-	}
+	struct runs_ctx c = { &po, first_page, page_size, base, err };
+	r = gm_page_runs(base, page_size, npages, bitmap, max_run, emit_run, &c);
 	if (r == 0)
 		r = flush_section(&po, err);
 	return r;

@@ -100,4 +100,12 @@ int gm_pages_walk(const struct gm_section *sec, ZSTD_DCtx *dctx,
 			    const uint8_t *data),
 		  void *opaque, struct gm_error *err);
 
+/*
+ * page_runs.c: call emit(opaque, first, count) for each run of at most
+ * max_run pages of base that bitmap selects (all when NULL) and that are
+ * not all zero; stops at emit's first non-zero return and returns it.
+ */
+int gm_page_runs(const uint8_t *base, uint64_t page_size, uint64_t npages, const uint64_t *bitmap,
+		 uint64_t max_run, int (*emit)(void *opaque, uint64_t start, uint64_t run), void *opaque);
+
 #endif
