@@ -2,6 +2,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -36,6 +37,40 @@ void require_kvm(void)
 	if (fd < 0)
 		cr_skip_test("no usable /dev/kvm (%s): KVM tests need a KVM host", strerror(errno));
 	close(fd);
+}
+
+void test_caps(struct gm_caps *caps)
+{
+	struct gm_error err = { 0 };
+
+	require_kvm();
+	cr_assert_eq(gm_caps_probe(caps, GM_PROBE_FAST, &err), 0, "%s", err.msg);
+}
+
+void require_guest_memfd(void)
+{
+	const uint64_t needed = GM_GMEM_FLAG_MMAP | GM_GMEM_FLAG_INIT_SHARED;
+	struct gm_caps caps;
+
+	test_caps(&caps);
+	if (!caps.guest_memfd)
+		cr_skip_test("this kernel has no guest_memfd (KVM_CAP_GUEST_MEMFD is 0); the test needs backend=guest-memfd");
+	if ((caps.gmem_flags & needed) != needed)
+		cr_skip_test("this kernel's guest_memfd cannot be mapped by the host (flags 0x%" PRIx64
+			     ", needs mmap and init-shared: Linux 6.18 or later); the test needs backend=guest-memfd",
+			     caps.gmem_flags);
+	if (!caps.user_memory2)
+		cr_skip_test("this KVM has no KVM_CAP_USER_MEMORY2; the test needs backend=guest-memfd");
+}
+
+void require_host_ram(uint64_t bytes)
+{
+	struct gm_caps caps;
+
+	test_caps(&caps);
+	if (caps.host_ram < bytes)
+		cr_skip_test("this machine has %" PRIu64 "M of RAM and the test needs %" PRIu64 "M",
+			     caps.host_ram >> 20, bytes >> 20);
 }
 
 size_t count_substr(const char *hay, const char *needle)

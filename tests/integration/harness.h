@@ -8,6 +8,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include <gmvm/caps.h>
 
 struct run_result {
 	int status;     /* exit status, or 128 + signal */
@@ -41,6 +44,23 @@ char *guest_path(const char *name);
 
 /* cr_skip_test with a one-line reason unless /dev/kvm can be opened. */
 void require_kvm(void);
+
+/* Require KVM, then probe it through libgmvm (gm_caps_probe, fast) into caps. */
+void test_caps(struct gm_caps *caps);
+
+/*
+ * cr_skip_test with a one-line reason unless this kernel's guest_memfd can
+ * back guest RAM as gmvm uses it (KVM_CAP_GUEST_MEMFD with the mmap and
+ * init-shared flags, and KVM_CAP_USER_MEMORY2): for tests whose point is
+ * backend=guest-memfd or bind=gmem, which name that backend in their spec.
+ */
+void require_guest_memfd(void);
+
+/*
+ * cr_skip_test with a one-line reason unless the host has at least bytes of
+ * RAM as gmvm counts it (MemTotal): below that, gmvm refuses the size.
+ */
+void require_host_ram(uint64_t bytes);
 
 /* Number of occurrences of needle in hay. */
 size_t count_substr(const char *hay, const char *needle);

@@ -71,7 +71,8 @@ static void discard_under_guest(const char *memory)
 
 Test(api, discard_is_seen_as_zeros_guest_memfd, .timeout = 120)
 {
-	discard_under_guest("size=256M");
+	require_guest_memfd();
+	discard_under_guest("size=256M,backend=guest-memfd");
 }
 
 Test(api, discard_is_seen_as_zeros_memfd, .timeout = 120)
@@ -101,7 +102,9 @@ Test(api, binding_switch_while_dirty_runs, .timeout = 180)
 {
 	struct vm vm;
 
-	vm_start(&vm, "dirty", "size=256M", "dirty.mb=64 dirty.seconds=4");
+	/* bind=gmem needs guest_memfd: named, so GMVM_TEST_BACKEND does not apply */
+	require_guest_memfd();
+	vm_start(&vm, "dirty", "size=256M,backend=guest-memfd", "dirty.mb=64 dirty.seconds=4");
 	cr_assert(guest_console_wait(&vm.con, "dirty: start", 60), "console:\n%s", vm.con.buf);
 	for (int i = 0; i < 6; i++) {
 		enum gm_bind to = i % 2 ? GM_BIND_GMEM : GM_BIND_MAPPED;

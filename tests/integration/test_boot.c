@@ -37,13 +37,16 @@ static void boot_hello(const char *memory, const char *expect_ram)
 /* e820 RAM of a 256 MiB guest: 256 MiB minus the 0x9fc00..1 MiB reserved area. */
 #define RAM_256M "ram=255 MiB"
 
+/* These two are about guest_memfd, so they name it: GMVM_TEST_BACKEND does not apply. */
 Test(boot, hello_guest_memfd_gmem, .timeout = 90)
 {
-	boot_hello("size=256M", RAM_256M);
+	require_guest_memfd();
+	boot_hello("size=256M,backend=guest-memfd,bind=gmem", RAM_256M);
 }
 
 Test(boot, hello_guest_memfd_mapped, .timeout = 90)
 {
+	require_guest_memfd();
 	boot_hello("size=256M,backend=guest-memfd,bind=mapped", RAM_256M);
 }
 
@@ -88,6 +91,7 @@ Test(boot, memtest_256M, .timeout = 300)
 Test(boot, memtest_5G_across_the_hole, .timeout = 300)
 {
 	/* 3 GiB below the hole and 2 GiB above 4 GiB, minus the first few MiB */
+	require_host_ram(5ull << 30);
 	memtest("size=5G", (5ul << 30) / 4096 - 4096);
 }
 
@@ -122,6 +126,7 @@ Test(boot, interrupts_work_on_every_vcpu_count, .timeout = 120)
 Test(boot, hello_with_16G, .timeout = 90)
 {
 	/* 3 GiB below the hole and 13 GiB above 4 GiB, minus the reserved 0x9fc00..1 MiB */
+	require_host_ram(16ull << 30);
 	boot_hello("size=16G", "ram=16383 MiB");
 }
 
