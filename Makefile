@@ -42,6 +42,12 @@ check-asan: $(ASAN_BUILD)/build.ninja
 	$(MESON_TEST) -C $(ASAN_BUILD)
 	@scripts/test-summary.sh $(ASAN_BUILD)
 
+# The KVM suites on a machine without /dev/kvm: one nested VM under QEMU's
+# software emulation, set up in build-nested/ (scripts/nested-kvm/README.md).
+.PHONY: check-nested
+check-nested: all
+	scripts/nested-kvm/check.sh $(BUILD)
+
 bench: all
 	scripts/deps.sh bench
 	bench/run.sh

@@ -5,9 +5,10 @@
 # meson hides the output of test binaries that pass (tests/meson.build sets
 # CRITERION_VERBOSITY_LEVEL=1 so Criterion logs [SKIP] lines).
 # Usage: scripts/test-summary.sh BUILD_DIR
+#        scripts/test-summary.sh NAME LOG   -- Criterion output in LOG, as NAME
 set -eu
-log="$1/meson-logs/testlog.txt"
-[ -f "$log" ] || { echo "no test log in $1" >&2; exit 1; }
+log="${2:-$1/meson-logs/testlog.txt}"
+[ -f "$log" ] || { echo "no test log $log" >&2; exit 1; }
 awk -v dir="$1" '
   /Synthesis: Tested:/ {
     for (i = 1; i <= NF; i++) {
