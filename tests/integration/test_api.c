@@ -155,8 +155,11 @@ Test(api, vcpu_state_round_trip, .timeout = 120)
 	cr_assert_eq(memcmp(&a->mp_state, &b->mp_state, sizeof(a->mp_state)), 0);
 	cr_assert_eq(memcmp(a->xsave.region, b->xsave.region, 512), 0, "legacy FPU/SSE area differs");
 	cr_assert_eq(a->nmsrs, b->nmsrs);
+	/* The TSC moves on while paused; Hyper-V's synthetic MSRs (0x40000000
+	 * and up) are saved as KVM lists them, but gmvm shows the guest no
+	 * Hyper-V leaves, and some of them are clocks too. */
 	for (unsigned i = 0; i < a->nmsrs; i++)
-		if (a->msrs[i].index != 0x10) /* the TSC moves on while paused */
+		if (a->msrs[i].index != 0x10 && (a->msrs[i].index & 0xffffff00) != 0x40000000)
 			cr_assert_eq(a->msrs[i].data, b->msrs[i].data, "MSR 0x%x", a->msrs[i].index);
 	/* running state cannot be read */
 	cr_assert_eq(gm_machine_resume(vm.m, &vm.err), 0, "%s", vm.err.msg);
