@@ -29,7 +29,7 @@ static const char usage[] =
 	"  --runs N           counted rounds per case, at least 1 (default: 5)\n"
 	"  --warmup N         uncounted rounds before them (default: 1)\n"
 	"  --rev STRING       the gmvm revision named in the report (default: unknown)\n"
-	"  --case WHICH       all, start, memory, trace or api (default: all)\n"
+	"  --case WHICH       all, start, memory, trace, api or snapshot (default: all)\n"
 	"  -h, --help         print this help and exit\n";
 
 static void bad_option(const char *fmt, const char *arg)
@@ -113,8 +113,8 @@ static void parse_options(int argc, char **argv, struct bench_opts *o)
 	if (optind < argc)
 		bad_option("unexpected argument '%s'; gmvm-bench takes only options, see --help", argv[optind]);
 	if (strcmp(o->which, "all") && strcmp(o->which, "start") && strcmp(o->which, "memory") &&
-	    strcmp(o->which, "trace") && strcmp(o->which, "api"))
-		bad_option("unknown case '%s'; use --case all, start, memory, trace or api", o->which);
+	    strcmp(o->which, "trace") && strcmp(o->which, "api") && strcmp(o->which, "snapshot"))
+		bad_option("unknown case '%s'; use --case all, start, memory, trace, api or snapshot", o->which);
 	o->qemu_found = find_program(o->qemu);
 	if (qemu_given && !o->qemu_found)
 		bad_option("--qemu %s is not an executable file; give QEMU's path or leave --qemu out", o->qemu);
@@ -137,9 +137,10 @@ static void check_inputs(const struct bench_opts *o)
 		bad_option("no host-touch binary at %s; build it (ninja -C build) or pass --host-touch PATH",
 			   o->host_touch);
 	const char *elfs[] = { wants(o, "start") || wants(o, "trace") ? "hello.elf" : NULL,
-			       wants(o, "memory") ? "memtest.elf" : NULL, wants(o, "api") ? "spin.elf" : NULL };
+			       wants(o, "memory") ? "memtest.elf" : NULL, wants(o, "api") ? "spin.elf" : NULL,
+			       wants(o, "snapshot") ? "dirty.elf" : NULL };
 
-	for (int i = 0; i < 3; i++) {
+	for (size_t i = 0; i < sizeof(elfs) / sizeof(elfs[0]); i++) {
 		if (!elfs[i])
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", o->guests, elfs[i]);
@@ -149,8 +150,8 @@ static void check_inputs(const struct bench_opts *o)
 }
 
 /*
- * The API cases' sockets live in a directory of their own, short enough
- * for a UNIX socket path: $TMPDIR if it is, else /tmp.
+ * The API and snapshot cases' sockets live in a directory of their own,
+ * short enough for a UNIX socket path: $TMPDIR if it is, else /tmp.
  */
 static char *make_sockdir(char *buf, size_t len)
 {
@@ -184,15 +185,15 @@ static void remove_sockdir(const char *path)
 
 int main(int argc, char **argv)
 {
-	static struct bench_case start, memory, trace, api_ping, api_pause, api_memory;
-	struct bench_case *cases[6];
+	static struct bench_case start, memory, trace, api_ping, api_pause, api_memory, snapshot;
+	struct bench_case *cases[7];
 	struct bench_opts o;
 	char machine[1024], date[32], sockdir[PATH_MAX];
 	int n = 0, rc = 0;
 
 	parse_options(argc, argv, &o);
 	check_inputs(&o);
-	if (wants(&o, "api")) {
+	if (wants(&o, "api") || wants(&o, "snapshot")) {
 		if (api_client_global_init() < 0) {
 			fputs("gmvm-bench: libcurl could not be initialised (out of memory?)\n", stderr);
 			return 1;
@@ -215,6 +216,8 @@ int main(int argc, char **argv)
 		bench_case_api_pause(cases[n++] = &api_pause, &o);
 		bench_case_api_memory(cases[n++] = &api_memory, &o);
 	}
+	if (wants(&o, "snapshot"))
+		bench_case_snapshot(cases[n++] = &snapshot, &o);
 	for (int i = 0; i < n && !rc; i++) {
 		if (bench_run_case(cases[i]) < 0)
 			rc = 1;

@@ -22,7 +22,7 @@
 
 struct bench_opts {
 	const char *gmvm, *guests, *qemu, *host_touch, *report, *rev, *which;
-	const char *sockdir;	/* a private directory for the API cases' sockets; NULL without those cases */
+	const char *sockdir;	/* a private directory for the API and snapshot cases' sockets; NULL without them */
 	bool qemu_found;	/* qemu resolved to an executable */
 	int runs, warmup;
 };
@@ -113,6 +113,9 @@ char *bench_path_in(const char *dir, const char *file);
 void bench_case_api_ping(struct bench_case *c, const struct bench_opts *o);
 void bench_case_api_pause(struct bench_case *c, const struct bench_opts *o);
 void bench_case_api_memory(struct bench_case *c, const struct bench_opts *o);
+
+/* case_snapshot.c: case 7, saving a running guest and restoring it, next to QEMU (--case snapshot). */
+void bench_case_snapshot(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

@@ -1,8 +1,8 @@
 /*
- * bench/cases: cases 1-3 of `make bench` (4-6 are in case_api.c): which
- * sides they run (the exact commands), what they measure from each run, the
- * per-round ratios and the targets, and the helpers every case builds
- * with.  Running and reporting are elsewhere.
+ * bench/cases: cases 1-3 of `make bench` (4-6 are in case_api.c, 7 in
+ * case_snapshot.c): which sides they run (the exact commands), what they
+ * measure from each run, the per-round ratios and the targets, and the
+ * helpers every case builds with.  Running and reporting are elsewhere.
  */
 #include <math.h>
 #include <stdarg.h>

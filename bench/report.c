@@ -296,7 +296,7 @@ int report_write_markdown(const char *path, const char *machine, const char *dat
 		     "as met or not met.\n\n"
 		     "To reproduce: `make bench` from the repository root, as root so that the 2 MiB hugetlb pool "
 		     "can be filled (`bench/run.sh`; `bench/run.sh --runs 11` for more rounds, `--case memory` "
-		     "for one case, `--case api` for the control-API cases 4-6).\n",
+		     "for one case, `--case api` for the control-API cases 4-6, `--case snapshot` for case 7).\n",
 		date, machine, o->warmup, o->runs);
 	for (int i = 0; i < n_cases; i++)
 		md_case(out, cases[i]);
