@@ -223,3 +223,86 @@ Test(snapshot, map_and_ondemand_restore_a_chain, .timeout = 300)
 	free(base);
 	free(d1);
 }
+
+/*
+ * Every backend, and onto another: memory files are plain bytes, so a
+ * snapshot of one backend restores onto any other.  Specs name their
+ * backend, so GMVM_TEST_BACKEND does not change them.
+ */
+static void across(const char *from, enum gm_backend to_backend)
+{
+	char *dir = scratch(gm_backend_name(to_backend));
+	struct gm_snapshot *s = NULL;
+	struct vm vm;
+
+	if (strstr(from, "guest-memfd") || to_backend == GM_BACKEND_GUEST_MEMFD)
+		require_guest_memfd();
+	vm_start(&vm, "dirty", from, "dirty.mb=16 dirty.seconds=5 dirty.rounds=1500");
+	cr_assert(guest_console_wait(&vm.con, "dirty: start", 60), "console:\n%s", vm.con.buf);
+	sleep_ms(300);
+	snapshot(&vm, dir, GM_SNAPSHOT_FULL);
+	vm_kill(&vm);
+
+	memset(&vm, 0, sizeof(vm));
+	gm_config_defaults(&vm.cfg);
+	cr_assert_eq(gm_snapshot_open((const char *const[]){ dir }, 1, &s, &vm.err), 0, "%s", vm.err.msg);
+	gm_snapshot_config(s, &vm.cfg);
+	vm.cfg.mem.backend = to_backend;
+	vm.cfg.mem.bind = to_backend == GM_BACKEND_GUEST_MEMFD ? GM_BIND_GMEM : GM_BIND_MAPPED;
+	cr_assert_eq(gm_caps_probe(&vm.caps, GM_PROBE_FAST, &vm.err), 0);
+	cr_assert_eq(gm_machine_restore(&vm.cfg, &vm.caps, s, GM_RESTORE_COPY, &vm.m, &vm.err), 0, "%s", vm.err.msg);
+	gm_snapshot_close(s);
+	guest_console_init(&vm.con);
+	gm_machine_set_console_sink(vm.m, guest_console_sink, &vm.con);
+	cr_assert_eq(gm_memory_config(gm_machine_memory(vm.m))->backend, to_backend);
+	cr_assert_eq(gm_machine_resume(vm.m, &vm.err), 0, "%s", vm.err.msg);
+	vm_finish(&vm, 0, "dirty: ok pages=");
+	free(dir);
+}
+
+Test(snapshot, memfd_onto_anon, .timeout = 300)
+{
+	across("size=256M,backend=memfd", GM_BACKEND_ANON);
+}
+
+Test(snapshot, anon_onto_memfd, .timeout = 300)
+{
+	across("size=256M,backend=anon", GM_BACKEND_MEMFD);
+}
+
+Test(snapshot, guest_memfd_onto_guest_memfd, .timeout = 300)
+{
+	across("size=256M,backend=guest-memfd", GM_BACKEND_GUEST_MEMFD);
+}
+
+Test(snapshot, guest_memfd_onto_memfd, .timeout = 300)
+{
+	across("size=256M,backend=guest-memfd", GM_BACKEND_MEMFD);
+}
+
+/* guest_memfd pages are only ever its own: no private file mapping, no userfaultfd. */
+Test(snapshot, map_and_ondemand_refuse_guest_memfd, .timeout = 300)
+{
+	static const enum gm_restore_mode modes[] = { GM_RESTORE_MAP, GM_RESTORE_ONDEMAND };
+	static const char *const why[] = { "guest_memfd's pages can only be its own", "userfaultfd on guest_memfd" };
+	char *dir = scratch("gmem-modes");
+	struct gm_snapshot *s = NULL;
+	struct vm vm;
+
+	require_guest_memfd();
+	vm_start(&vm, "spin", "size=128M,backend=guest-memfd", NULL);
+	cr_assert(guest_console_wait(&vm.con, "spin: running", 60));
+	snapshot(&vm, dir, GM_SNAPSHOT_FULL);
+	vm_kill(&vm);
+	for (int i = 0; i < 2; i++) {
+		memset(&vm, 0, sizeof(vm));
+		gm_config_defaults(&vm.cfg);
+		cr_assert_eq(gm_snapshot_open((const char *const[]){ dir }, 1, &s, &vm.err), 0, "%s", vm.err.msg);
+		gm_snapshot_config(s, &vm.cfg);
+		cr_assert_eq(gm_caps_probe(&vm.caps, GM_PROBE_FAST, &vm.err), 0);
+		cr_assert_lt(gm_machine_restore(&vm.cfg, &vm.caps, s, modes[i], &vm.m, &vm.err), 0);
+		cr_assert(strstr(vm.err.msg, why[i]) && strstr(vm.err.msg, "restore-mode=copy"), "%s", vm.err.msg);
+		gm_snapshot_close(s);
+	}
+	free(dir);
+}
