@@ -19,7 +19,7 @@
 #include "background.h"
 #include "spawn.h"
 
-#define POLL_US 1000
+#define POLL_US BG_POLL_US
 
 double bg_now_us(void)
 {
@@ -156,7 +156,7 @@ int bg_wait_line(struct bg_proc *p, const char *prefix, int timeout_ms, char *er
 	}
 }
 
-int bg_connect_unix(struct bg_proc *p, const char *path, int timeout_ms, char *err, size_t errlen)
+int bg_connect_unix(struct bg_proc *p, const char *path, int poll_us, int timeout_ms, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	double deadline = bg_now_us() + timeout_ms * 1e3;
@@ -194,7 +194,7 @@ int bg_connect_unix(struct bg_proc *p, const char *path, int timeout_ms, char *e
 			snprintf(err, errlen, "nothing listens on %s after %d ms (%s)", path, timeout_ms, strerror(e));
 			return -1;
 		}
-		usleep(POLL_US);
+		usleep((useconds_t)poll_us);
 	}
 }
 
@@ -235,4 +235,17 @@ void bg_stop(struct bg_proc *p)
 	if (p->out >= 0)
 		close(p->out);
 	p->out = -1;
+}
+
+bool bg_kvm_unusable(char *why, size_t len)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+
+	if (fd >= 0) {
+		close(fd);
+		return false;
+	}
+	snprintf(why, len, "/dev/kvm cannot be opened (%s), so neither gmvm nor QEMU -accel kvm can run a guest here; "
+		 "run on a KVM host", strerror(errno));
+	return true;
 }

@@ -34,7 +34,11 @@ int bg_wait_line(struct bg_proc *p, const char *prefix, int timeout_ms, char *er
  * connection; returns that connection's fd (the caller closes it), or -1
  * with a reason when the process ended or the time ran out.
  */
-int bg_connect_unix(struct bg_proc *p, const char *path, int timeout_ms, char *err, size_t errlen);
+/* How often the background helpers look again, by default. */
+#define BG_POLL_US 1000
+int bg_connect_unix(struct bg_proc *p, const char *path, int poll_us, int timeout_ms, char *err, size_t errlen);
+/* One line saying why no guest can run here, or false when /dev/kvm opens. */
+bool bg_kvm_unusable(char *why, size_t len);
 
 /*
  * Waits up to timeout_ms for the process to end by itself; -1 if it did not

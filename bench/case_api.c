@@ -31,19 +31,6 @@
 
 /* ---- shared: the KVM check and a VMM session ---- */
 
-/* One line saying why no guest can run here, or false when /dev/kvm opens. */
-static bool kvm_unusable(char *why, size_t len)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd >= 0) {
-		close(fd);
-		return false;
-	}
-	snprintf(why, len, "/dev/kvm cannot be opened (%s), so neither gmvm nor QEMU -accel kvm can run a guest here; "
-		 "run on a KVM host", strerror(errno));
-	return true;
-}
 
 static struct bench_side *add_gmvm(struct bench_case *c, const struct bench_opts *o, const char *label,
 				   const char *cpus, bool api)
@@ -72,7 +59,7 @@ static struct bench_side *add_qemu_qmp(struct bench_case *c, const struct bench_
 /* Every side of an API case needs a guest to run: without KVM the whole case is skipped. */
 static void check_kvm(struct bench_case *c)
 {
-	kvm_unusable(c->skip, sizeof(c->skip));
+	bg_kvm_unusable(c->skip, sizeof(c->skip));
 }
 
 enum op { OP_PING, OP_PAUSE, OP_RESUME };
@@ -97,7 +84,7 @@ static int session_open(struct session *x, const struct bench_side *side, bool q
 	if (bg_start(&x->p, side->argv, why, whylen) < 0 ||
 	    bg_wait_line(&x->p, SPIN_READY, START_TIMEOUT_MS, why, whylen) < 0)
 		return -1;
-	int fd = bg_connect_unix(&x->p, side->sock, START_TIMEOUT_MS, why, whylen);
+	int fd = bg_connect_unix(&x->p, side->sock, BG_POLL_US, START_TIMEOUT_MS, why, whylen);
 
 	if (fd < 0)
 		return -1;

@@ -65,18 +65,6 @@ struct snap_run {
 
 /* ---- checks made when the case is built ---- */
 
-static bool kvm_unusable(char *why, size_t len)
-{
-	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-
-	if (fd >= 0) {
-		close(fd);
-		return false;
-	}
-	snprintf(why, len, "/dev/kvm cannot be opened (%s), so neither gmvm nor QEMU -accel kvm can run a guest here; "
-		 "run on a KVM host", strerror(errno));
-	return true;
-}
 
 /* restore-mode=ondemand needs a userfaultfd that sees KVM's faults, as gmvm opens it. */
 static bool userfaultfd_denied(char *why, size_t len)
@@ -197,46 +185,6 @@ static int add_disk_use(const char *path, double *bytes, char *why, size_t whyle
 
 /* ---- processes and connections ---- */
 
-/* As bg_connect_unix, polling every poll_us: QEMU's restore is timed through this. */
-static int connect_unix(struct bg_proc *p, const char *path, int poll_us, int timeout_ms, char *why, size_t whylen)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	double deadline = bg_now_us() + timeout_ms * 1e3;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(why, whylen, "socket path %s is too long for a UNIX socket; set TMPDIR to a shorter directory",
-			 path);
-		return -1;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	for (;;) {
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-		if (fd < 0) {
-			snprintf(why, whylen, "socket(AF_UNIX): %s", strerror(errno));
-			return -1;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			return fd;
-		int e = errno;
-
-		close(fd);
-		if (e != ENOENT && e != ECONNREFUSED && e != EAGAIN) {
-			snprintf(why, whylen, "cannot connect to %s: %s", path, strerror(e));
-			return -1;
-		}
-		if (!bg_alive(p)) {
-			snprintf(why, whylen, "it ended (exit status %d) before listening on %s", p->status, path);
-			return -1;
-		}
-		if (bg_now_us() > deadline) {
-			snprintf(why, whylen, "nothing listens on %s after %d ms (%s)", path, timeout_ms, strerror(e));
-			return -1;
-		}
-		usleep((useconds_t)poll_us);
-	}
-}
-
 static void close_conns(struct snap_run *x)
 {
 	if (x->a.curl)
@@ -260,7 +208,7 @@ static int wait_gone(struct snap_run *x, const char *asked, char *why, size_t wh
 
 static int gmvm_connect(struct snap_run *x, const char *sock, char *why, size_t whylen)
 {
-	int fd = connect_unix(&x->p, sock, 1000, BOOT_TIMEOUT_MS, why, whylen);
+	int fd = bg_connect_unix(&x->p, sock, BG_POLL_US, BOOT_TIMEOUT_MS, why, whylen);
 
 	if (fd < 0)
 		return -1;
@@ -607,7 +555,7 @@ static int qmp_query(struct qmp *q, const char *execute, const char *field, char
 
 static int qemu_connect(struct snap_run *x, const char *sock, int poll_us, int timeout_ms, char *why, size_t whylen)
 {
-	int fd = connect_unix(&x->p, sock, poll_us, timeout_ms, why, whylen);
+	int fd = bg_connect_unix(&x->p, sock, poll_us, timeout_ms, why, whylen);
 
 	return fd < 0 ? -1 : qmp_open(&x->q, fd, why, whylen);
 }
@@ -627,7 +575,7 @@ static int qemu_save(struct snap_run *x, const struct bench_side *s, double *out
 	unlink(s->sock);
 	if (bg_start(&x->p, s->argv, why, whylen) < 0 ||
 	    bg_wait_line(&x->p, ROUND_LINE, BOOT_TIMEOUT_MS, why, whylen) < 0 ||
-	    qemu_connect(x, s->sock, 1000, BOOT_TIMEOUT_MS, why, whylen) < 0 ||
+	    qemu_connect(x, s->sock, BG_POLL_US, BOOT_TIMEOUT_MS, why, whylen) < 0 ||
 	    qmp_call(&x->q, json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters", "arguments",
 				      "max-bandwidth", QEMU_MAX_BANDWIDTH), NULL, why, whylen) < 0)
 		return -1;
@@ -823,7 +771,7 @@ void bench_case_snapshot(struct bench_case *c, const struct bench_opts *o)
 					       S7_ONDEMAND, M7_RESTORE_MS, true, 10, " ms" };
 	c->targets[3] = (struct bench_target){ "gmvm copy restores >= 3x faster than QEMU", R7_RESTORE_COPY, 0, 0,
 					       false, 3, "x" };
-	if (!kvm_unusable(c->skip, sizeof(c->skip)))
+	if (!bg_kvm_unusable(c->skip, sizeof(c->skip)))
 		userfaultfd_denied(c->sides[S7_ONDEMAND].skip, sizeof(c->sides[S7_ONDEMAND].skip));
 	choose_base(c);
 	build_about();
