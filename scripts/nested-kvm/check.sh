@@ -15,10 +15,11 @@
 #                             (boot::hello_with_16G needs 16G inside)
 #   NESTED_SMP=2  NESTED_TIMEOUT=2400 (seconds for the whole VM)
 #   NESTED_TEST_BACKEND=memfd (empty: each test's own backend)
-#   NESTED_SHMEM_THP=always   the VM's shmem THP policy (empty: the kernel's,
-#                             never): memfd guest RAM on 2M pages faults 512
-#                             times less, which under TCG makes memtest of 2G
-#                             take 25 s instead of 90 s
+#   NESTED_SHMEM_THP=always   the VM's shmem THP policy for the integration
+#                             suites (empty: the kernel's, never, as for the
+#                             unit suites): memfd guest RAM on 2M pages faults
+#                             512 times less, which under TCG makes a memtest
+#                             of 2G take 25 s instead of 90 s
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)

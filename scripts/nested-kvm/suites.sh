@@ -6,16 +6,16 @@
 # Tests listed in NESTED_LEAVE_OUT (suite/test ...) are not run; their
 # [SKIP] line gives NESTED_LEAVE_OUT_REASON.  A binary that runs longer
 # than NESTED_BINARY_TIMEOUT seconds (900) is killed.
-# NESTED_SHMEM_THP, when set, goes to the VM's
-# /sys/kernel/mm/transparent_hugepage/shmem_enabled first.
+# NESTED_SHMEM_THP, when set, is the VM's shmem THP policy
+# (/sys/kernel/mm/transparent_hugepage/shmem_enabled) while the integration
+# suites run; the unit suites run with the kernel's own.
 set -u
 thp=/sys/kernel/mm/transparent_hugepage/shmem_enabled
-if [ -n "${NESTED_SHMEM_THP:-}" ]; then
-  echo "$NESTED_SHMEM_THP" > "$thp" || echo "nested-run: could not set shmem THP to $NESTED_SHMEM_THP"
-fi
+thp_now() { sed 's/.*\[\(.*\)\].*/\1/' "$thp" 2>/dev/null; }
+thp_kernel=$(thp_now)
 echo "nested-run: kernel $(uname -r), $(nproc) vCPUs," \
   "$(awk '/^MemTotal:/ { printf "%d MiB", $2 / 1024 }' /proc/meminfo)," \
-  "shmem THP $(sed 's/.*\[\(.*\)\].*/\1/' "$thp" 2>/dev/null)," \
+  "shmem THP ${NESTED_SHMEM_THP:-$thp_kernel} for the integration suites and $thp_kernel for the others," \
   "GMVM_TEST_BACKEND=${GMVM_TEST_BACKEND:-(unset)}"
 [ -c /dev/kvm ] || echo "nested-run: no /dev/kvm in the VM: the KVM tests will skip"
 filter=() rename=(-e '')
@@ -29,6 +29,11 @@ fi
 status=0
 for t in "$@"; do
   name=${t##*/}
+  want=$thp_kernel
+  case $t in */integration/*) want=${NESTED_SHMEM_THP:-$thp_kernel} ;; esac
+  if [ "$(thp_now)" != "$want" ]; then
+    echo "$want" > "$thp" || echo "nested-run: could not set shmem THP to $want"
+  fi
   echo "nested-run: begin $name"
   s=$(date +%s)
   timeout -k 10 "${NESTED_BINARY_TIMEOUT:-900}" "$t" -j1 "${filter[@]}" 2>&1 | sed -u "${rename[@]}"
