@@ -409,69 +409,6 @@ static int run_gmvm(struct snap_run *x, const struct bench_side *s, const char *
 
 /* ---- QEMU: QMP commands with arguments and answers ---- */
 
-/* The next line from QEMU (without CRLF) into q->line; the buffer works as qmp.c's. */
-static int qmp_read_line(struct qmp *q, char *why, size_t whylen)
-{
-	double deadline = bg_now_us() + QMP_TIMEOUT_MS * 1e3;
-
-	for (;;) {
-		char *nl = memchr(q->buf, '\n', q->len);
-
-		if (nl) {
-			size_t n = (size_t)(nl - q->buf);
-			size_t keep = n && q->buf[n - 1] == '\r' ? n - 1 : n;
-
-			if (keep >= sizeof(q->line))
-				keep = sizeof(q->line) - 1;
-			memcpy(q->line, q->buf, keep);
-			q->line[keep] = '\0';
-			q->len -= n + 1;
-			memmove(q->buf, nl + 1, q->len);
-			return 0;
-		}
-		if (q->len == sizeof(q->buf)) {
-			snprintf(why, whylen, "QMP: a line longer than %zu bytes", sizeof(q->buf));
-			return -1;
-		}
-		double left_ms = (deadline - bg_now_us()) / 1e3;
-		struct pollfd pfd = { .fd = q->fd, .events = POLLIN };
-		int r = left_ms > 0 ? poll(&pfd, 1, (int)left_ms + 1) : 0;
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(why, whylen, "QMP: %s", r ? strerror(errno) : "no answer within 10 s");
-			return -1;
-		}
-		ssize_t got = recv(q->fd, q->buf + q->len, sizeof(q->buf) - q->len, 0);
-
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0) {
-			snprintf(why, whylen, "QMP: %s", got ? strerror(errno) : "QEMU closed the connection");
-			return -1;
-		}
-		q->len += (size_t)got;
-	}
-}
-
-static int qmp_send(struct qmp *q, const char *s, size_t n, char *why, size_t whylen)
-{
-	while (n) {
-		ssize_t w = send(q->fd, s, n, MSG_NOSIGNAL);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			snprintf(why, whylen, "QMP: send: %s", strerror(errno));
-			return -1;
-		}
-		s += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Runs cmd (a QMP command object, taken over) and reads up to its answer,
  * passing events by.  *ret (when ret is not NULL): the answer's "return",

@@ -57,9 +57,10 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Next line (without CRLF) into line; -1 with a reason on EOF, error or timeout. */
-static int read_line(struct qmp *q, char *line, size_t linelen, char *err, size_t errlen)
+int qmp_read_line(struct qmp *q, char *err, size_t errlen)
 {
+	char *line = q->line;
+	size_t linelen = sizeof(q->line);
 	long long deadline = now_ms() + QMP_TIMEOUT_MS;
 
 	for (;;) {
@@ -103,10 +104,10 @@ static int read_line(struct qmp *q, char *line, size_t linelen, char *err, size_
 	}
 }
 
-static int send_all(int fd, const char *s, size_t n, char *err, size_t errlen)
+int qmp_send(struct qmp *q, const char *s, size_t n, char *err, size_t errlen)
 {
 	while (n) {
-		ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+		ssize_t w = send(q->fd, s, n, MSG_NOSIGNAL);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -125,10 +126,10 @@ int qmp_execute(struct qmp *q, const char *cmd, char *err, size_t errlen)
 	char msg[128], what[256];
 	int n = snprintf(msg, sizeof(msg), "{\"execute\":\"%s\"}\n", cmd);
 
-	if (n < 0 || (size_t)n >= sizeof(msg) || send_all(q->fd, msg, (size_t)n, err, errlen) < 0)
+	if (n < 0 || (size_t)n >= sizeof(msg) || qmp_send(q, msg, (size_t)n, err, errlen) < 0)
 		return -1;
 	for (;;) {
-		if (read_line(q, q->line, sizeof(q->line), err, errlen) < 0)
+		if (qmp_read_line(q, err, errlen) < 0)
 			return -1;
 		switch (qmp_classify(q->line, strlen(q->line), what, sizeof(what))) {
 		case QMP_RETURN:
@@ -149,7 +150,7 @@ int qmp_open(struct qmp *q, int fd, char *err, size_t errlen)
 {
 	q->fd = fd;
 	q->len = 0;
-	if (read_line(q, q->line, sizeof(q->line), err, errlen) < 0)
+	if (qmp_read_line(q, err, errlen) < 0)
 		goto fail;
 	if (qmp_classify(q->line, strlen(q->line), NULL, 0) != QMP_GREETING) {
 		snprintf(err, errlen, "QMP: expected the greeting, got: %.200s", q->line);

@@ -29,6 +29,11 @@ int qmp_execute(struct qmp *q, const char *cmd, char *err, size_t errlen);
 
 void qmp_close(struct qmp *q);
 
+/* The next line from QEMU (without CRLF) into q->line; -1 with a reason on EOF, error or 10 s of silence. */
+int qmp_read_line(struct qmp *q, char *err, size_t errlen);
+/* All of s[0, n) to QEMU; -1 with a reason. */
+int qmp_send(struct qmp *q, const char *s, size_t n, char *err, size_t errlen);
+
 /*
  * What one line from QEMU is: QMP_RETURN, QMP_ERROR (desc, class copied
  * into what), QMP_EVENT, QMP_GREETING, or QMP_OTHER (not a JSON object,
