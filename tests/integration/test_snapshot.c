@@ -40,8 +40,12 @@ static void snapshot(struct vm *vm, const char *dir, enum gm_snapshot_kind kind)
 	cr_assert_eq(access(dir, F_OK), 0, "no snapshot directory");
 }
 
-/* Restore the chain into a machine whose console the test collects; it runs on its own. */
-static void restore_mode(struct vm *vm, const char *const *dirs, unsigned n, bool clone, enum gm_restore_mode mode)
+/*
+ * Open the chain and fill vm's config from it: the snapshot's backend, or
+ * the test backend the suite runs on; a clone gets a new identity.  The
+ * caller may change the config before gm_machine_restore.
+ */
+static struct gm_snapshot *open_chain(struct vm *vm, const char *const *dirs, unsigned n, bool clone)
 {
 	struct gm_snapshot *s = NULL;
 
@@ -50,7 +54,6 @@ static void restore_mode(struct vm *vm, const char *const *dirs, unsigned n, boo
 	gm_config_defaults(&vm->cfg);
 	cr_assert_eq(gm_snapshot_open(dirs, n, &s, &vm->err), 0, "%s", vm->err.msg);
 	gm_snapshot_config(s, &vm->cfg);
-	/* the snapshot's backend, or the test backend the suite runs on */
 	const char *backend = getenv("GMVM_TEST_BACKEND");
 	if (backend && !strcmp(backend, "memfd")) {
 		vm->cfg.mem.backend = GM_BACKEND_MEMFD;
@@ -59,6 +62,12 @@ static void restore_mode(struct vm *vm, const char *const *dirs, unsigned n, boo
 	if (clone)
 		vm->cfg.uuid = NULL;
 	cr_assert_eq(gm_caps_probe(&vm->caps, GM_PROBE_FAST, &vm->err), 0, "%s", vm->err.msg);
+	return s;
+}
+
+/* Restore with vm's config into a machine whose console the test collects; it runs on its own. */
+static void restore_from(struct vm *vm, struct gm_snapshot *s, enum gm_restore_mode mode)
+{
 	cr_assert_eq(gm_machine_restore(&vm->cfg, &vm->caps, s, mode, &vm->m, &vm->err), 0, "%s", vm->err.msg);
 	gm_snapshot_close(s);
 	guest_console_init(&vm->con);
@@ -66,6 +75,11 @@ static void restore_mode(struct vm *vm, const char *const *dirs, unsigned n, boo
 	gm_machine_set_console_sink(vm->m, guest_console_sink, &vm->con);
 	cr_assert_eq(gm_machine_state(vm->m), GM_STATE_PAUSED);
 	cr_assert_eq(gm_machine_resume(vm->m, &vm->err), 0, "%s", vm->err.msg);
+}
+
+static void restore_mode(struct vm *vm, const char *const *dirs, unsigned n, bool clone, enum gm_restore_mode mode)
+{
+	restore_from(vm, open_chain(vm, dirs, n, clone), mode);
 }
 
 static void restore(struct vm *vm, const char *const *dirs, unsigned n, bool clone)
@@ -176,13 +190,7 @@ Test(snapshot, clones_run_side_by_side_and_the_original_identity_is_held, .timeo
 	snapshot(&orig, dir, GM_SNAPSHOT_FULL);
 
 	/* the snapshot keeps the identity, which the running original holds */
-	memset(&again, 0, sizeof(again));
-	gm_config_defaults(&again.cfg);
-	cr_assert_eq(gm_snapshot_open((const char *const[]){ dir }, 1, &s, &again.err), 0, "%s", again.err.msg);
-	gm_snapshot_config(s, &again.cfg);
-	again.cfg.mem = orig.cfg.mem;
-	again.cfg.mem.size = gm_machine_config(orig.m)->mem.size;
-	cr_assert_eq(gm_caps_probe(&again.caps, GM_PROBE_FAST, &again.err), 0);
+	s = open_chain(&again, (const char *const[]){ dir }, 1, false);
 	cr_assert_eq(gm_machine_restore(&again.cfg, &again.caps, s, GM_RESTORE_COPY, &again.m, &again.err), -EBUSY);
 	cr_assert(strstr(again.err.msg, "already runs") && strstr(again.err.msg, "--new-identity"), "%s",
 		  again.err.msg);
@@ -243,19 +251,11 @@ static void across(const char *from, enum gm_backend to_backend)
 	snapshot(&vm, dir, GM_SNAPSHOT_FULL);
 	vm_kill(&vm);
 
-	memset(&vm, 0, sizeof(vm));
-	gm_config_defaults(&vm.cfg);
-	cr_assert_eq(gm_snapshot_open((const char *const[]){ dir }, 1, &s, &vm.err), 0, "%s", vm.err.msg);
-	gm_snapshot_config(s, &vm.cfg);
+	s = open_chain(&vm, (const char *const[]){ dir }, 1, false);
 	vm.cfg.mem.backend = to_backend;
 	vm.cfg.mem.bind = to_backend == GM_BACKEND_GUEST_MEMFD ? GM_BIND_GMEM : GM_BIND_MAPPED;
-	cr_assert_eq(gm_caps_probe(&vm.caps, GM_PROBE_FAST, &vm.err), 0);
-	cr_assert_eq(gm_machine_restore(&vm.cfg, &vm.caps, s, GM_RESTORE_COPY, &vm.m, &vm.err), 0, "%s", vm.err.msg);
-	gm_snapshot_close(s);
-	guest_console_init(&vm.con);
-	gm_machine_set_console_sink(vm.m, guest_console_sink, &vm.con);
+	restore_from(&vm, s, GM_RESTORE_COPY);
 	cr_assert_eq(gm_memory_config(gm_machine_memory(vm.m))->backend, to_backend);
-	cr_assert_eq(gm_machine_resume(vm.m, &vm.err), 0, "%s", vm.err.msg);
 	vm_finish(&vm, 0, "dirty: ok pages=");
 	free(dir);
 }
@@ -295,11 +295,10 @@ Test(snapshot, map_and_ondemand_refuse_guest_memfd, .timeout = 300)
 	snapshot(&vm, dir, GM_SNAPSHOT_FULL);
 	vm_kill(&vm);
 	for (int i = 0; i < 2; i++) {
-		memset(&vm, 0, sizeof(vm));
-		gm_config_defaults(&vm.cfg);
-		cr_assert_eq(gm_snapshot_open((const char *const[]){ dir }, 1, &s, &vm.err), 0, "%s", vm.err.msg);
-		gm_snapshot_config(s, &vm.cfg);
-		cr_assert_eq(gm_caps_probe(&vm.caps, GM_PROBE_FAST, &vm.err), 0);
+		s = open_chain(&vm, (const char *const[]){ dir }, 1, false);
+		/* the point is guest_memfd, whatever backend the suite runs on */
+		vm.cfg.mem.backend = GM_BACKEND_GUEST_MEMFD;
+		vm.cfg.mem.bind = GM_BIND_GMEM;
 		cr_assert_lt(gm_machine_restore(&vm.cfg, &vm.caps, s, modes[i], &vm.m, &vm.err), 0);
 		cr_assert(strstr(vm.err.msg, why[i]) && strstr(vm.err.msg, "restore-mode=copy"), "%s", vm.err.msg);
 		gm_snapshot_close(s);
