@@ -70,7 +70,7 @@ int gm_memfile_write(const char *path, const uint8_t *base, uint64_t size,
 		r = -errno;
 	f.fd = fd;
 	if (r == 0)
-		r = gm_page_runs(base, GM_MEMFILE_PAGE, pages, bitmap, max_run, write_run, &f);
+		r = gm_page_runs(base, GM_MEMFILE_PAGE, pages, bitmap, max_run, write_run, NULL, &f);
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
 	if (r < 0)

@@ -114,9 +114,13 @@ int gm_pages_walk(const struct gm_section *sec, ZSTD_DCtx *dctx,
 		raw = (uint64_t)npages << shift;
 		if (npages == 0)
 			r = RUN_REFUSE(&w, err, "%s", "a run of 0 pages; the stream is corrupt");
-		else if (flags & ~GM_SECTION_ZSTD)
+		else if (flags & ~(GM_SECTION_ZSTD | GM_RUN_ZERO))
 			r = RUN_REFUSE(&w, err, "unknown flags 0x%" PRIx32 "; the stream is from a "
 				       "newer gmvm", flags);
+		else if ((flags & GM_RUN_ZERO) && (flags != GM_RUN_ZERO || dlen != 0))
+			r = RUN_REFUSE(&w, err, "a zero run with flags 0x%" PRIx32 " and %" PRIu64
+				       " data bytes, where it has no other flag and none; the stream "
+				       "is corrupt", flags, dlen);
 		/* Byte offsets of every page must fit in 64 bits for the caller. */
 		else if (__builtin_add_overflow(first, npages, &end) || end > UINT64_MAX >> shift)
 			r = RUN_REFUSE(&w, err, "pages %" PRIu64 " + %" PRIu32 " pass the end of a "
@@ -125,18 +129,18 @@ int gm_pages_walk(const struct gm_section *sec, ZSTD_DCtx *dctx,
 			r = RUN_REFUSE(&w, err, "starts at page %" PRIu64 ", inside or before the run "
 				       "before it, which ends at page %" PRIu64 "; the stream is "
 				       "corrupt", first, prev_end);
-		else if (raw > GM_STREAM_MAX_SECTION)
+		else if (raw > GM_STREAM_MAX_SECTION && !(flags & GM_RUN_ZERO))
 			r = RUN_REFUSE(&w, err, "%" PRIu64 " bytes of pages are over the 256 MiB limit; "
 				       "the stream is corrupt", raw);
 		else if (dlen > c.left)
 			r = RUN_REFUSE(&w, err, "%" PRIu64 " data bytes, but only %zu are left in the "
 				       "payload; the stream is corrupt", dlen, c.left);
-		else if (!(flags & GM_SECTION_ZSTD) && dlen != raw)
+		else if (!(flags & (GM_SECTION_ZSTD | GM_RUN_ZERO)) && dlen != raw)
 			r = RUN_REFUSE(&w, err, "%" PRIu64 " data bytes for %" PRIu32 " pages of %u "
 				       "bytes; the stream is corrupt", dlen, npages, 1u << shift);
 		if (r)
 			break;
-		data = gm_cur_bytes(&c, dlen);
+		data = flags & GM_RUN_ZERO ? NULL : gm_cur_bytes(&c, dlen);
 		if (flags & GM_SECTION_ZSTD)
 			r = unpack(&w, &data, dlen, raw, dctx, &buf, &cap, err);
 		if (r == 0 && fn)

@@ -1,7 +1,9 @@
 /*
  * state/pages_write.c: guest pages into PAGES sections.  Only pages that
  * hold something go: zero pages are what a fresh region holds anyway, and in
- * a mostly idle guest they are most of memory.  Runs of consecutive pages
+ * a mostly idle guest they are most of memory.  A later migration round
+ * asks for zero runs (GM_PAGES_ZEROS): a header each, no data, so a page
+ * the destination already has can be told it became zero.  Runs of consecutive pages
  * share one run header (and one zstd frame), and a section is closed before
  * it would pass GM_PAGES_SECTION_TARGET, so a reader never holds much.
  */
@@ -72,6 +74,24 @@ static int put_run(struct pages_out *po, uint64_t first, uint64_t npages, const 
 	return 0;
 }
 
+/* A run of pages that are zero now: a header with no data. */
+static int put_zero_run(struct pages_out *po, uint64_t first, uint64_t npages, struct gm_error *err)
+{
+	size_t at;
+	int r;
+
+	if (po->b->len + GM_PAGES_RUN_LEN > GM_PAGES_SECTION_TARGET && (r = flush_section(po, err)) < 0)
+		return r;
+	at = po->b->len;
+	if (!gm_buf_append(po->b, GM_PAGES_RUN_LEN))
+		return oom(err);
+	gm_put_le64(po->b->data + at, first);
+	gm_put_le32(po->b->data + at + 8, (uint32_t)npages);
+	gm_put_le32(po->b->data + at + 12, GM_RUN_ZERO);
+	gm_put_le64(po->b->data + at + 16, 0);
+	return 0;
+}
+
 struct runs_ctx {
 	struct pages_out *po;
 	uint64_t first_page, page_size;
@@ -86,11 +106,19 @@ static int emit_run(void *opaque, uint64_t start, uint64_t run)
 	return put_run(c->po, c->first_page + start, run, c->base + start * c->page_size, c->err);
 }
 
+static int emit_zero_run(void *opaque, uint64_t start, uint64_t run)
+{
+	struct runs_ctx *c = opaque;
+
+	return put_zero_run(c->po, c->first_page + start, run, c->err);
+}
+
 int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t *base,
 			uint64_t page_size, uint64_t first_page, uint64_t npages,
-			const uint64_t *bitmap, bool compress, struct gm_error *err)
+			const uint64_t *bitmap, unsigned flags, struct gm_error *err)
 {
-	struct pages_out po = { .w = w, .region = region, .compress = compress, .b = &w->pages };
+	struct pages_out po = { .w = w, .region = region, .compress = flags & GM_PAGES_COMPRESS,
+				.b = &w->pages };
 	uint64_t max_run, end;
 	int r;
 
@@ -113,7 +141,8 @@ int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t 
 	gm_buf_u32(&w->pages, region);
 	gm_buf_u32(&w->pages, po.shift);
 	struct runs_ctx c = { &po, first_page, page_size, base, err };
-	r = gm_page_runs(base, page_size, npages, bitmap, max_run, emit_run, &c);
+	r = gm_page_runs(base, page_size, npages, bitmap, max_run, emit_run,
+			 (flags & GM_PAGES_ZEROS) ? emit_zero_run : NULL, &c);
 	if (r == 0)
 		r = flush_section(&po, err);
 	return r;

@@ -71,6 +71,33 @@ const char *gm_stream_json_check(const char *json, size_t len);
 /* True for the types of format v1, END included. */
 bool gm_section_type_known(uint32_t type);
 
+/* stream_read.c, shared with the section-at-a-time reader (stream_reader.c). */
+
+/* Decompressed bytes a stream may still produce, and the context to do it. */
+struct gm_budget {
+	ZSTD_DCtx *dctx;
+	uint64_t left;
+	uint64_t max;
+};
+
+/*
+ * Check the 32-byte file header and the JSON header at b (len bytes
+ * available); *json gets a NUL-terminated copy, *off where sections start.
+ */
+int gm_stream_header_parse(const uint8_t *b, size_t len, char **json, size_t *off,
+			   struct gm_error *err);
+/* have bytes at h: a whole 32-byte section header with a length within the limit. */
+int gm_section_head_check(const uint8_t *h, size_t have, unsigned index, uint64_t off,
+			  struct gm_error *err);
+/*
+ * Check one section (header h, all of its stored payload at p) and fill
+ * sec (index and offset set by the caller): checksum, type, flags, END's
+ * zeros, decompression within bg into *owned (NULL when stored plain; free
+ * it), the layout of a PAGES payload.
+ */
+int gm_section_accept(const uint8_t *h, const uint8_t *p, struct gm_section *sec, uint8_t **owned,
+		      struct gm_budget *bg, struct gm_error *err);
+
 /* The stream now owns bytes (it was parsed from them); stream_file.c. */
 void gm_stream_in_adopt(struct gm_stream_in *s, void *bytes);
 
@@ -103,9 +130,12 @@ int gm_pages_walk(const struct gm_section *sec, ZSTD_DCtx *dctx,
 /*
  * page_runs.c: call emit(opaque, first, count) for each run of at most
  * max_run pages of base that bitmap selects (all when NULL) and that are
- * not all zero; stops at emit's first non-zero return and returns it.
+ * not all zero, and emit_zero (when not NULL) for each run of at most
+ * UINT32_MAX selected pages that are; stops at the first non-zero return
+ * and returns it.
  */
 int gm_page_runs(const uint8_t *base, uint64_t page_size, uint64_t npages, const uint64_t *bitmap,
-		 uint64_t max_run, int (*emit)(void *opaque, uint64_t start, uint64_t run), void *opaque);
+		 uint64_t max_run, int (*emit)(void *opaque, uint64_t start, uint64_t run),
+		 int (*emit_zero)(void *opaque, uint64_t start, uint64_t run), void *opaque);
 
 #endif

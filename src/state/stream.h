@@ -32,6 +32,11 @@
 #define GM_PAGES_SECTION_TARGET (UINT64_C(8) << 20)
 /* The PAGES payload layout this reader and writer speak. */
 #define GM_PAGES_VERSION 1u
+/* A PAGES run's flag: its pages are all zero and it carries no data. */
+#define GM_RUN_ZERO 2u
+/* gm_stream_out_pages' flags: compress each run; send zero runs too. */
+#define GM_PAGES_COMPRESS 1u
+#define GM_PAGES_ZEROS 2u
 
 enum gm_section_type {
 	GM_SECTION_VCPU = 1,
@@ -69,11 +74,13 @@ int gm_stream_out_section(struct gm_stream_out *w, uint32_t type, uint32_t insta
  * memory base (page i at base + i*page_size; page_size a power of two, 4 KiB
  * to 2 MiB); bitmap (bit i = page first_page+i) limits it to set bits when
  * not NULL.  Splits into PAGES sections (instance = region) of at most
- * GM_PAGES_SECTION_TARGET payload; compress makes each run a zstd frame.
+ * GM_PAGES_SECTION_TARGET payload.  flags: GM_PAGES_COMPRESS makes each run
+ * a zstd frame; GM_PAGES_ZEROS adds GM_RUN_ZERO runs for the selected pages
+ * that are zero.
  */
 int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t *base,
 			uint64_t page_size, uint64_t first_page, uint64_t npages,
-			const uint64_t *bitmap, bool compress, struct gm_error *err);
+			const uint64_t *bitmap, unsigned flags, struct gm_error *err);
 /* The END section, then flush.  The stream is complete only after this. */
 int gm_stream_out_end(struct gm_stream_out *w, struct gm_error *err);
 /* Bytes of stream produced so far (written or still buffered). */
@@ -125,13 +132,40 @@ void gm_stream_in_free(struct gm_stream_in *s);
  * Walk a PAGES section's runs in order, checked: run bounds, runs ascending
  * without overlap, page numbers whose byte offsets fit in 64 bits, and
  * bounded decompression.  fn gets each run's npages << page_shift bytes
- * (page_shift from the payload: gm_stream_pages_shift); it returns 0 to go on,
- * anything else stops the walk and is returned as it is.
+ * (page_shift from the payload: gm_stream_pages_shift), or NULL data for a
+ * GM_RUN_ZERO run (those pages are zero); it returns 0 to go on, anything
+ * else stops the walk and is returned as it is.
  */
 int gm_stream_pages_foreach(const struct gm_section *sec,
 			    int (*fn)(void *opaque, uint32_t region, uint64_t first_page,
 				      uint64_t npages, const uint8_t *data),
 			    void *opaque, struct gm_error *err);
+/* ---- reading a section at a time (migration) ---- */
+
+struct gm_stream_reader;
+
+/*
+ * Read and check the file header and JSON header from fd (a socket or pipe,
+ * never seeked; a receive timeout on it becomes a "nothing came" error).
+ * Later sections may decompress to max_decompressed bytes in all.
+ */
+int gm_stream_reader_open(int fd, uint64_t max_decompressed, struct gm_stream_reader **out,
+			  struct gm_error *err);
+const char *gm_stream_reader_header(const struct gm_stream_reader *r); /* the JSON */
+/* The file header and JSON header bytes as they came (to rebuild a stream). */
+const void *gm_stream_reader_head_bytes(const struct gm_stream_reader *r, size_t *len);
+/*
+ * The next section, checked as gm_stream_in_parse checks one: 1 with *sec
+ * (valid until the next call), 0 at the END section (and after it), or a
+ * negative errno with a one-line reason naming the section and byte offset.
+ */
+int gm_stream_reader_next(struct gm_stream_reader *r, const struct gm_section **sec,
+			  struct gm_error *err);
+/* The current section as it was stored (header and payload), to pass it on. */
+const void *gm_stream_reader_raw(const struct gm_stream_reader *r, size_t *len);
+uint64_t gm_stream_reader_bytes(const struct gm_stream_reader *r); /* consumed so far */
+void gm_stream_reader_free(struct gm_stream_reader *r);
+
 /* The page_shift of a (parsed, so checked) PAGES section; 0 if it is not one. */
 unsigned gm_stream_pages_shift(const struct gm_section *sec);
 

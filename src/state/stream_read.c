@@ -33,8 +33,8 @@ static int refuse_file(struct gm_error *err, unsigned at, const char *what)
 }
 
 /* The 32-byte file header and the JSON header; *off is where sections start. */
-static int parse_header(const uint8_t *b, size_t len, struct gm_stream_in *s, size_t *off,
-			struct gm_error *err)
+int gm_stream_header_parse(const uint8_t *b, size_t len, char **json, size_t *off,
+			   struct gm_error *err)
 {
 	uint32_t version, flags;
 	uint64_t hlen;
@@ -78,12 +78,12 @@ static int parse_header(const uint8_t *b, size_t len, struct gm_stream_in *s, si
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "state stream: JSON header at byte 32: %s; the stream is corrupt "
 			       "or not from gmvm", why);
-	s->header = malloc(hlen + 1);
-	if (!s->header)
+	*json = malloc(hlen + 1);
+	if (!*json)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
 			       "state stream: out of memory for the JSON header");
-	memcpy(s->header, b + 32, hlen);
-	s->header[hlen] = '\0';
+	memcpy(*json, b + 32, hlen);
+	(*json)[hlen] = '\0';
 	*off = GM_STREAM_FILE_HEADER_LEN + hlen;
 	return 0;
 }
@@ -107,17 +107,10 @@ static struct slot *push(struct gm_stream_in *s)
 	return &s->sec[s->n++];
 }
 
-struct budget {
-	ZSTD_DCtx *dctx;
-	uint64_t left; /* decompressed bytes the rest of the stream may have */
-	uint64_t max;
-};
-
-/* A compressed payload into memory of its own, within the budget. */
-static int inflate(struct slot *sl, const uint8_t *p, uint64_t n, struct budget *bg,
-		   struct gm_error *err)
+/* A compressed payload into memory of its own (*owned), within the budget. */
+static int inflate(struct gm_section *sec, uint8_t **owned, const uint8_t *p, uint64_t n,
+		   struct gm_budget *bg, struct gm_error *err)
 {
-	const struct gm_section *sec = &sl->s;
 	uint64_t size;
 	const char *why = gm_zstd_frame_size(p, n, GM_STREAM_MAX_SECTION, &size);
 
@@ -131,96 +124,123 @@ static int inflate(struct slot *sl, const uint8_t *p, uint64_t n, struct budget 
 				       "genuine", bg->max);
 	if (!bg->dctx && !(bg->dctx = ZSTD_createDCtx()))
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "state stream: out of memory for zstd");
-	sl->owned = malloc(size ? size : 1);
-	if (!sl->owned)
+	*owned = malloc(size ? size : 1);
+	if (!*owned)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
 			       "state stream: out of memory for a %" PRIu64 "-byte payload", size);
-	if ((why = gm_zstd_decompress(bg->dctx, p, n, sl->owned, size)))
+	if ((why = gm_zstd_decompress(bg->dctx, p, n, *owned, size)))
 		return gm_state_refuse(err, sec->index, sec->type, sec->offset,
 				       "zstd payload does not decompress: %s; the stream is corrupt",
 				       why);
 	bg->left -= size;
-	sl->s.data = sl->owned;
-	sl->s.len = size;
+	sec->data = *owned;
+	sec->len = size;
+	return 0;
+}
+
+int gm_section_accept(const uint8_t *h, const uint8_t *p, struct gm_section *sec, uint8_t **owned,
+		      struct gm_budget *bg, struct gm_error *err)
+{
+	uint32_t type = gm_le32(h), flags = gm_le32(h + 12);
+	uint64_t n = gm_le64(h + 16);
+
+	sec->type = type;
+	sec->instance = gm_le32(h + 4);
+	sec->version = gm_le32(h + 8);
+	sec->data = p;
+	sec->len = n;
+	*owned = NULL;
+	/* The checksum first: a corrupt header is better called corrupt than
+	 * taken for a newer gmvm's type or flag. */
+	if (gm_section_xxh64(h, p, n) != gm_le64(h + 24))
+		return gm_state_refuse(err, sec->index, type, sec->offset,
+				       "checksum mismatch; the file is corrupt, take the snapshot again");
+	if (!gm_section_type_known(type))
+		return gm_state_refuse(err, sec->index, type, sec->offset,
+				       "unknown section type %" PRIu32 "; the stream is from a newer "
+				       "gmvm", type);
+	if (flags & ~GM_SECTION_ZSTD)
+		return gm_state_refuse(err, sec->index, type, sec->offset,
+				       "unknown flags 0x%" PRIx32 "; the stream is from a newer gmvm",
+				       flags);
+	if (type == GM_SECTION_END) {
+		if (sec->instance || sec->version || flags || n)
+			return gm_state_refuse(err, sec->index, type, sec->offset,
+					       "an END section has instance, version, flags and length "
+					       "0; the stream is corrupt");
+		return 0;
+	}
+	if (flags & GM_SECTION_ZSTD) {
+		int r = inflate(sec, owned, p, n, bg, err);
+
+		if (r < 0)
+			return r;
+	}
+	if (type == GM_SECTION_PAGES)
+		return gm_pages_walk(sec, NULL, NULL, NULL, err);
+	return 0;
+}
+
+int gm_section_head_check(const uint8_t *h, size_t have, unsigned index, uint64_t off,
+			  struct gm_error *err)
+{
+	uint32_t type = have >= 4 ? gm_le32(h) : 0;
+	uint64_t n;
+
+	if (have == 0)
+		return gm_state_refuse(err, index, GM_SECTION_END, off,
+				       "missing: the stream ends without an END section; "
+				       "it is cut short, copy it again");
+	if (have < GM_STREAM_SECTION_HEADER_LEN)
+		return gm_state_refuse(err, index, type, off,
+				       "only %zu of the 32 header bytes; the stream is cut short, "
+				       "copy it again", have);
+	n = gm_le64(h + 16);
+	if (n > GM_STREAM_MAX_SECTION)
+		return gm_state_refuse(err, index, type, off,
+				       "payload of %" PRIu64 " bytes is over the 256 MiB limit; "
+				       "the stream is corrupt", n);
 	return 0;
 }
 
 /* The section at off; *next is where the one after it starts, or 0 after END. */
 static int parse_section(const uint8_t *b, size_t len, size_t off, struct gm_stream_in *s,
-			 struct budget *bg, size_t *next, struct gm_error *err)
+			 struct gm_budget *bg, size_t *next, struct gm_error *err)
 {
 	unsigned index = s->n;
 	size_t left = len - off;
-	uint32_t type, instance, version, flags;
-	uint64_t n, sum;
-	const uint8_t *h = b + off, *p;
+	const uint8_t *h = b + off;
+	struct gm_section sec = { .index = index, .offset = off };
+	uint8_t *owned;
+	uint64_t n;
 	struct slot *sl;
+	int r;
 
-	if (left == 0)
-		return gm_state_refuse(err, index, GM_SECTION_END, off,
-				       "missing: the stream ends without an END section; "
-				       "it is cut short, copy it again");
-	type = left >= 4 ? gm_le32(h) : 0;
-	if (left < GM_STREAM_SECTION_HEADER_LEN)
-		return gm_state_refuse(err, index, type, off,
-				       "only %zu of the 32 header bytes; the stream is cut short, "
-				       "copy it again", left);
-	instance = gm_le32(h + 4);
-	version = gm_le32(h + 8);
-	flags = gm_le32(h + 12);
+	if ((r = gm_section_head_check(h, left, index, off, err)) < 0)
+		return r;
 	n = gm_le64(h + 16);
-	sum = gm_le64(h + 24);
 	left -= GM_STREAM_SECTION_HEADER_LEN;
-	p = h + GM_STREAM_SECTION_HEADER_LEN;
-	if (n > GM_STREAM_MAX_SECTION)
-		return gm_state_refuse(err, index, type, off,
-				       "payload of %" PRIu64 " bytes is over the 256 MiB limit; "
-				       "the stream is corrupt", n);
 	if (n > left)
-		return gm_state_refuse(err, index, type, off,
+		return gm_state_refuse(err, index, gm_le32(h), off,
 				       "payload of %" PRIu64 " bytes, but only %zu follow; "
 				       "the stream is cut short, copy it again", n, left);
-	/* The checksum first: a corrupt header is better called corrupt than
-	 * taken for a newer gmvm's type or flag. */
-	if (gm_section_xxh64(h, p, n) != sum)
-		return gm_state_refuse(err, index, type, off,
-				       "checksum mismatch; the file is corrupt, take the snapshot again");
-	if (!gm_section_type_known(type))
-		return gm_state_refuse(err, index, type, off,
-				       "unknown section type %" PRIu32 "; the stream is from a newer "
-				       "gmvm", type);
-	if (flags & ~GM_SECTION_ZSTD)
-		return gm_state_refuse(err, index, type, off,
-				       "unknown flags 0x%" PRIx32 "; the stream is from a newer gmvm",
-				       flags);
-	if (type == GM_SECTION_END) {
-		if (instance || version || flags || n)
-			return gm_state_refuse(err, index, type, off,
-					       "an END section has instance, version, flags and length "
-					       "0; the stream is corrupt");
+	r = gm_section_accept(h, h + GM_STREAM_SECTION_HEADER_LEN, &sec, &owned, bg, err);
+	if (r == 0 && sec.type == GM_SECTION_END) {
 		if (left != 0)
-			return gm_state_refuse(err, index, type, off,
+			return gm_state_refuse(err, index, sec.type, off,
 					       "%zu bytes follow the END section, where nothing may; "
 					       "the stream is corrupt", left);
 		*next = 0;
 		return 0;
 	}
-	if (!(sl = push(s)))
-		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "state stream: out of memory");
-	sl->s = (struct gm_section){ .type = type, .instance = instance, .version = version,
-				     .offset = off, .data = p, .len = n, .index = index };
-	if (flags & GM_SECTION_ZSTD) {
-		int r = inflate(sl, p, n, bg, err);
-
-		if (r < 0)
-			return r;
+	if (r == 0 && !(sl = push(s)))
+		r = gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "state stream: out of memory");
+	if (r < 0) {
+		free(owned);
+		return r;
 	}
-	if (type == GM_SECTION_PAGES) {
-		int r = gm_pages_walk(&sl->s, NULL, NULL, NULL, err);
-
-		if (r < 0)
-			return r;
-	}
+	sl->s = sec;
+	sl->owned = owned;
 	*next = off + GM_STREAM_SECTION_HEADER_LEN + n;
 	return 0;
 }
@@ -228,7 +248,7 @@ static int parse_section(const uint8_t *b, size_t len, size_t off, struct gm_str
 int gm_stream_in_parse_limit(const void *buf, size_t len, uint64_t max_decompressed,
 			     struct gm_stream_in **out, struct gm_error *err)
 {
-	struct budget bg = { .left = max_decompressed, .max = max_decompressed };
+	struct gm_budget bg = { .left = max_decompressed, .max = max_decompressed };
 	struct gm_stream_in *s;
 	size_t off = 0;
 	int r;
@@ -237,7 +257,7 @@ int gm_stream_in_parse_limit(const void *buf, size_t len, uint64_t max_decompres
 	s = calloc(1, sizeof(*s));
 	if (!s)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "state stream: out of memory");
-	r = parse_header(buf, len, s, &off, err);
+	r = gm_stream_header_parse(buf, len, &s->header, &off, err);
 	while (r == 0 && off != 0)
 		r = parse_section(buf, len, off, s, &bg, &off, err);
 	ZSTD_freeDCtx(bg.dctx);

@@ -75,8 +75,10 @@ static int on_run(void *opaque, uint32_t region, uint64_t first, uint64_t npages
 	check(w->runs == 0 || first >= w->next, "runs ascend without overlap", NULL);
 	check(first + npages > first && first + npages <= UINT64_MAX >> w->shift,
 	      "page offsets fit in 64 bits", NULL);
-	check((npages << w->shift) <= GM_STREAM_MAX_SECTION, "a run within the limit", NULL);
-	touch(data, npages << w->shift);
+	if (data) {
+		check((npages << w->shift) <= GM_STREAM_MAX_SECTION, "a run within the limit", NULL);
+		touch(data, npages << w->shift);
+	}
 	w->next = first + npages;
 	w->runs++;
 	return 0;

@@ -57,7 +57,7 @@ static void writer_stream(struct gm_buf *b, bool compress, const uint64_t *bitma
 	    gm_stream_out_section(w, GM_SECTION_CLOCK, 0, 1, "\1\2\3\4\5\6\7\10\0\0\0\0", 12, false, &err) ||
 	    gm_stream_out_section(w, GM_SECTION_GSI_ROUTES, 0, 1, mem[5], 64, compress, &err) ||
 	    gm_stream_out_section(w, GM_SECTION_REGION, 0, 1, "ram", 3, false, &err) ||
-	    gm_stream_out_pages(w, 0, mem[0], 4096, 0, 16, bitmap, compress, &err) ||
+	    gm_stream_out_pages(w, 0, mem[0], 4096, 0, 16, bitmap, compress ? GM_PAGES_COMPRESS : 0, &err) ||
 	    gm_stream_out_end(w, &err)) {
 		fprintf(stderr, "make_state_corpus: %s\n", err.msg);
 		exit(1);

@@ -17,7 +17,7 @@ struct sink {
 	uint8_t *mem;       /* where the pages go back */
 	uint64_t npages, page, first;
 	unsigned runs, calls_left;
-	uint64_t pages_seen;
+	uint64_t pages_seen, zero_pages_seen;
 };
 
 static int put_back(void *opaque, uint32_t region, uint64_t first, uint64_t n, const uint8_t *data)
@@ -27,6 +27,11 @@ static int put_back(void *opaque, uint32_t region, uint64_t first, uint64_t n, c
 	cr_assert_eq(region, 3);
 	cr_assert_geq(first, k->first);
 	cr_assert_leq(first + n, k->first + k->npages);
+	if (!data) {
+		memset(k->mem + (first - k->first) * k->page, 0, n * k->page);
+		k->zero_pages_seen += n;
+		return 0;
+	}
 	for (uint64_t i = 0; i < n; i++) {
 		const uint8_t *p = data + i * k->page;
 		bool zero = true;
@@ -45,7 +50,7 @@ static int put_back(void *opaque, uint32_t region, uint64_t first, uint64_t n, c
 
 /* Write npages of mem (page size page) as PAGES, parse, and put them back into *out. */
 static unsigned roundtrip(const uint8_t *mem, uint64_t page, uint64_t first, uint64_t npages,
-			  const uint64_t *bitmap, bool compress, uint8_t *out, struct sink *k)
+			  const uint64_t *bitmap, unsigned flags, uint8_t *out, struct sink *k)
 {
 	struct gm_error err = { 0 };
 	struct gm_stream_out *w;
@@ -55,7 +60,7 @@ static unsigned roundtrip(const uint8_t *mem, uint64_t page, uint64_t first, uin
 
 	cr_assert_eq(gm_stream_out_open(fd, &w, &err), 0);
 	cr_assert_eq(gm_stream_out_header(w, ST_JSON, strlen(ST_JSON), &err), 0);
-	cr_assert_eq(gm_stream_out_pages(w, 3, mem, page, first, npages, bitmap, compress, &err), 0,
+	cr_assert_eq(gm_stream_out_pages(w, 3, mem, page, first, npages, bitmap, flags, &err), 0,
 		     "%s", err.msg);
 	cr_assert_eq(gm_stream_out_end(w, &err), 0);
 	gm_stream_out_free(w);
@@ -149,6 +154,46 @@ Test(pages, a_bitmap_limits_to_its_pages)
 	free(out);
 }
 
+/* A later migration round: pages written back to zero must reach the other side. */
+Test(pages, zero_runs_tell_which_selected_pages_became_zero)
+{
+	uint64_t bitmap[2] = { 0x0ff0, UINT64_MAX };
+	uint8_t *mem = malloc(128 * PG), *out = malloc(128 * PG);
+	struct sink k;
+
+	memset(mem, 0x55, 128 * PG);
+	memset(out, 0xee, 128 * PG); /* what the destination held before this round */
+	memset(mem + 6 * PG, 0, 3 * PG);   /* pages 6..8: selected, now zero */
+	memset(mem + 100 * PG, 0, 28 * PG); /* pages 100..127: selected, now zero */
+	memset(mem + 20 * PG, 0, PG);      /* not selected: stays as it was over there */
+	roundtrip(mem, PG, 0, 128, bitmap, GM_PAGES_ZEROS | GM_PAGES_COMPRESS, out, &k);
+	for (uint64_t i = 0; i < 128; i++) {
+		bool sel = bitmap[i / 64] >> (i % 64) & 1;
+		uint8_t want = !sel ? 0xee : (i >= 6 && i <= 8) || i >= 100 ? 0 : 0x55;
+
+		cr_expect_eq(out[i * PG + 9], want, "page %llu", (unsigned long long)i);
+	}
+	cr_expect_eq(k.zero_pages_seen, 3 + 28);
+	cr_expect_eq(k.pages_seen, 8 - 3 + 64 - 28);
+	free(mem);
+	free(out);
+}
+
+Test(pages, a_zero_run_with_data_is_refused)
+{
+	uint8_t payload[8 + 24 + 8] = { 0 };
+	struct gm_section sec = { .type = GM_SECTION_PAGES, .version = GM_PAGES_VERSION,
+				  .data = payload, .len = sizeof(payload) };
+	struct gm_error err = { 0 };
+
+	payload[4] = 12;         /* page_shift */
+	payload[8 + 8] = 2;      /* npages */
+	payload[8 + 12] = GM_RUN_ZERO;
+	payload[8 + 16] = 8;     /* data_len: a zero run carries none */
+	cr_expect_lt(gm_stream_pages_foreach(&sec, NULL, NULL, &err), 0);
+	cr_expect(strstr(err.msg, "a zero run"), "%s", err.msg);
+}
+
 Test(pages, all_zero_memory_writes_no_section)
 {
 	uint8_t *mem = calloc(256, PG);
@@ -225,11 +270,11 @@ Test(pages, writer_refuses_odd_page_sizes_and_wrapping_ranges)
 
 	cr_assert_eq(gm_stream_out_open(fd, &w, &err), 0);
 	cr_assert_eq(gm_stream_out_header(w, ST_JSON, strlen(ST_JSON), &err), 0);
-	cr_expect_eq(gm_stream_out_pages(w, 0, page, 3000, 0, 1, NULL, false, &err), -EINVAL);
+	cr_expect_eq(gm_stream_out_pages(w, 0, page, 3000, 0, 1, NULL, 0, &err), -EINVAL);
 	gm_error_clear(&err);
-	cr_expect_eq(gm_stream_out_pages(w, 0, page, 4u << 20, 0, 1, NULL, false, &err), -EINVAL);
+	cr_expect_eq(gm_stream_out_pages(w, 0, page, 4u << 20, 0, 1, NULL, 0, &err), -EINVAL);
 	gm_error_clear(&err);
-	cr_expect_eq(gm_stream_out_pages(w, 0, page, PG, UINT64_MAX, 2, NULL, false, &err), -EINVAL);
+	cr_expect_eq(gm_stream_out_pages(w, 0, page, PG, UINT64_MAX, 2, NULL, 0, &err), -EINVAL);
 	gm_stream_out_free(w);
 	close(fd);
 }
