@@ -249,9 +249,11 @@ static void emit_caps(struct emit *e, const struct gm_caps *c)
 		 "each collect re-protects the whole slot at once (no KVM_CLEAR_DIRTY_LOG)");
 	if (c->dirty_ring_bytes)
 		put(e, "dirty_ring_bytes", jint(c->dirty_ring_bytes), "dirty ring",
-		    "%" PRIu64 " bytes per vCPU (max)", c->dirty_ring_bytes);
+		    "%" PRIu64 " bytes per vCPU (max); dirty tracking uses it (--dirty-log auto)",
+		    c->dirty_ring_bytes);
 	else
-		put(e, "dirty_ring_bytes", jint(0), "dirty ring", "no: dirty tracking must scan the bitmap");
+		put(e, "dirty_ring_bytes", jint(0), "dirty ring",
+		    "no: dirty tracking reads the memslots' bitmaps (--dirty-log ring is refused)");
 	put_bool(e, "dirty_ring_acq_rel", "dirty ring acq_rel", c->dirty_ring_acq_rel,
 		 "only the x86-TSO dirty ring protocol is available");
 	put(e, "max_memslots", jint(c->nr_memslots), "max memslots", "%u", c->nr_memslots);

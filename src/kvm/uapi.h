@@ -1,7 +1,7 @@
 /*
  * The KVM uAPI that Debian 12's <linux/kvm.h> (6.1) predates: guest_memfd,
  * USER_MEMORY2, memory attributes, pre-fault, VM types; and the manual dirty
- * log clear, for headers older still.  Each definition is
+ * log clear and the dirty ring, for headers older still.  Each definition is
  * guarded so a newer distro header wins, and the struct layouts are checked
  * with static asserts against the kernel's ABI.
  */
@@ -54,6 +54,31 @@ struct kvm_clear_dirty_log {
 	};
 };
 #define KVM_CLEAR_DIRTY_LOG _IOWR(KVMIO, 0xc0, struct kvm_clear_dirty_log)
+#endif
+
+/* The dirty ring (Linux 5.11; Debian 12 has it, older headers may not). */
+#ifndef KVM_CAP_DIRTY_LOG_RING
+#define KVM_CAP_DIRTY_LOG_RING 192
+#endif
+#ifndef KVM_EXIT_DIRTY_RING_FULL
+#define KVM_EXIT_DIRTY_RING_FULL 31
+#endif
+#ifndef KVM_RESET_DIRTY_RINGS
+#define KVM_RESET_DIRTY_RINGS _IO(KVMIO, 0xc7)
+#endif
+#ifndef KVM_DIRTY_GFN_F_DIRTY
+#define KVM_DIRTY_GFN_F_DIRTY (1u << 0)
+#define KVM_DIRTY_GFN_F_RESET (1u << 1)
+struct kvm_dirty_gfn {
+	__u32 flags;
+	__u32 slot; /* address space << 16 | slot id */
+	__u64 offset; /* in pages, from the slot's start */
+};
+#endif
+/* x86's value; <linux/kvm.h> falls back to 0 when <asm/kvm.h> predates the ring. */
+#if !defined(KVM_DIRTY_LOG_PAGE_OFFSET) || KVM_DIRTY_LOG_PAGE_OFFSET == 0
+#undef KVM_DIRTY_LOG_PAGE_OFFSET
+#define KVM_DIRTY_LOG_PAGE_OFFSET 64
 #endif
 
 #ifndef KVM_MEM_GUEST_MEMFD
@@ -119,6 +144,7 @@ _Static_assert(sizeof(struct kvm_clear_dirty_log) == 24,
 	       "kvm_clear_dirty_log must match the kernel ABI");
 _Static_assert(offsetof(struct kvm_clear_dirty_log, dirty_bitmap) == 16,
 	       "kvm_clear_dirty_log.dirty_bitmap offset");
+_Static_assert(sizeof(struct kvm_dirty_gfn) == 16, "kvm_dirty_gfn must match the kernel ABI");
 _Static_assert(sizeof(struct kvm_pre_fault_memory) == 64,
 	       "kvm_pre_fault_memory must match the kernel ABI");
 

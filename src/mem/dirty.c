@@ -9,11 +9,11 @@
  * Only a mapped binding can log, so tracking a gmem-bound memory switches it
  * to mapped for the duration (binding.c keeps the flag on across rebinds).
  *
- * The dirty ring (KVM_CAP_DIRTY_LOG_RING) would be the other source of guest
- * writes: it must be enabled on the VM before any vCPU exists and is harvested
- * per vCPU (each vCPU's ring mapped from its fd, then KVM_RESET_DIRTY_RINGS),
- * so it belongs with vCPU creation in vmm/; collect would then reap the rings
- * where it calls fetch_slot now.  Not built yet.
+ * Guest writes come from one of two sources, chosen per VM: the slots'
+ * bitmaps (KVM_GET_DIRTY_LOG, here), or, when the memory is attached to the
+ * VM's dirty rings (dirty_ring.c), the rings, which put this memory's pages
+ * into host_bits as they are harvested.  Either way collect hands out the
+ * same bitmap.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "kvm/kvm.h"
+#include "mem/dirty_ring.h"
 #include "mem/mem.h"
 
 #define DIRTY_PAGE UINT64_C(4096)  /* KVM's unit, whatever backs the memory */
@@ -46,8 +47,9 @@ static int enable_manual(struct gm_memory *mem, struct gm_error *err)
 	long can;
 	int ret;
 
-	/* The VM keeps the mode once set; the memory keeps its VM for life. */
-	if (mem->dirty.manual)
+	/* The VM keeps the mode once set; the memory keeps its VM for life.
+	 * With the ring there is no bitmap to clear. */
+	if (mem->dirty.manual || mem->dirty.rings)
 		return 0;
 	can = gm_kvm_check(mem->vm_fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
 	if (!(can & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE))
@@ -77,6 +79,10 @@ static int fetch_slot(struct gm_memory *mem, const struct gm_mem_region *r, stru
 	if (ret == -ENOENT)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOENT,
 			       "memslot %u does not log dirty pages (it was bound behind dirty tracking's back); stop tracking and start again",
+			       r->slot);
+	if (ret == -ENXIO)
+		return gm_fail(err, GM_STATUS_FAILURE, ENXIO,
+			       "memslot %u keeps no dirty bitmap because the VM logs into dirty rings; attach the memory to the VM's rings (gm_dirty_rings_attach) before tracking",
 			       r->slot);
 	if (ret < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, -ret,
@@ -111,6 +117,9 @@ static uint64_t word_index(const struct gm_mem_region *r)
 
 int gm_mem_dirty_save(struct gm_memory *mem, struct gm_error *err)
 {
+	/* the rings put this memory's pages into host_bits themselves */
+	if (mem->dirty.rings)
+		return gm_dirty_rings_harvest(mem->dirty.rings, err);
 	for (unsigned i = 0; i < mem->nr_regions; i++) {
 		const struct gm_mem_region *r = &mem->regions[i];
 		uint64_t *dst = mem->dirty.host_bits + word_index(r);
@@ -126,13 +135,22 @@ int gm_mem_dirty_save(struct gm_memory *mem, struct gm_error *err)
 	return 0;
 }
 
-void gm_mem_dirty_free(struct gm_memory *mem)
+/* Stop the rings writing into host_bits first: a harvest may be routing now. */
+static void release(struct gm_memory *mem)
 {
+	if (mem->dirty.rings)
+		gm_dirty_rings_route(mem->dirty.rings, mem, NULL);
 	free(mem->dirty.host_bits);
 	free(mem->dirty.scratch);
 	mem->dirty.host_bits = NULL;
 	mem->dirty.scratch = NULL;
 	mem->dirty.active = false;
+}
+
+void gm_mem_dirty_free(struct gm_memory *mem)
+{
+	release(mem);
+	gm_dirty_rings_detach(mem->dirty.rings, mem);
 }
 
 static int alloc_bitmaps(struct gm_memory *mem, struct gm_error *err)
@@ -150,11 +168,14 @@ static int alloc_bitmaps(struct gm_memory *mem, struct gm_error *err)
 		if (words_for(r->size) > most)
 			most = words_for(r->size);
 	}
+	/* the rings need no slot-sized scratch */
+	if (mem->dirty.rings)
+		most = 0;
 	mem->dirty.host_bits = calloc(words_for(mem->size), sizeof(uint64_t));
 	mem->dirty.scratch = calloc(most ? most : 1, sizeof(uint64_t));
 	if (mem->dirty.host_bits && mem->dirty.scratch)
 		return 0;
-	gm_mem_dirty_free(mem);
+	release(mem);
 	return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
 		       "out of host memory for the dirty bitmaps (%" PRIu64 " KiB); free host memory and start again",
 		       (words_for(mem->size) + most) * 8 / 1024);
@@ -178,8 +199,18 @@ int gm_memory_dirty_start(struct gm_memory *mem, struct gm_error *err)
 		return ret;
 	ret = enable_manual(mem, err);
 	if (ret) {
-		gm_mem_dirty_free(mem);
+		release(mem);
 		return ret;
+	}
+	if (mem->dirty.rings) {
+		/* Tracking starts clean: entries left in the rings from an earlier
+		 * round are dropped (not routed yet), the others' go to them. */
+		ret = gm_dirty_rings_harvest(mem->dirty.rings, err);
+		if (ret) {
+			release(mem);
+			return ret;
+		}
+		gm_dirty_rings_route(mem->dirty.rings, mem, mem->dirty.host_bits);
 	}
 	mem->dirty.restore = mem->binding;
 	/* Active first: binding.c adds the log flag to every mapped slot it makes. */
@@ -189,7 +220,7 @@ int gm_memory_dirty_start(struct gm_memory *mem, struct gm_error *err)
 	else
 		ret = gm_mem_set_dirty_log(mem, true, err);
 	if (ret)
-		gm_mem_dirty_free(mem);
+		release(mem);
 	return ret;
 }
 
@@ -212,8 +243,15 @@ int gm_memory_dirty_collect(struct gm_memory *mem, uint64_t *bitmap, struct gm_e
 	if (!mem->dirty.active)
 		return gm_fail(err, GM_STATUS_FAILURE, EINVAL,
 			       "dirty tracking is off for this memory; start it first (gm_memory_dirty_start)");
+	/* The rings route this memory's pages into host_bits, read below. */
+	if (mem->dirty.rings) {
+		int ret = gm_dirty_rings_harvest(mem->dirty.rings, err);
+
+		if (ret)
+			return ret;
+	}
 	/* Unbound, the guest cannot write, and unbind saved the slots' logs. */
-	for (unsigned i = 0; mem->bound && i < mem->nr_regions; i++) {
+	for (unsigned i = 0; mem->bound && !mem->dirty.rings && i < mem->nr_regions; i++) {
 		const struct gm_mem_region *r = &mem->regions[i];
 		uint64_t *dst = bitmap + word_index(r);
 		int ret = fetch_slot(mem, r, err);
@@ -239,7 +277,9 @@ int gm_memory_dirty_stop(struct gm_memory *mem, struct gm_error *err)
 	if (!mem || !mem->dirty.active)
 		return 0;
 	/* Inactive first: binding.c then makes slots without the log flag, and
-	 * gmem is allowed again. */
+	 * gmem is allowed again.  The rings drop this memory's entries from now. */
+	if (mem->dirty.rings)
+		gm_dirty_rings_route(mem->dirty.rings, mem, NULL);
 	mem->dirty.active = false;
 	if (mem->bound && mem->binding == GM_BIND_MAPPED) {
 		if (mem->dirty.restore == GM_BIND_GMEM)
@@ -250,7 +290,14 @@ int gm_memory_dirty_stop(struct gm_memory *mem, struct gm_error *err)
 		/* binding is then the mode the next bind uses */
 		mem->binding = mem->dirty.restore;
 	}
-	gm_mem_dirty_free(mem);
+	/* The slots log no more: empty the rings of what they logged before,
+	 * so nothing of this round is left for the next. */
+	if (mem->dirty.rings) {
+		int drained = gm_dirty_rings_harvest(mem->dirty.rings, ret ? NULL : err);
+
+		ret = ret ? ret : drained;
+	}
+	release(mem);
 	return ret;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "mem/dirty_ring.h"
 #include "vmm/vmm.h"
 #include "x86/x86.h"
 
@@ -45,6 +46,11 @@ int gm_vcpus_create(struct gm_machine *m, bool boot, enum gm_entry entry, uint64
 		if (!v->run) {
 			r = -ENOMEM;
 			break;
+		}
+		if (m->rings) {
+			r = gm_dirty_rings_add_vcpu(m->rings, i, v->fd, err);
+			if (r)
+				break;
 		}
 		r = gm_x86_setup_vcpu(v->fd, cpuid, i, m->ncpus, err);
 		/* APs stay in wait-for-SIPI, as the in-kernel LAPIC starts them. */
@@ -132,6 +138,15 @@ static bool handle_exit(struct gm_vcpu *v)
 			gm_machine_end(m, GM_EXIT_POWEROFF, GM_STATUS_OK, 0, v->id,
 				       "the guest asked to %s", run->system_event.type == KVM_SYSTEM_EVENT_RESET ? "reset" : "power off");
 		return false;
+	case KVM_EXIT_DIRTY_RING_FULL: {
+		/* KVM stops the vCPU until its ring has room: empty it, run on */
+		struct gm_error err = { 0 };
+
+		if (!gm_dirty_rings_harvest_vcpu(m->rings, v->id, &err))
+			return true;
+		gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, v->id, "vCPU %u: %s", v->id, err.msg);
+		return false;
+	}
 	case KVM_EXIT_HLT:
 		/* only without an in-kernel LAPIC, which gmvm always has */
 		gm_machine_end(m, GM_EXIT_HALTED, GM_STATUS_OK, 0, v->id, "vCPU %u halted", v->id);

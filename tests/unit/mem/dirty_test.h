@@ -11,6 +11,13 @@
  * rebind) the code page may show up too.  With paging on, the pages of the
  * guest's page tables showed up as well: the page walk counts as a write
  * under NPT.
+ *
+ * Stopping tracking can unmap pages too: when logging ends, KVM zaps the 4K
+ * mappings of every range a huge host page backs, so that its next faults
+ * map it huge again.  With shmem THP at `always` a memfd's pages are huge, so
+ * after a stop the code page is gone from the VM and counts as dirty at its
+ * first fetch after the next start (traced on the rig: zap at stop, a 4K
+ * writable map of gfn 1 at the fetch, no stale bit in between).
  */
 #ifndef GM_DIRTY_TEST_H
 #define GM_DIRTY_TEST_H

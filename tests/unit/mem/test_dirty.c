@@ -304,7 +304,14 @@ Test(dirty_memfd, stop_turns_logging_off)
 	mt_vm_close(&vm);
 }
 
-/* Tracking can start again after a stop, clean. */
+/*
+ * Tracking can start again after a stop, clean: neither the guest's write
+ * nor the host's mark of the first round shows.  Stop may unmap the code
+ * page (see dirty_test.h: with shmem THP, KVM drops the 4K mappings of a
+ * huge page when logging ends, to map it huge again), and a page mapped anew
+ * after start counts as dirty even when only read; so the guest runs once
+ * between stop and start, as dt_make_running has it do before the first.
+ */
 Test(dirty_memfd, start_after_stop_starts_clean)
 {
 	struct mt_vm vm;
@@ -317,7 +324,11 @@ Test(dirty_memfd, start_after_stop_starts_clean)
 	GUEST_WRITES(&vm, mem, 0x2000);
 	gm_memory_dirty_mark(mem, 0x3000, 1);
 	dt_stop(mem);
+	dt_guest_runs(&vm, mem, NULL, 0);
 	dt_start(mem);
+	bm = dt_collect(mem);
+	ASSERT_NO_PAGES(bm, mem);
+	free(bm);
 	GUEST_WRITES(&vm, mem, 0x5000);
 	bm = dt_collect(mem);
 	ASSERT_PAGES(bm, mem, 5);
