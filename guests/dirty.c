@@ -7,7 +7,8 @@
  * Params: dirty.mb=N (64) working set, dirty.share=P (25) percent of pages
  * per round, dirty.rate=R (0 = unlimited) pages/s, dirty.seconds=S (2) run
  * time; dirty.rounds=N (200) runs N rounds instead (also used when there is
- * no clock).
+ * no clock); dirty.at=ADDR puts the working set at guest-physical ADDR (in
+ * any e820 RAM range, e.g. a --region's) instead of the first free RAM.
  *
  *   dirty: start pages=N
  *   dirty: round R ok                            (about once a second)
@@ -83,14 +84,21 @@ int main(void)
 	uint64_t rate = rt_param_u64("dirty.rate", 0);
 	uint64_t seconds = rt_param_u64("dirty.seconds", 2);
 	uint64_t khz = rt_tsc_khz();
-	bool by_rounds = !khz || rt_param("dirty.rounds");
+	/* dirty.seconds wins when there is a clock; dirty.rounds alone asks for rounds */
+	bool by_rounds = !khz || (rt_param("dirty.rounds") && !rt_param("dirty.seconds"));
 	uint64_t max_rounds = rt_param_u64("dirty.rounds", 200);
 
 	w.pages = mb * RT_MIB / RT_PAGE;
 	w.gen = (uint32_t *)rt_ram_alloc(w.pages * sizeof(uint32_t), RT_PAGE);
-	w.base = rt_ram_alloc(w.pages * RT_PAGE, RT_PAGE);
+	uint64_t at = rt_param_u64("dirty.at", 0);
+	w.base = at ? rt_ram_claim(at, w.pages * RT_PAGE) : rt_ram_alloc(w.pages * RT_PAGE, RT_PAGE);
 	if (!w.pages || !w.gen || !w.base) {
-		rt_printf("dirty: not enough RAM for dirty.mb=%lu\n", (unsigned long)mb);
+		rt_printf("dirty: not enough RAM for dirty.mb=%lu%s\n", (unsigned long)mb,
+			  at ? " at dirty.at (free e820 RAM there?)" : "");
+		return RT_EXIT_FAIL;
+	}
+	if (at && at % RT_PAGE) {
+		rt_printf("dirty: dirty.at=0x%lx is not page aligned\n", (unsigned long)at);
 		return RT_EXIT_FAIL;
 	}
 	rt_printf("dirty: start pages=%lu\n", (unsigned long)w.pages);

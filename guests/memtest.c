@@ -4,6 +4,10 @@
  * address, then reads it all back.  The pattern is a bijection of the
  * address, so aliasing and lost writes both show.  Runs at CPL3, natively.
  *
+ * With `memtest.ranges` on the command line it first lists what it tests,
+ * one line per free RAM range (a --region's range among them):
+ *
+ *   memtest: range 0x<16 hex> size 0x<16 hex>
  *   memtest: start pages=N
  *   memtest: ok pages=N checksum=0x<16 hex> MB/s=N
  *   memtest: FAIL at 0x<addr> expected 0x<16 hex> got 0x<16 hex>   (exit 0x10)
@@ -16,8 +20,12 @@ int main(void)
 	uint64_t bytes = 0, sum = 0;
 	unsigned n = rt_free_count();
 
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		bytes += rt_free_range(i)->size;
+		if (rt_param("memtest.ranges"))
+			rt_printf("memtest: range 0x%016lx size 0x%016lx\n", (unsigned long)rt_free_range(i)->addr,
+				  (unsigned long)rt_free_range(i)->size);
+	}
 	rt_printf("memtest: start pages=%lu\n", (unsigned long)(bytes / RT_PAGE));
 
 	uint64_t t0 = rt_rdtsc();

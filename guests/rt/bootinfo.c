@@ -130,3 +130,27 @@ uint64_t rt_ram_alloc(uint64_t size, uint64_t align)
 	}
 	return 0;
 }
+
+uint64_t rt_ram_claim(uint64_t addr, uint64_t size)
+{
+	for (unsigned i = 0; i < nfree && size; i++) {
+		struct rt_range *r = &freeram[i];
+		uint64_t end = r->addr + r->size;
+
+		if (addr < r->addr || addr >= end || size > end - addr)
+			continue;
+		/* what is left after the claim stays free; a piece below it needs a slot of its own */
+		if (addr > r->addr && addr + size < end && nfree == E820_MAX)
+			return 0;
+		if (addr + size < end && addr > r->addr)
+			freeram[nfree++] = (struct rt_range){ addr + size, end - (addr + size), E820_RAM };
+		if (addr > r->addr)
+			r->size = addr - r->addr;
+		else {
+			r->addr = addr + size;
+			r->size = end - (addr + size);
+		}
+		return addr;
+	}
+	return 0;
+}

@@ -51,6 +51,8 @@ uint64_t rt_image_end(void);		/* page-aligned end of our ELF image */
 unsigned rt_free_count(void);
 const struct rt_range *rt_free_range(unsigned i);
 uint64_t rt_ram_alloc(uint64_t size, uint64_t align);	/* 0: no room */
+/* [addr, addr+size) out of free RAM: addr, or 0 when it is not all free. */
+uint64_t rt_ram_claim(uint64_t addr, uint64_t size);
 
 /* Command line: whitespace-separated key=value or bare key (value ""). */
 const char *rt_cmdline(void);

@@ -1,8 +1,9 @@
 /*
- * gm_memory: the guest's RAM.  One backend instance (guest_memfd, memfd or
- * anon) placed in guest-physical space by the layout (low RAM up to the
- * 32-bit hole at 3 GiB, the rest from 4 GiB) and bound into KVM memslots in
- * one of two modes.  The fd and the host mapping live as long as the object:
+ * gm_memory: one memory region of a guest, the RAM or another one.  One
+ * backend instance (guest_memfd, memfd or anon) placed in guest-physical
+ * space (the RAM by the layout: low RAM up to the 32-bit hole at 3 GiB, the
+ * rest from 4 GiB; any other region in one piece where gm_memory_place
+ * puts it) and bound into KVM memslots in one of two modes.  The fd and the host mapping live as long as the object:
  * KVM's emulator reads guest memory through the mapping.
  */
 #ifndef GMVM_MEMORY_H
@@ -65,6 +66,18 @@ int gm_memory_set_identity(struct gm_memory *mem, const uint8_t uuid[16], const 
  */
 int gm_memory_map_file_private(struct gm_memory *mem, const char *path, struct gm_error *err);
 
+/*
+ * Place the memory before it is bound: gpa 0 is the RAM's layout (what
+ * gm_memory_create gives), any other gpa one piece from there (aligned to
+ * the page size).  Its memslots are numbered from slot_base (the RAM takes
+ * two, another region one), so the regions of one VM must not share slot
+ * numbers.  -EBUSY once bound.
+ */
+int gm_memory_place(struct gm_memory *mem, uint64_t gpa, uint32_t slot_base, struct gm_error *err);
+
+/* Where the memory starts in guest-physical space (0 for the RAM). */
+uint64_t gm_memory_gpa(const struct gm_memory *mem);
+
 /* Release the memslots (if bound), the mapping and the fd. */
 void gm_memory_destroy(struct gm_memory *mem);
 
@@ -89,9 +102,11 @@ enum gm_bind gm_memory_binding(const struct gm_memory *mem);
 
 /*
  * Start logging the pages the guest writes.  The memory must be bound.
- * KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 is enabled on the VM first when the
- * kernel has it (once per VM; without KVM_DIRTY_LOG_INITIALLY_SET, so
- * tracking starts clean).  A memory bound gmem cannot log: it is rebound
+ * Where the machine attached it to the VM's dirty rings (gm_config's
+ * dirty_log), KVM reports guest writes there; otherwise in a bitmap per
+ * memslot, with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 enabled on the VM first
+ * when the kernel has it (once per VM; without KVM_DIRTY_LOG_INITIALLY_SET,
+ * so tracking starts clean).  A memory bound gmem cannot log: it is rebound
  * mapped first and gm_memory_dirty_stop binds it back, so the caller
  * guarantees no vCPU is in KVM_RUN while this switches a binding
  * (gm_memory_dirty_needs_pause tells whether it will).  -EBUSY when already on.
@@ -103,9 +118,12 @@ bool gm_memory_dirty_needs_pause(const struct gm_memory *mem);
 
 /*
  * OR into bitmap the pages written since the last collect (or since start),
- * and clear them.  With manual protect: KVM_GET_DIRTY_LOG then
- * KVM_CLEAR_DIRTY_LOG of exactly the bits fetched, per slot; without it
- * KVM_GET_DIRTY_LOG alone (which clears).  A page written during the collect
+ * and clear them.  With the dirty rings: every vCPU's ring harvested and
+ * reset (KVM_RESET_DIRTY_RINGS).  Else with manual protect:
+ * KVM_GET_DIRTY_LOG then KVM_CLEAR_DIRTY_LOG of exactly the bits fetched,
+ * per slot; without it KVM_GET_DIRTY_LOG alone (which clears).  KVM may
+ * count a page it mapped writable after start as written even when the
+ * guest only read it: a superset, never fewer.  A page written during the collect
  * is either in bitmap or in the next one, so copy pages after collecting.
  * On error bitmap may hold part of the pages and the rest are lost: stop and
  * start over.  May run while vCPUs run and beside gm_memory_dirty_mark; one
@@ -142,15 +160,16 @@ void *gm_memory_hva(const struct gm_memory *mem, uint64_t gpa, uint64_t len);
 uint64_t gm_memory_size(const struct gm_memory *mem);
 /* The backing's page size (4 KiB, or the hugetlb size): the unit of discard. */
 uint64_t gm_memory_page_size(const struct gm_memory *mem);
-/* Highest guest-physical address of RAM plus one. */
+/* Highest guest-physical address of this memory plus one. */
 uint64_t gm_memory_end(const struct gm_memory *mem);
 const struct gm_mem_config *gm_memory_config(const struct gm_memory *mem);
 int gm_memory_fd(const struct gm_memory *mem);
 
 /*
- * The e820 map for this memory: RAM below 640K minus the EBDA, a reserved
- * hole up to 1 MiB, RAM to the 32-bit hole, RAM above 4 GiB.  Returns the
- * number of entries written (at most max).
+ * The e820 map for this memory: for the RAM, RAM below 640K minus the EBDA,
+ * a reserved hole up to 1 MiB, RAM to the 32-bit hole, RAM above 4 GiB; for
+ * another region, one RAM entry.  Returns the number of entries written (at
+ * most max).
  */
 size_t gm_memory_e820(const struct gm_memory *mem, struct gm_e820_entry *out, size_t max);
 
@@ -162,7 +181,7 @@ struct gm_memory_info {
 	uint64_t page_size;
 	enum gm_bind binding;      /* the current binding */
 	uint64_t size;
-	unsigned nranges;          /* guest-physical pieces (below and above the 32-bit hole) */
+	unsigned nranges;          /* guest-physical pieces (the RAM's below and above the 32-bit hole) */
 	struct { uint64_t gpa, size; } ranges[GM_MEMORY_MAX_RANGES];
 };
 void gm_memory_info(const struct gm_memory *mem, struct gm_memory_info *out);

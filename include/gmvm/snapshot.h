@@ -1,7 +1,8 @@
 /*
  * Snapshots: a machine's whole state in a directory, and machines made
- * from one.  DIR/state is the state stream (docs/state-stream.md), DIR/ram.mem
- * the guest RAM, sparse where the guest never wrote.  A diff snapshot holds
+ * from one.  DIR/state is the state stream (docs/state-stream.md), and each
+ * memory region has its file DIR/NAME.mem (DIR/ram.mem the RAM), sparse
+ * where the guest never wrote.  A diff snapshot holds
  * only the pages written since the snapshot before it; a restore takes the
  * chain base, diff, diff...  See docs/snapshots.md.
  */
@@ -40,11 +41,23 @@ int gm_snapshot_open(const char *const *dirs, unsigned n, struct gm_snapshot **o
 void gm_snapshot_close(struct gm_snapshot *s);
 
 /*
- * The config the snapshot was taken with: vCPUs, RAM size and page size,
- * the UUID, the command line.  The caller may then change what a restore
- * may change (backend, binding, prealloc, console, uuid for a clone).
+ * The config the snapshot was taken with: vCPUs, RAM size, page size and
+ * backend, every other region (name, size, page size, backend, place), the
+ * UUID, the command line.  The caller may then change what a restore may
+ * change (backends, binding, prealloc, console, uuid for a clone).
  */
 void gm_snapshot_config(const struct gm_snapshot *s, struct gm_config *cfg);
+
+/*
+ * The config `gmvm run --restore` uses: user's options over the snapshot's
+ * config.  --memory (user->mem.given) restores the RAM onto other memory, a
+ * --region of a region the snapshot has restores that one onto other memory
+ * (sizes and places stay the snapshot's); a region not given stays as
+ * snapshotted.  A --region the snapshot lacks is refused, naming its
+ * regions.  new_identity drops the UUID, uuid replaces it.
+ */
+int gm_snapshot_restore_config(const struct gm_snapshot *s, const struct gm_config *user, struct gm_config *out,
+			       struct gm_error *err);
 
 enum gm_restore_mode {
 	GM_RESTORE_COPY,     /* fill fresh memory from the files, in parallel */
@@ -54,8 +67,8 @@ enum gm_restore_mode {
 
 /*
  * Build a machine from the snapshot with cfg (which must keep the
- * snapshot's vCPU count and RAM size), fill its memory, start it paused
- * and load every vCPU and device.  The machine is left paused: resume it
+ * snapshot's vCPU count and regions: names, sizes, places), fill every
+ * region, start it paused and load every vCPU and device.  The machine is left paused: resume it
  * with gm_machine_resume.
  */
 int gm_machine_restore(const struct gm_config *cfg, const struct gm_caps *caps, const struct gm_snapshot *s,

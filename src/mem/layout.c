@@ -1,9 +1,12 @@
 /*
- * mem/layout.c: where guest RAM sits in guest-physical space.  Low RAM from
- * 0 up to the 32-bit hole at 3 GiB, the rest from 4 GiB; the e820 map the
- * guest is told; and gm_memory_hva(), the one checked way from a
- * guest-physical range to a host pointer.  Pure functions, no system calls.
+ * mem/layout.c: where guest memory sits in guest-physical space.  Low RAM
+ * from 0 up to the 32-bit hole at 3 GiB, the rest from 4 GiB; the other
+ * regions above the RAM, each in one piece; the e820 map the guest is told;
+ * and gm_memory_hva(), the one checked way from a guest-physical range to a
+ * host pointer.  Pure functions, no system calls.
  */
+#include <errno.h>
+#include <inttypes.h>
 #include <stdint.h>
 
 #include "mem/mem.h"
@@ -66,12 +69,63 @@ size_t gm_layout_e820(uint64_t ram_size, struct gm_e820_entry *out, size_t max)
 
 size_t gm_memory_e820(const struct gm_memory *mem, struct gm_e820_entry *out, size_t max)
 {
-	return mem ? gm_layout_e820(mem->size, out, max) : 0;
+	if (!mem)
+		return 0;
+	if (mem->gpa)
+		return add_entry(out, 0, out ? max : 0, mem->gpa, mem->gpa + mem->size, GM_E820_RAM);
+	return gm_layout_e820(mem->size, out, max);
 }
 
 uint64_t gm_memory_end(const struct gm_memory *mem)
 {
-	return mem ? gm_layout_end(mem->size) : 0;
+	if (!mem)
+		return 0;
+	return mem->gpa ? mem->gpa + mem->size : gm_layout_end(mem->size);
+}
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return v % a ? v + (a - v % a) : v;
+}
+
+int gm_layout_place_regions(uint64_t ram_size, struct gm_region_config *r, unsigned n, unsigned phys_bits,
+			    struct gm_error *err)
+{
+	uint64_t next = gm_layout_end(ram_size);
+	uint64_t limit = GM_MEM_MAX_END;
+	char a[32], b[32];
+
+	/* the CPU cannot address more; with 36 bits or fewer it also caps the boot map */
+	if (phys_bits && phys_bits < 64 && (UINT64_C(1) << phys_bits) < limit)
+		limit = UINT64_C(1) << phys_bits;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t align = r[i].mem.page_size > GM_PAGE_1G ? r[i].mem.page_size : GM_PAGE_1G;
+		uint64_t size = r[i].mem.size, gpa = r[i].gpa ? r[i].gpa : align_up(next, align);
+		const char *name = r[i].name;
+
+		if (r[i].gpa && (gpa % GM_PAGE_4K || (r[i].mem.page_size && gpa % r[i].mem.page_size)))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "region %s at 0x%" PRIx64 " is not aligned to its %s pages; its place is corrupt", name,
+				       gpa, gm_mem_size_str(r[i].mem.page_size, a, sizeof(a)));
+		if (gpa < next)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "region %s at 0x%" PRIx64 " overlaps %s below it (which ends at 0x%" PRIx64 "); regions go above the RAM, in order",
+				       name, gpa, i ? r[i - 1].name : "the RAM", next);
+		if (size > limit || gpa > limit - size)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
+				       "region %s would end at 0x%" PRIx64 ", past the %s the %s; use a smaller region, less --memory or fewer regions",
+				       name, gpa + size, gm_mem_size_str(limit, a, sizeof(a)),
+				       limit < GM_MEM_MAX_END ? "guest's CPU can address (its physical address width)"
+							      : "boot page tables map");
+		/* the IOAPIC, the LAPICs and KVM's real-mode pages live in the hole */
+		if (gpa < GM_HIGH_RAM_BASE && gpa + size > GM_LOW_RAM_END)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "region %s at 0x%" PRIx64 " (%s) overlaps the 32-bit hole at 3G-4G (IOAPIC, LAPIC); make it end by 3G, or give --memory more than 3G so regions start above 4G",
+				       name, gpa, gm_mem_size_str(size, b, sizeof(b)));
+		r[i].gpa = gpa;
+		next = gpa + size;
+	}
+	return 0;
 }
 
 const struct gm_mem_region *gm_layout_find(const struct gm_memory *mem, uint64_t gpa,

@@ -109,6 +109,10 @@ int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct 
 			       "discard of 0x%" PRIx64 "+0x%" PRIx64 " is not a whole number of %s pages; align address and length to %s",
 			       gpa, len, gm_mem_size_str(mem->page_size, p, sizeof(p)), p);
 	r = gm_layout_find(mem, gpa, len);
+	if (!r && mem->gpa)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "discard of 0x%" PRIx64 "+0x%" PRIx64 " is not inside region %s (0x%" PRIx64 " to 0x%" PRIx64 "); split or shrink the range",
+			       gpa, len, mem->name, mem->gpa, gm_memory_end(mem));
 	if (!r)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "discard of 0x%" PRIx64 "+0x%" PRIx64 " is not inside one RAM region (RAM ends at 0x%" PRIx64 ", hole at 3G-4G); split or shrink the range",
@@ -151,6 +155,32 @@ int gm_memory_set_identity(struct gm_memory *mem, const uint8_t uuid[16], const 
 	memcpy(mem->uuid, uuid, sizeof(mem->uuid));
 	strcpy(mem->name, name);
 	return 0;
+}
+
+int gm_memory_place(struct gm_memory *mem, uint64_t gpa, uint32_t slot_base, struct gm_error *err)
+{
+	if (mem->bound)
+		return gm_fail(err, GM_STATUS_FAILURE, EBUSY,
+			       "region %s is bound already; place it before gm_memory_bind", mem->name);
+	if (gpa % GM_PAGE_4K || gpa % mem->page_size || (gpa && gpa > UINT64_MAX - mem->size))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "region %s cannot start at 0x%" PRIx64 ": not aligned to its pages, or it would pass 2^64",
+			       mem->name, gpa);
+	if (gpa) {
+		mem->regions[0] = (struct gm_mem_region){ .gpa = gpa, .size = mem->size, .offset = 0 };
+		mem->nr_regions = 1;
+	} else {
+		mem->nr_regions = gm_layout_regions(mem->size, mem->regions);
+	}
+	for (unsigned i = 0; i < mem->nr_regions; i++)
+		mem->regions[i].slot = slot_base + i;
+	mem->gpa = gpa;
+	return 0;
+}
+
+uint64_t gm_memory_gpa(const struct gm_memory *mem)
+{
+	return mem ? mem->gpa : 0;
 }
 
 const uint8_t *gm_memory_uuid(const struct gm_memory *mem)

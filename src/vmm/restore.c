@@ -1,9 +1,10 @@
 /*
  * vmm/restore: machines made from a snapshot chain.  Opening reads and
- * checks every link whole (streams, headers, the chain's order, memory
- * files, the machine sections of the last link) before any VM exists.
- * The restore then builds the machine without a guest image, fills its
- * memory, starts it paused (the vCPUs park before their first instruction)
+ * checks every link whole (streams, headers, the chain's order, each
+ * region's memory file, the machine sections of the last link) before any
+ * VM exists.  The restore then builds the machine without a guest image
+ * (restore_header.c, as a migration's destination does), fills every
+ * region, starts it paused (the vCPUs park before their first instruction)
  * and loads every vCPU and device into it.
  */
 #include <errno.h>
@@ -18,8 +19,8 @@
 #include "mem/mem.h"
 #include "state/memfile.h"
 #include "util/escape.h"
+#include "vmm/restore.h"
 #include "vmm/snapshot_dir.h"
-#include "vmm/state.h"
 
 #define MAX_CHAIN 64
 #define RESTORE_THREADS 4
@@ -29,19 +30,14 @@ struct link {
 	struct gm_stream_in *stream;
 	char id[37], parent[37];
 	bool diff;
-	uint64_t *bitmap; /* diff: the pages it holds (points into the stream) */
+	uint64_t *bitmaps[GM_MAX_REGIONS]; /* diff: the pages it holds, per region (point into the stream) */
 };
 
 struct gm_snapshot {
 	unsigned n;
 	struct link links[MAX_CHAIN];
-	/* from the last link's header */
-	unsigned cpus;
-	uint64_t size, page_size;
-	enum gm_backend backend;
-	char uuid[37];
-	char *cmdline;
-	struct gm_machine_image img;
+	struct gm_header_machine hm; /* the machine, the same in every link */
+	struct gm_machine_image img; /* the last link's state */
 };
 
 static int bad(struct gm_error *err, const char *dir, const char *what)
@@ -61,24 +57,19 @@ static int copy_str(char *out, size_t n, json_t *v)
 	return 0;
 }
 
-/* The header's facts, the same in every link of a chain. */
+/* The snapshot record (id, type, parent) and the machine, the same in every link of a chain. */
 static int read_header(struct gm_snapshot *s, struct link *l, bool first, struct gm_error *err)
 {
-	json_t *h = json_loads(gm_stream_in_header(l->stream), 0, NULL);
-	json_t *cfg = json_object_get(h, "config"), *mem = json_object_get(cfg, "memory");
+	const char *text = gm_stream_in_header(l->stream);
+	json_t *h = json_loads(text, 0, NULL);
 	json_t *snap = json_object_get(h, "snapshot");
-	char uuid[37];
 	const char *type = json_string_value(json_object_get(snap, "type"));
+	struct gm_header_machine hm;
+	struct gm_error e = { 0 };
 	int r = 0;
 
-	json_int_t cpus = json_integer_value(json_object_get(cfg, "cpus"));
-	json_int_t size = json_integer_value(json_object_get(mem, "size"));
-	const char *pages = json_string_value(json_object_get(mem, "hugepages"));
-	const char *backend = json_string_value(json_object_get(mem, "backend"));
-	if (!h || copy_str(uuid, sizeof(uuid), json_object_get(h, "uuid")) || cpus < 1 || cpus > GM_MAX_CPUS ||
-	    size <= 0 || size % (json_int_t)GM_PAGE_4K || !pages || !backend || !type ||
-	    copy_str(l->id, sizeof(l->id), json_object_get(snap, "id"))) {
-		r = bad(err, l->dir, "the state header lacks the VM's uuid, config or snapshot id; it was not written by gmvm snapshot");
+	if (!h || !type || copy_str(l->id, sizeof(l->id), json_object_get(snap, "id"))) {
+		r = bad(err, l->dir, "the state header lacks the snapshot's id or type; it was not written by gmvm snapshot");
 		goto out;
 	}
 	l->diff = strcmp(type, "diff") == 0;
@@ -86,50 +77,85 @@ static int read_header(struct gm_snapshot *s, struct link *l, bool first, struct
 		r = bad(err, l->dir, "a diff snapshot without its parent's id; the state is corrupt");
 		goto out;
 	}
-	uint64_t page_size = !strcmp(pages, "1G") ? GM_PAGE_1G : !strcmp(pages, "2M") ? GM_PAGE_2M : GM_PAGE_4K;
+	if (gm_header_machine_parse(text, &hm, &e)) {
+		r = bad(err, l->dir, e.msg);
+		goto out;
+	}
 	if (first) {
-		s->cpus = (unsigned)cpus;
-		s->size = (uint64_t)size;
-		s->page_size = page_size;
-		s->backend = !strcmp(backend, "memfd") ? GM_BACKEND_MEMFD
-			     : !strcmp(backend, "anon") ? GM_BACKEND_ANON : GM_BACKEND_GUEST_MEMFD;
-		strcpy(s->uuid, uuid);
-		free(s->cmdline);
-		s->cmdline = strdup(json_string_value(json_object_get(cfg, "cmdline")) ?: "");
-	} else if (strcmp(uuid, s->uuid) || (unsigned)cpus != s->cpus || (uint64_t)size != s->size) {
-		r = bad(err, l->dir, "belongs to another VM than the snapshot before it in the chain; restore one VM's chain");
+		s->hm = hm;
+	} else {
+		if (!gm_header_machine_same(&hm, &s->hm))
+			r = bad(err, l->dir, "belongs to another VM than the snapshot before it in the chain; restore one VM's chain");
+		gm_header_machine_free(&hm);
 	}
 out:
 	json_decref(h);
 	return r;
 }
 
-static int read_bitmap(struct gm_snapshot *s, struct link *l, struct gm_error *err)
+/* A diff's page bitmaps, one per region (DIRTY_BITMAP, instance = region index). */
+static int read_bitmaps(struct gm_snapshot *s, struct link *l, struct gm_error *err)
 {
-	const struct gm_section *sec = gm_stream_in_find(l->stream, GM_SECTION_DIRTY_BITMAP, 0);
-	uint64_t npages = s->size / GM_PAGE_4K;
-	size_t words = (npages + 63) / 64;
+	for (unsigned i = 0; i < s->hm.nregions; i++) {
+		const struct gm_section *sec = gm_stream_in_find(l->stream, GM_SECTION_DIRTY_BITMAP, i);
+		uint64_t npages = s->hm.regions[i].size / GM_PAGE_4K;
+		size_t words = (npages + 63) / 64;
+		uint64_t have;
 
-	if (!sec)
-		return bad(err, l->dir, "a diff snapshot without its page bitmap; the state is corrupt");
-	if (sec->len != 8 + words * 8 || *(const uint64_t *)(const void *)sec->data != npages)
-		return gm_section_fail(err, sec, "the bitmap is for another RAM size than %llu bytes",
-				       (unsigned long long)s->size);
-	l->bitmap = (uint64_t *)(uintptr_t)(sec->data + 8);
+		if (!sec)
+			return bad(err, l->dir, "a diff snapshot without a page bitmap for each region; the state is corrupt");
+		if (sec->len >= 8)
+			memcpy(&have, sec->data, 8);
+		if (sec->len != 8 + words * 8 || have != npages)
+			return gm_section_fail(err, sec, "the bitmap is for another size than region %s's %llu bytes",
+					       s->hm.regions[i].name, (unsigned long long)s->hm.regions[i].size);
+		l->bitmaps[i] = (uint64_t *)(uintptr_t)(sec->data + 8);
+	}
 	return 0;
 }
 
-static int check_memory_file(const struct gm_snapshot *s, const struct link *l, struct gm_error *err)
+static void region_path(const struct link *l, const char *region, char *out, size_t len)
 {
-	char path[PATH_MAX + 16];
+	char file[GM_REGION_NAME_MAX + 8];
+
+	gm_snapshot_region_file(region, file, sizeof(file));
+	snprintf(out, len, "%s/%s", l->dir, file);
+}
+
+static int check_memory_files(const struct gm_snapshot *s, const struct link *l, struct gm_error *err)
+{
+	char path[PATH_MAX + 32], what[128];
 	struct stat st;
 
-	snprintf(path, sizeof(path), "%s/%s", l->dir, GM_SNAPSHOT_RAM_FILE);
-	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
-		return bad(err, l->dir, "has no ram.mem; the snapshot is incomplete");
-	if ((uint64_t)st.st_size != s->size)
-		return bad(err, l->dir, "ram.mem is not the size of the guest's RAM; the snapshot is truncated or corrupt");
+	for (unsigned i = 0; i < s->hm.nregions; i++) {
+		const char *name = s->hm.regions[i].name;
+
+		region_path(l, name, path, sizeof(path));
+		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode)) {
+			snprintf(what, sizeof(what), "has no %s.mem; the snapshot is incomplete", name);
+			return bad(err, l->dir, what);
+		}
+		if ((uint64_t)st.st_size != s->hm.regions[i].size) {
+			snprintf(what, sizeof(what), "%s.mem is not the size of region %s; the snapshot is truncated or corrupt",
+				 name, name);
+			return bad(err, l->dir, what);
+		}
+	}
 	return 0;
+}
+
+/* The REGION sections, when the state has them, must say what the header says. */
+static int check_image_regions(const struct gm_snapshot *s, struct gm_error *err)
+{
+	const struct gm_machine_image *img = &s->img;
+	bool same = img->nregions == s->hm.nregions;
+
+	if (!img->nregions)
+		return 0;
+	for (unsigned i = 0; same && i < img->nregions; i++)
+		same = !strcmp(img->regions[i].name, s->hm.regions[i].name) &&
+		       img->regions[i].size == s->hm.regions[i].size && img->regions[i].gpa == s->hm.regions[i].gpa;
+	return same ? 0 : bad(err, s->links[s->n - 1].dir, "its REGION sections and its header disagree about the memory regions; the state is corrupt");
 }
 
 int gm_snapshot_open(const char *const *dirs, unsigned n, struct gm_snapshot **out, struct gm_error *err)
@@ -158,12 +184,14 @@ int gm_snapshot_open(const char *const *dirs, unsigned n, struct gm_snapshot **o
 		if (!r && i > 0 && strcmp(l->parent, s->links[i - 1].id))
 			r = bad(err, l->dir, "was not taken after the snapshot before it in the chain; give the chain in the order it was taken");
 		if (!r && l->diff)
-			r = read_bitmap(s, l, err);
+			r = read_bitmaps(s, l, err);
 		if (!r)
-			r = check_memory_file(s, l, err);
+			r = check_memory_files(s, l, err);
 	}
 	if (!r)
-		r = gm_image_decode(s->links[s->n - 1].stream, s->cpus, &s->img, err);
+		r = gm_image_decode(s->links[s->n - 1].stream, s->hm.cpus, &s->img, err);
+	if (!r)
+		r = check_image_regions(s, err);
 	if (r) {
 		gm_snapshot_close(s);
 		return r;
@@ -179,89 +207,109 @@ void gm_snapshot_close(struct gm_snapshot *s)
 	gm_image_free(&s->img);
 	for (unsigned i = 0; i < s->n; i++)
 		gm_stream_in_free(s->links[i].stream);
-	free(s->cmdline);
+	gm_header_machine_free(&s->hm);
 	free(s);
 }
 
 void gm_snapshot_config(const struct gm_snapshot *s, struct gm_config *cfg)
 {
-	cfg->cpus = s->cpus;
-	cfg->mem.size = s->size;
-	cfg->mem.page_size = s->page_size;
-	cfg->mem.backend = s->backend;
-	cfg->uuid = s->uuid;
-	cfg->cmdline = s->cmdline;
-	cfg->kernel = NULL;
+	gm_header_machine_config(&s->hm, cfg);
 }
 
-/* The chain's memory into base: the full snapshot (from `first` on), then each diff's pages over it. */
-static int fill_from(const struct gm_snapshot *s, unsigned first, uint8_t *base, struct gm_error *err)
+int gm_snapshot_restore_config(const struct gm_snapshot *s, const struct gm_config *user, struct gm_config *out,
+			       struct gm_error *err)
 {
-	char path[PATH_MAX + 16];
-	int r = 0;
+	return gm_header_machine_merge(&s->hm, user, out, err);
+}
 
-	for (unsigned i = first; i < s->n && !r; i++) {
-		snprintf(path, sizeof(path), "%s/%s", s->links[i].dir, GM_SNAPSHOT_RAM_FILE);
-		r = gm_memfile_read(path, base, s->size, s->links[i].bitmap, RESTORE_THREADS, err);
+/* Region r of the chain into base: the full snapshot (from `first` on), then each diff's pages over it. */
+static int fill_from(const struct gm_snapshot *s, unsigned r, unsigned first, uint8_t *base, struct gm_error *err)
+{
+	char path[PATH_MAX + 32];
+	int e = 0;
+
+	for (unsigned i = first; i < s->n && !e; i++) {
+		region_path(&s->links[i], s->hm.regions[r].name, path, sizeof(path));
+		e = gm_memfile_read(path, base, s->hm.regions[r].size, s->links[i].bitmaps[r], RESTORE_THREADS, err);
 	}
-	return r;
+	return e;
 }
 
-static int fill(const struct gm_snapshot *s, uint8_t *base, struct gm_error *err)
-{
-	return fill_from(s, 0, base, err);
-}
-
-/* Memory for the restored guest, by mode; the machine is built and no vCPU runs. */
+/* Every region's memory, by mode; the machine is built and no vCPU runs. */
 static int load_memory(struct gm_machine *m, const struct gm_snapshot *s, enum gm_restore_mode mode,
 		       struct gm_error *err)
 {
-	char path[PATH_MAX + 16];
-	int r;
+	char path[PATH_MAX + 32];
+	int r = 0;
 
 	switch (mode) {
 	case GM_RESTORE_COPY:
-		return fill(s, m->mem->host, err);
+		for (unsigned i = 0; i < m->nmems && !r; i++)
+			r = fill_from(s, i, 0, m->mems[i]->host, err);
+		return r;
 	case GM_RESTORE_MAP:
-		/* the base file lazily, the diffs' few pages copied over it */
-		snprintf(path, sizeof(path), "%s/%s", s->links[0].dir, GM_SNAPSHOT_RAM_FILE);
-		r = gm_memory_map_file_private(m->mem, path, err);
-		return r ? r : fill_from(s, 1, m->mem->host, err);
-	case GM_RESTORE_ONDEMAND: {
-		struct gm_page_source src[MAX_CHAIN];
-		char paths[MAX_CHAIN][PATH_MAX + 16];
-		for (unsigned i = 0; i < s->n; i++) {
-			snprintf(paths[i], sizeof(paths[i]), "%s/%s", s->links[i].dir, GM_SNAPSHOT_RAM_FILE);
-			src[i] = (struct gm_page_source){ .path = paths[i], .bitmap = s->links[i].bitmap };
+		/* each base file lazily, the diffs' few pages copied over it */
+		for (unsigned i = 0; i < m->nmems && !r; i++) {
+			region_path(&s->links[0], s->hm.regions[i].name, path, sizeof(path));
+			r = gm_memory_map_file_private(m->mems[i], path, err);
+			if (!r)
+				r = fill_from(s, i, 1, m->mems[i]->host, err);
 		}
-		return gm_ondemand_start(m, src, s->n, err);
+		return r;
+	case GM_RESTORE_ONDEMAND: {
+		/* region-major: src[region * n + link] */
+		struct gm_page_source *src = calloc((size_t)m->nmems * s->n, sizeof(*src));
+		char (*paths)[PATH_MAX + 32] = calloc((size_t)m->nmems * s->n, sizeof(*paths));
+
+		if (!src || !paths)
+			r = gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the page server's sources");
+		for (unsigned i = 0; i < m->nmems && !r; i++)
+			for (unsigned k = 0; k < s->n; k++) {
+				unsigned j = i * s->n + k;
+				region_path(&s->links[k], s->hm.regions[i].name, paths[j], sizeof(paths[j]));
+				src[j] = (struct gm_page_source){ .path = paths[j], .bitmap = s->links[k].bitmaps[i] };
+			}
+		if (!r)
+			r = gm_ondemand_start(m, src, s->n, err);
+		free(src);
+		free(paths);
+		return r;
 	}
 	}
 	return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "unknown restore mode %d", (int)mode);
+}
+
+/* One region of the chain folded into OUT's memory file. */
+static int merge_region(const struct gm_snapshot *s, unsigned i, const char *tmp, struct gm_error *err)
+{
+	uint64_t size = s->hm.regions[i].size, written = 0;
+	char path[PATH_MAX + 32], file[GM_REGION_NAME_MAX + 8];
+	int r = 0;
+
+	/* an anonymous mapping that only grows where the snapshots hold data */
+	uint8_t *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED)
+		return gm_fail(err, GM_STATUS_FAILURE, errno, "cannot map %llu bytes to merge region %s: %s",
+			       (unsigned long long)size, s->hm.regions[i].name, strerror(errno));
+	r = fill_from(s, i, 0, base, err);
+	gm_snapshot_region_file(s->hm.regions[i].name, file, sizeof(file));
+	snprintf(path, sizeof(path), "%s/%s", tmp, file);
+	if (!r)
+		r = gm_memfile_write(path, base, size, NULL, &written, err);
+	munmap(base, size);
+	return r;
 }
 
 int gm_snapshot_merge(const struct gm_snapshot *s, const char *out, struct gm_error *err)
 {
 	const struct link *last = &s->links[s->n - 1];
 	char tmp[PATH_MAX], path[PATH_MAX + 16];
-	uint64_t written = 0;
 	int r = gm_snapshot_dir_begin(out, tmp, sizeof(tmp), err);
 
 	if (r)
 		return r;
-	/* the chain's memory, folded in an anonymous mapping that only grows
-	 * where the snapshots hold data */
-	uint8_t *base = mmap(NULL, s->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (base == MAP_FAILED)
-		r = gm_fail(err, GM_STATUS_FAILURE, errno, "cannot map %llu bytes to merge the chain: %s",
-			    (unsigned long long)s->size, strerror(errno));
-	if (!r)
-		r = fill(s, base, err);
-	snprintf(path, sizeof(path), "%s/%s", tmp, GM_SNAPSHOT_RAM_FILE);
-	if (!r)
-		r = gm_memfile_write(path, base, s->size, NULL, &written, err);
-	if (base != MAP_FAILED)
-		munmap(base, s->size);
+	for (unsigned i = 0; i < s->hm.nregions && !r; i++)
+		r = merge_region(s, i, tmp, err);
 	snprintf(path, sizeof(path), "%s/%s", tmp, GM_SNAPSHOT_STATE_FILE);
 	if (!r)
 		r = gm_state_rewrite_full(last->stream, path, err);
@@ -272,28 +320,19 @@ int gm_machine_restore(const struct gm_config *cfg, const struct gm_caps *caps, 
 		       enum gm_restore_mode mode, struct gm_machine **out, struct gm_error *err)
 {
 	struct gm_machine *m = NULL;
-	int r;
+	int r = gm_header_machine_check(&s->hm, cfg, err);
 
-	if (cfg->cpus != s->cpus || cfg->mem.size != s->size)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "the snapshot is of %u vCPUs and %llu bytes of RAM; a restore keeps both", s->cpus,
-			       (unsigned long long)s->size);
-	if (mode != GM_RESTORE_COPY && cfg->mem.prealloc)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "prealloc=on fills all RAM up front, which restore-mode=map and ondemand exist to avoid; drop one");
+	if (r)
+		return r;
+	for (unsigned i = 0; i <= cfg->nregions; i++)
+		if (mode != GM_RESTORE_COPY && (i ? cfg->regions[i - 1].mem.prealloc : cfg->mem.prealloc))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "prealloc=on fills all of a region up front, which restore-mode=map and ondemand exist to avoid; drop one");
 	r = gm_machine_build(cfg, caps, false, &m, err);
 	if (!r)
 		r = load_memory(m, s, mode, err);
-	/* the vCPUs park before their first KVM_RUN, then take the saved state */
 	if (!r)
-		r = gm_machine_pause(m, err);
-	if (!r)
-		r = gm_machine_start(m, err);
-	if (!r) {
-		pthread_mutex_lock(&m->op_lock);
-		r = gm_image_apply(m, &s->img, err);
-		pthread_mutex_unlock(&m->op_lock);
-	}
+		r = gm_machine_load_image(m, &s->img, err);
 	if (r) {
 		gm_machine_destroy(m);
 		return r;

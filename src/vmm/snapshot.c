@@ -1,8 +1,8 @@
 /*
  * vmm/snapshot: taking a snapshot.  The guest holds still while its state
- * and memory go to a directory made under a temporary name and renamed
- * into place, so a snapshot is there whole or not at all, and a failure
- * halfway leaves the guest running as it was.  The first snapshot starts
+ * and memory (one file per region) go to a directory made under a
+ * temporary name and renamed into place, so a snapshot is there whole or
+ * not at all, and a failure halfway leaves the guest running as it was.  The first snapshot starts
  * dirty tracking; a diff writes only the pages written since the one
  * before it, with the bitmap saying which (a page written back to zero
  * must be told from one never written).
@@ -24,7 +24,7 @@
 #include "vmm/state.h"
 
 static int write_state(struct gm_machine *m, const char *path, enum gm_snapshot_kind kind, const char *id,
-		       const uint64_t *bitmap, uint64_t npages, uint64_t *bytes, struct gm_error *err)
+		       uint64_t *const *bitmaps, uint64_t *bytes, struct gm_error *err)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	struct gm_stream_out *w = NULL;
@@ -43,12 +43,14 @@ static int write_state(struct gm_machine *m, const char *path, enum gm_snapshot_
 		r = gm_stream_out_header(w, header, strlen(header), err);
 	if (!r)
 		r = gm_state_write_sections(m, w, err);
-	if (!r && bitmap) {
+	/* a diff: which pages of each region it holds (instance = region index) */
+	for (unsigned i = 0; !r && kind == GM_SNAPSHOT_DIFF && i < m->nmems; i++) {
+		uint64_t npages = gm_memory_size(m->mems[i]) / GM_PAGE_4K;
 		struct gm_buf b = { 0 };
 		gm_buf_u64(&b, npages);
-		gm_buf_bytes(&b, bitmap, (npages + 63) / 64 * 8);
+		gm_buf_bytes(&b, bitmaps[i], (npages + 63) / 64 * 8);
 		r = b.failed ? gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the dirty bitmap")
-			     : gm_stream_out_section(w, GM_SECTION_DIRTY_BITMAP, 0, 1, b.data, b.len, true, err);
+			     : gm_stream_out_section(w, GM_SECTION_DIRTY_BITMAP, i, 1, b.data, b.len, true, err);
 		gm_buf_free(&b);
 	}
 	if (!r)
@@ -74,39 +76,61 @@ static int flush(const char *path, struct gm_error *err)
 	return r;
 }
 
-/* With op_lock and a hold: the state, the memory, then tracking for the next diff. */
+/* With op_lock and a hold: the state, each region's memory, then tracking for the next diff. */
 static int take(struct gm_machine *m, const char *tmp, enum gm_snapshot_kind kind, const char *id,
 		struct gm_snapshot_stats *stats, struct gm_error *err)
 {
-	struct gm_memory *mem = m->mem;
-	uint64_t npages = mem->size / GM_PAGE_4K;
-	uint64_t *bitmap = NULL;
-	char path[PATH_MAX + 16];
+	uint64_t *bitmaps[GM_MAX_REGIONS] = { NULL };
+	char path[PATH_MAX + 32], file[GM_REGION_NAME_MAX + 8];
 	int r = 0;
 
-	if (gm_memory_dirty_active(mem)) {
+	for (unsigned i = 0; i < m->nmems && !r; i++) {
+		struct gm_memory *mem = m->mems[i];
+		uint64_t npages = mem->size / GM_PAGE_4K;
+
+		if (!gm_memory_dirty_active(mem))
+			continue;
 		/* a full snapshot collects too: the next diff starts from it */
-		bitmap = calloc((npages + 63) / 64, sizeof(uint64_t));
-		r = bitmap ? gm_memory_dirty_collect(mem, bitmap, err)
-			   : gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the dirty bitmap");
+		bitmaps[i] = calloc((npages + 63) / 64, sizeof(uint64_t));
+		r = bitmaps[i] ? gm_memory_dirty_collect(mem, bitmaps[i], err)
+			       : gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the dirty bitmap");
 	}
-	const uint64_t *only = kind == GM_SNAPSHOT_DIFF ? bitmap : NULL;
 	snprintf(path, sizeof(path), "%s/%s", tmp, GM_SNAPSHOT_STATE_FILE);
 	if (!r)
-		r = write_state(m, path, kind, id, only, npages, &stats->state_bytes, err);
-	snprintf(path, sizeof(path), "%s/%s", tmp, GM_SNAPSHOT_RAM_FILE);
-	if (!r)
-		r = gm_memfile_write(path, mem->host, mem->size, only, &stats->memory_bytes, err);
-	if (!r)
-		r = flush(path, err);
-	if (!r && !gm_memory_dirty_active(mem))
-		r = gm_memory_dirty_start(mem, err);
+		r = write_state(m, path, kind, id, bitmaps, &stats->state_bytes, err);
+	for (unsigned i = 0; i < m->nmems && !r; i++) {
+		struct gm_memory *mem = m->mems[i];
+		uint64_t bytes = 0;
+
+		gm_snapshot_region_file(gm_memory_name(mem), file, sizeof(file));
+		snprintf(path, sizeof(path), "%s/%s", tmp, file);
+		r = gm_memfile_write(path, mem->host, mem->size, kind == GM_SNAPSHOT_DIFF ? bitmaps[i] : NULL, &bytes, err);
+		if (!r)
+			r = flush(path, err);
+		stats->memory_bytes += bytes;
+	}
+	for (unsigned i = 0; i < m->nmems && !r; i++)
+		if (!gm_memory_dirty_active(m->mems[i]))
+			r = gm_memory_dirty_start(m->mems[i], err);
 	/* a snapshot that failed must not lose what the next diff needs */
-	for (uint64_t i = 0; r && bitmap && i < npages; i++)
-		if (bitmap[i / 64] >> (i % 64) & 1)
-			gm_memory_dirty_mark(mem, i * GM_PAGE_4K, GM_PAGE_4K);
-	free(bitmap);
+	for (unsigned i = 0; i < m->nmems; i++) {
+		uint64_t npages = m->mems[i]->size / GM_PAGE_4K;
+
+		for (uint64_t p = 0; r && bitmaps[i] && p < npages; p++)
+			if (bitmaps[i][p / 64] >> (p % 64) & 1)
+				gm_memory_dirty_mark(m->mems[i], p * GM_PAGE_4K, GM_PAGE_4K);
+		free(bitmaps[i]);
+	}
 	return r;
+}
+
+/* A diff needs every region tracked since the snapshot before it. */
+static bool all_tracked(const struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->nmems; i++)
+		if (!gm_memory_dirty_active(m->mems[i]))
+			return false;
+	return true;
 }
 
 int gm_machine_snapshot(struct gm_machine *m, const char *dir, enum gm_snapshot_kind kind,
@@ -120,7 +144,7 @@ int gm_machine_snapshot(struct gm_machine *m, const char *dir, enum gm_snapshot_
 	stats = stats ? stats : &local;
 	memset(stats, 0, sizeof(*stats));
 	pthread_mutex_lock(&m->op_lock);
-	if (kind == GM_SNAPSHOT_DIFF && (!m->snapshot_id[0] || !gm_memory_dirty_active(m->mem))) {
+	if (kind == GM_SNAPSHOT_DIFF && (!m->snapshot_id[0] || !all_tracked(m))) {
 		pthread_mutex_unlock(&m->op_lock);
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOENT,
 			       "a diff snapshot holds the pages written since the last snapshot, and this VM has none; take a full one first");

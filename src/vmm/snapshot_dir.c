@@ -69,3 +69,9 @@ int gm_snapshot_dir_commit(const char *tmp, const char *dir, int r, struct gm_er
 	}
 	return 0;
 }
+
+void gm_snapshot_region_file(const char *region, char *out, size_t len)
+{
+	/* region names are [a-z0-9-] (checked wherever one comes in): no path tricks */
+	snprintf(out, len, "%s.mem", region);
+}

@@ -29,6 +29,15 @@ void gm_encode_device(struct gm_buf *b, const char *name, const uint8_t *state, 
 int gm_decode_device(const struct gm_section *sec, const char *want, const uint8_t **state, size_t *len,
 		     struct gm_error *err);
 
+/* A REGION section: what one memory region is and where (instance = its index). */
+struct gm_image_region {
+	char name[GM_REGION_NAME_MAX + 1];
+	uint64_t gpa, size, page_size;
+	enum gm_backend backend;
+};
+void gm_encode_region(struct gm_buf *b, const struct gm_image_region *r);
+int gm_decode_region(const struct gm_section *sec, struct gm_image_region *r, struct gm_error *err);
+
 /* Everything a stream says about a machine, decoded and checked; nothing applied. */
 struct gm_machine_image {
 	unsigned ncpus;
@@ -42,14 +51,19 @@ struct gm_machine_image {
 		uint32_t version;
 	} devs[GM_MAX_DEVICES];
 	unsigned ndevs;
+	/* the REGION sections; none in a stream written before regions had them */
+	struct gm_image_region regions[GM_MAX_REGIONS];
+	unsigned nregions;
 };
 
 /* state_load.c */
 int gm_image_decode(const struct gm_stream_in *s, unsigned ncpus, struct gm_machine_image *img,
 		    struct gm_error *err);
 void gm_image_free(struct gm_machine_image *img);
-/* With op_lock held and every vCPU parked: vCPUs, clock, routes, devices. */
+/* With op_lock held and every vCPU parked: vCPUs, clock, routes, devices (regions must match m's). */
 int gm_image_apply(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err);
+/* 0 when the image names no regions or exactly m's (names, sizes, places); else why not. */
+int gm_image_check_regions(const struct gm_machine_image *img, struct gm_machine *m, struct gm_error *err);
 
 /* state_save.c: with op_lock held and a hold taken */
 int gm_state_write_sections(struct gm_machine *m, struct gm_stream_out *w, struct gm_error *err);

@@ -11,6 +11,9 @@
  * GSI_ROUTES (version 1): u32 n, then n times (u32 gsi, u32 address, u32 data).
  * DEVICE (version = the type's state_version): u32 length + type name,
  * then the device's bytes.
+ * REGION (version 1, instance = region index, 0 is "ram"): u32 length +
+ * name, u64 gpa, u64 size, u64 page size, u32 backend (0 guest-memfd,
+ * 1 memfd, 2 anon).
  */
 #include <errno.h>
 #include <string.h>
@@ -155,5 +158,44 @@ int gm_decode_device(const struct gm_section *sec, const char *want, const uint8
 				       sec->instance, name, want);
 	*len = c.left;
 	*state = *len ? gm_cur_bytes(&c, *len) : NULL;
+	return 0;
+}
+
+void gm_encode_region(struct gm_buf *b, const struct gm_image_region *r)
+{
+	gm_buf_str(b, r->name);
+	gm_buf_u64(b, r->gpa);
+	gm_buf_u64(b, r->size);
+	gm_buf_u64(b, r->page_size);
+	gm_buf_u32(b, (uint32_t)r->backend);
+}
+
+int gm_decode_region(const struct gm_section *sec, struct gm_image_region *r, struct gm_error *err)
+{
+	struct gm_cursor c = gm_cur_init(sec->data, sec->len);
+	struct gm_error e = { 0 };
+
+	memset(r, 0, sizeof(*r));
+	if (sec->version != 1)
+		return gm_section_fail(err, sec, "region layout version %u; this gmvm reads version 1", sec->version);
+	gm_cur_str(&c, r->name, sizeof(r->name));
+	r->gpa = gm_cur_u64(&c);
+	r->size = gm_cur_u64(&c);
+	r->page_size = gm_cur_u64(&c);
+	uint32_t backend = gm_cur_u32(&c);
+	if (c.bad || c.left)
+		return gm_section_fail(err, sec, "the region is truncated or too long; the stream is corrupt");
+	if (gm_region_name_check(r->name, &e))
+		return gm_section_fail(err, sec, "%s", e.msg);
+	if ((sec->instance == 0) != !strcmp(r->name, GM_RAM_REGION) || (sec->instance == 0 && r->gpa))
+		return gm_section_fail(err, sec, "region %u is '%s'; region 0, and only it, is the RAM at 0", sec->instance,
+				       r->name);
+	if (r->page_size != GM_PAGE_4K && r->page_size != GM_PAGE_2M && r->page_size != GM_PAGE_1G)
+		return gm_section_fail(err, sec, "region %s has pages of %llu bytes; only 4K, 2M and 1G exist", r->name,
+				       (unsigned long long)r->page_size);
+	if (!r->size || r->size % r->page_size || r->gpa % r->page_size || backend > GM_BACKEND_ANON)
+		return gm_section_fail(err, sec, "region %s has size 0x%llx at 0x%llx with backend %u, which no gmvm writes",
+				       r->name, (unsigned long long)r->size, (unsigned long long)r->gpa, backend);
+	r->backend = (enum gm_backend)backend;
 	return 0;
 }

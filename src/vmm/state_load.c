@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/mem.h"
 #include "vmm/state.h"
 
 int gm_section_fail(struct gm_error *err, const struct gm_section *sec, const char *fmt, ...)
@@ -68,6 +69,26 @@ int gm_image_decode(const struct gm_stream_in *s, unsigned ncpus, struct gm_mach
 	if (!r && (sec = gm_stream_in_find(s, GM_SECTION_DEVICE, n)))
 		r = gm_section_fail(err, sec, "a device this gmvm does not have; restore with the gmvm that took the snapshot");
 	img->ndevs = n;
+	/* REGION 0..n-1 in a row; a stream from before regions has none */
+	for (n = 0; !r && (sec = gm_stream_in_find(s, GM_SECTION_REGION, n)); n++) {
+		if (n == GM_MAX_REGIONS) {
+			r = gm_section_fail(err, sec, "more than %d regions; no gmvm makes that many", GM_MAX_REGIONS);
+			break;
+		}
+		r = gm_decode_region(sec, &img->regions[n], err);
+		for (unsigned j = 0; !r && j < n; j++)
+			if (!strcmp(img->regions[j].name, img->regions[n].name))
+				r = gm_section_fail(err, sec, "a second region named %s; the stream is corrupt",
+						    img->regions[n].name);
+	}
+	img->nregions = n;
+	for (unsigned i = 0; !r && i < gm_stream_in_count(s); i++) {
+		sec = gm_stream_in_section(s, i);
+		if (sec->type == GM_SECTION_REGION &&
+		    (sec->instance >= n || sec != gm_stream_in_find(s, GM_SECTION_REGION, sec->instance)))
+			r = gm_section_fail(err, sec, "region %u twice or after a gap in the region numbers; the stream is corrupt",
+					    sec->instance);
+	}
 	if (r)
 		gm_image_free(img);
 	return r;
@@ -79,6 +100,28 @@ void gm_image_free(struct gm_machine_image *img)
 	img->vcpus = NULL;
 }
 
+int gm_image_check_regions(const struct gm_machine_image *img, struct gm_machine *m, struct gm_error *err)
+{
+	if (!img->nregions)
+		return 0;
+	if (img->nregions != m->nmems)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "the state is for %u memory regions, the machine has %u",
+			       img->nregions, m->nmems);
+	for (unsigned i = 0; i < m->nmems; i++) {
+		const struct gm_image_region *ir = &img->regions[i];
+		const struct gm_memory *mem = m->mems[i];
+
+		if (strcmp(ir->name, gm_memory_name(mem)) || ir->size != gm_memory_size(mem) ||
+		    ir->gpa != gm_memory_gpa(mem))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "the state's region %u is %s of 0x%llx bytes at 0x%llx, the machine's is %s of 0x%llx at 0x%llx",
+				       i, ir->name, (unsigned long long)ir->size, (unsigned long long)ir->gpa,
+				       gm_memory_name(mem), (unsigned long long)gm_memory_size(mem),
+				       (unsigned long long)gm_memory_gpa(mem));
+	}
+	return 0;
+}
+
 int gm_image_apply(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err)
 {
 	int r = 0;
@@ -86,6 +129,7 @@ int gm_image_apply(struct gm_machine *m, const struct gm_machine_image *img, str
 	if (img->ncpus != m->ncpus || img->ndevs != m->ndevs)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "the state is for %u vCPUs and %u devices, the machine has %u and %u",
 			       img->ncpus, img->ndevs, m->ncpus, m->ndevs);
+	r = gm_image_check_regions(img, m, err);
 	for (unsigned i = 0; i < m->ncpus && !r; i++)
 		r = gm_vcpu_set_locked(m, i, &img->vcpus[i], err);
 	if (!r) {

@@ -1,15 +1,19 @@
 /*
  * vmm/state_save: a paused machine's every piece of state into sections:
- * vCPUs, the KVM clock, the interrupt routes, every registered device.
+ * vCPUs, the KVM clock, the interrupt routes, every registered device and
+ * every memory region's description (REGION, instance = region index).
  * The header names the machine (UUID, config, regions) so a reader can
  * refuse a stream that is not for it before building anything.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "mem/mem.h"
+#include "vmm/snapshot_dir.h"
 #include "vmm/state.h"
 
 static const char *page_name(uint64_t page_size)
@@ -17,27 +21,39 @@ static const char *page_name(uint64_t page_size)
 	return page_size == GM_PAGE_1G ? "1G" : page_size == GM_PAGE_2M ? "2M" : "4K";
 }
 
-char *gm_state_header(struct gm_machine *m, json_t *extra)
+/* One region as the header lists it: what a reader needs to build it again. */
+static json_t *region_json(const struct gm_memory *mem)
 {
-	const struct gm_config *c = &m->cfg;
-	char uuid[37];
 	struct gm_memory_info info;
+	char file[GM_REGION_NAME_MAX + 8];
 
-	gm_uuid_format(m->uuid, uuid);
-	gm_memory_info(m->mem, &info);
+	gm_memory_info(mem, &info);
+	gm_snapshot_region_file(info.name, file, sizeof(file));
 	json_t *ranges = json_array();
 	for (unsigned i = 0; i < info.nranges; i++)
 		json_array_append_new(ranges, json_pack("{s:I, s:I}", "gpa", (json_int_t)info.ranges[i].gpa, "size",
 							(json_int_t)info.ranges[i].size));
-	json_t *h = json_pack("{s:s, s:s, s:{s:i, s:s, s:s, s:i, s:{s:I, s:s, s:s, s:b}}, s:[{s:s, s:I, s:I, s:s, s:o}], s:[]}",
+	return json_pack("{s:s, s:I, s:I, s:s, s:I, s:s, s:o}", "name", info.name, "size", (json_int_t)info.size,
+			 "page_size", (json_int_t)info.page_size, "backend", gm_backend_name(info.backend), "gpa",
+			 (json_int_t)gm_memory_gpa(mem), "file", file, "ranges", ranges);
+}
+
+char *gm_state_header(struct gm_machine *m, json_t *extra)
+{
+	const struct gm_config *c = &m->cfg;
+	char uuid[37];
+
+	gm_uuid_format(m->uuid, uuid);
+	json_t *regions = json_array();
+	for (unsigned i = 0; i < m->nmems; i++)
+		json_array_append_new(regions, region_json(m->mems[i]));
+	json_t *h = json_pack("{s:s, s:s, s:{s:i, s:s, s:s, s:i, s:{s:I, s:s, s:s, s:b}}, s:o, s:[]}",
 			      "gmvm_version", GMVM_VERSION, "uuid", uuid,
 			      "config", "cpus", (int)c->cpus, "kernel", c->kernel ? c->kernel : "",
 			      "cmdline", c->cmdline ? c->cmdline : "", "entry", (int)c->entry,
 			      "memory", "size", (json_int_t)c->mem.size, "backend", gm_backend_name(c->mem.backend),
 			      "hugepages", page_name(c->mem.page_size), "prealloc", c->mem.prealloc,
-			      "regions", "name", info.name, "size", (json_int_t)info.size,
-			      "page_size", (json_int_t)info.page_size, "file", "ram.mem", "ranges", ranges,
-			      "requires");
+			      "regions", regions, "requires");
 	if (!h)
 		return NULL;
 	if (extra)
@@ -89,6 +105,15 @@ int gm_state_write_sections(struct gm_machine *m, struct gm_stream_out *w, struc
 
 		gm_encode_device(&b, d->type->name, dev, len);
 		r = put(w, GM_SECTION_DEVICE, i, d->type->state_version, &b, err);
+	}
+	for (unsigned i = 0; i < m->nmems && !r; i++) {
+		struct gm_image_region ir = { .gpa = gm_memory_gpa(m->mems[i]), .size = gm_memory_size(m->mems[i]),
+					      .page_size = gm_memory_page_size(m->mems[i]),
+					      .backend = gm_memory_config(m->mems[i])->backend };
+
+		snprintf(ir.name, sizeof(ir.name), "%s", gm_memory_name(m->mems[i]));
+		gm_encode_region(&b, &ir);
+		r = put(w, GM_SECTION_REGION, i, 1, &b, err);
 	}
 	gm_buf_free(&b);
 	free(st);

@@ -2,6 +2,7 @@
  * x86/boot_params: the data structures each entry hands the guest: the boot
  * GDT, the command line, Linux's boot_params "zero page" with the e820 map
  * (64-bit entry) and Xen's hvm_start_info with its memory map (PVH entry).
+ * Both maps list every memory region of the machine as RAM.
  */
 #include <errno.h>
 #include <string.h>
@@ -68,10 +69,22 @@ static int write_cmdline(struct gm_memory *mem, const char *cmdline, struct gm_e
 	return 0;
 }
 
-static int write_boot_params(struct gm_memory *mem, const char *cmdline, struct gm_error *err)
+/* Every region's map, the RAM's first, in one list of at most max entries. */
+static size_t memory_map(struct gm_memory *const *mems, unsigned nmems, struct gm_e820_entry *map, size_t max)
 {
+	size_t n = 0;
+
+	for (unsigned i = 0; i < nmems && n < max; i++)
+		n += gm_memory_e820(mems[i], map + n, max - n);
+	return n;
+}
+
+static int write_boot_params(struct gm_memory *const *mems, unsigned nmems, const char *cmdline,
+			     struct gm_error *err)
+{
+	struct gm_memory *mem = mems[0];
 	struct gm_e820_entry map[BP_E820_MAX];
-	size_t n = gm_memory_e820(mem, map, BP_E820_MAX);
+	size_t n = memory_map(mems, nmems, map, BP_E820_MAX);
 	uint8_t *bp = gm_memory_hva(mem, GM_BOOT_PARAMS, BP_SIZE);
 
 	if (!bp)
@@ -94,10 +107,11 @@ static int write_boot_params(struct gm_memory *mem, const char *cmdline, struct 
 	return 0;
 }
 
-static int write_start_info(struct gm_memory *mem, struct gm_error *err)
+static int write_start_info(struct gm_memory *const *mems, unsigned nmems, struct gm_error *err)
 {
+	struct gm_memory *mem = mems[0];
 	struct gm_e820_entry map[32];
-	size_t n = gm_memory_e820(mem, map, 32);
+	size_t n = memory_map(mems, nmems, map, 32);
 	size_t size = PVH_MEMMAP_OFFSET + n * PVH_MEMMAP_ENTRY;
 	uint8_t *si = gm_memory_hva(mem, GM_BOOT_START_INFO, size);
 
@@ -119,18 +133,23 @@ static int write_start_info(struct gm_memory *mem, struct gm_error *err)
 	return 0;
 }
 
-int gm_x86_write_boot_tables(struct gm_memory *mem, enum gm_entry entry, const char *cmdline,
-			     unsigned ncpus, struct gm_error *err)
+int gm_x86_write_boot_tables(struct gm_memory *const *mems, unsigned n, enum gm_entry entry,
+			     const char *cmdline, unsigned ncpus, struct gm_error *err)
 {
+	struct gm_memory *mem = mems[0];
+	uint64_t end = 0;
 	int r = write_gdt(mem, entry, err);
 
+	for (unsigned i = 0; i < n; i++)
+		if (gm_memory_end(mems[i]) > end)
+			end = gm_memory_end(mems[i]);
 	if (!r)
 		r = write_cmdline(mem, cmdline, err);
 	if (!r)
-		r = entry == GM_ENTRY_PVH ? write_start_info(mem, err) : write_boot_params(mem, cmdline, err);
+		r = entry == GM_ENTRY_PVH ? write_start_info(mems, n, err) : write_boot_params(mems, n, cmdline, err);
 	/* PVH guests build their own page tables; the 64-bit entry needs ours. */
 	if (!r && entry != GM_ENTRY_PVH)
-		r = gm_x86_write_pagetables(mem, err);
+		r = gm_x86_write_pagetables(mem, end, err);
 	if (!r)
 		r = gm_x86_write_mptable(mem, ncpus, err);
 	return r;

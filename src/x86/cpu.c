@@ -3,6 +3,7 @@
  * MSRs, segment/control registers.  Also the list of MSRs that make up a
  * vCPU's saved state.
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,4 +239,13 @@ int gm_x86_saved_msrs(int kvm_fd, uint32_t *out, unsigned max, struct gm_error *
 			out[n++] = list.hdr.indices[j];
 		}
 	return (int)n;
+}
+
+unsigned gm_x86_phys_bits(void)
+{
+	unsigned eax, ebx, ecx, edx;
+
+	if (!__get_cpuid(0x80000008u, &eax, &ebx, &ecx, &edx) || (eax & 0xff) < 36)
+		return 36;
+	return eax & 0xff;
 }

@@ -14,9 +14,8 @@
 #define PTE_PS  (UINT64_C(1) << 7)
 #define PAGE    UINT64_C(4096)
 
-int gm_x86_write_pagetables(struct gm_memory *mem, struct gm_error *err)
+int gm_x86_write_pagetables(struct gm_memory *mem, uint64_t end, struct gm_error *err)
 {
-	uint64_t end = gm_memory_end(mem);
 	uint64_t span = end > (UINT64_C(4) << 30) ? end : (UINT64_C(4) << 30);
 	uint64_t ngb = (span + GM_PAGE_1G - 1) / GM_PAGE_1G;
 	uint64_t pml4_gpa = GM_BOOT_PAGETABLES;

@@ -24,15 +24,24 @@
 #define GM_SEL_DATA32 0x10
 
 /*
- * Write everything below 1 MiB that the chosen entry needs: the boot GDT,
- * the command line, boot_params (LINUX64) or start_info (PVH), identity page
- * tables (LINUX64) and the MP table for ncpus.
+ * Write everything below 1 MiB that the chosen entry needs into the RAM,
+ * mems[0]: the boot GDT, the command line, boot_params (LINUX64) or
+ * start_info (PVH), identity page tables (LINUX64) and the MP table for
+ * ncpus.  The memory map shows every one of the n regions as RAM, and the
+ * page tables reach the end of the highest.
  */
-int gm_x86_write_boot_tables(struct gm_memory *mem, enum gm_entry entry, const char *cmdline,
-			     unsigned ncpus, struct gm_error *err);
+int gm_x86_write_boot_tables(struct gm_memory *const *mems, unsigned n, enum gm_entry entry,
+			     const char *cmdline, unsigned ncpus, struct gm_error *err);
 
-/* Identity-map [0, max(4 GiB, RAM end)) in 2 MiB user pages at GM_BOOT_PAGETABLES. */
-int gm_x86_write_pagetables(struct gm_memory *mem, struct gm_error *err);
+/* Identity-map [0, max(4 GiB, end)) in 2 MiB user pages at GM_BOOT_PAGETABLES in mem. */
+int gm_x86_write_pagetables(struct gm_memory *mem, uint64_t end, struct gm_error *err);
+
+/*
+ * The physical address width (CPUID 0x80000008 EAX[7:0]) of this host's
+ * CPU, which KVM passes on to its guests; 36, the architectural minimum,
+ * when the leaf is missing.  No system call: usable before any VM exists.
+ */
+unsigned gm_x86_phys_bits(void);
 
 /* The MP floating pointer and configuration table for ncpus at GM_BOOT_MPTABLE. */
 int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error *err);

@@ -43,11 +43,12 @@ Test(handle, ping_answers_version_build_id_and_features)
 	cr_assert_gt(strlen(json_string_value(json_object_get(obj, "build_id"))), 0);
 	json_t *f = json_object_get(obj, "features");
 
-	cr_assert_eq(json_array_size(f), 4);
+	cr_assert_eq(json_array_size(f), 5);
 	cr_assert_str_eq(json_string_value(json_array_get(f, 0)), "guest-memfd");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 1)), "api");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 2)), "events");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 3)), "snapshot");
+	cr_assert_str_eq(json_string_value(json_array_get(f, 4)), "migration");
 }
 
 Test(handle, unknown_endpoint_is_404_and_lists_the_endpoints)
@@ -80,7 +81,7 @@ Test(handle, trailing_garbage_is_400)
 Test(handle, unknown_field_is_named_with_the_fields)
 {
 	assert_error(test_handle(api, "PUT", "vm.memory-binding", "{\"mode\":\"gmem\",\"foo\":1}", &obj), 400,
-		     "unknown field 'foo' in vm.memory-binding; the fields are: mode");
+		     "unknown field 'foo' in vm.memory-binding; the fields are: mode, region (optional)");
 }
 
 Test(handle, field_on_a_bodyless_put_is_unknown)
@@ -104,7 +105,7 @@ Test(handle, fraction_is_not_an_integer)
 Test(handle, missing_field_is_named)
 {
 	assert_error(test_handle(api, "PUT", "vm.memory-discard", "{\"gpa\":0}", &obj), 400,
-		     "missing field 'length' in vm.memory-discard; the fields are: gpa, length");
+		     "missing field 'length' in vm.memory-discard; the fields are: gpa, length, region (optional)");
 }
 
 Test(handle, negative_integer_is_400)

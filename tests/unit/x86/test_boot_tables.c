@@ -68,7 +68,7 @@ Test(x86, linux64_tables_for_256M)
 	struct gm_memory *mem = anon_memory(256 << 20);
 	struct gm_error err = { 0 };
 
-	cr_assert_eq(gm_x86_write_boot_tables(mem, GM_ENTRY_LINUX64, "a=b hello", 2, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_x86_write_boot_tables(&mem, 1, GM_ENTRY_LINUX64, "a=b hello", 2, &err), 0, "%s", err.msg);
 	/* the map reaches 4 GiB even with little RAM, so the LAPIC and IOAPIC are mapped */
 	check_identity_map(mem, UINT64_C(4) << 30);
 
@@ -92,9 +92,39 @@ Test(x86, page_tables_cover_ram_above_4G)
 	struct gm_memory *mem = anon_memory(UINT64_C(5) << 30);
 	struct gm_error err = { 0 };
 
-	cr_assert_eq(gm_x86_write_pagetables(mem, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_x86_write_pagetables(mem, gm_memory_end(mem), &err), 0, "%s", err.msg);
 	check_identity_map(mem, UINT64_C(6) << 30);
 	gm_memory_destroy(mem);
+}
+
+/* A second region is RAM in both maps, and the 64-bit entry's page tables reach its end. */
+Test(x86, a_second_region_is_ram_and_mapped)
+{
+	struct gm_memory *mems[2] = { anon_memory(256 << 20), anon_memory(64 << 20) };
+	struct gm_error err = { 0 };
+	const uint64_t at = UINT64_C(5) << 30;
+
+	cr_assert_eq(gm_memory_place(mems[1], at, 2, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_memory_gpa(mems[1]), at);
+	cr_assert_eq(gm_memory_end(mems[1]), at + (64 << 20));
+	cr_assert_not_null(gm_memory_hva(mems[1], at, 4096));
+	cr_assert_null(gm_memory_hva(mems[1], 0, 4096), "the region is not at 0 any more");
+	cr_assert_eq(gm_x86_write_boot_tables(mems, 2, GM_ENTRY_LINUX64, "", 1, &err), 0, "%s", err.msg);
+	uint8_t *bp = gm_memory_hva(mems[0], GM_BOOT_PARAMS, 4096);
+	unsigned n = bp[0x1e8];
+	cr_assert_eq(n, 4, "RAM below 640K, reserved, RAM to 256M, the region");
+	cr_assert_eq(u64_at(mems[0], GM_BOOT_PARAMS + 0x2d0 + 20 * 3), at);
+	cr_assert_eq(u64_at(mems[0], GM_BOOT_PARAMS + 0x2d0 + 20 * 3 + 8), 64 << 20);
+	cr_assert_eq(u32_at(mems[0], GM_BOOT_PARAMS + 0x2d0 + 20 * 3 + 16), 1, "type 1, RAM");
+	check_identity_map(mems[0], UINT64_C(6) << 30);
+
+	cr_assert_eq(gm_x86_write_boot_tables(mems, 2, GM_ENTRY_PVH, "", 1, &err), 0, "%s", err.msg);
+	uint64_t memmap = u64_at(mems[0], GM_BOOT_START_INFO + 0x28);
+	cr_assert_eq(u32_at(mems[0], GM_BOOT_START_INFO + 0x30), 4);
+	cr_assert_eq(u64_at(mems[0], memmap + 24 * 3), at);
+	cr_assert_eq(u32_at(mems[0], memmap + 24 * 3 + 16), 1);
+	gm_memory_destroy(mems[0]);
+	gm_memory_destroy(mems[1]);
 }
 
 Test(x86, pvh_start_info)
@@ -104,7 +134,7 @@ Test(x86, pvh_start_info)
 	struct gm_e820_entry map[8];
 	size_t n = gm_memory_e820(mem, map, 8);
 
-	cr_assert_eq(gm_x86_write_boot_tables(mem, GM_ENTRY_PVH, "pvh", 1, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_x86_write_boot_tables(&mem, 1, GM_ENTRY_PVH, "pvh", 1, &err), 0, "%s", err.msg);
 	cr_assert_eq(u32_at(mem, GM_BOOT_START_INFO), 0x336ec578);
 	cr_assert_eq(u32_at(mem, GM_BOOT_START_INFO + 4), 1);
 	cr_assert_eq(u64_at(mem, GM_BOOT_START_INFO + 0x18), GM_BOOT_CMDLINE);
@@ -153,7 +183,7 @@ Test(x86, refusals)
 
 	memset(longline, 'x', sizeof(longline) - 1);
 	longline[sizeof(longline) - 1] = '\0';
-	cr_assert_eq(gm_x86_write_boot_tables(mem, GM_ENTRY_LINUX64, longline, 1, &err), -E2BIG);
+	cr_assert_eq(gm_x86_write_boot_tables(&mem, 1, GM_ENTRY_LINUX64, longline, 1, &err), -E2BIG);
 	cr_assert_eq(err.status, GM_STATUS_BAD_INPUT);
 	cr_assert(strstr(err.msg, "4095"), "%s", err.msg);
 	gm_error_clear(&err);
