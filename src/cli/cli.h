@@ -40,6 +40,8 @@ struct gm_cli_args {
 	const char *usage;  /* the arguments as the usage line shows them, e.g. "DIR [--diff]" */
 	const char *help;   /* their lines for --help, each "  ARG  what it means\n" */
 	long timeout_s;     /* how long the answer may take; 0: the usual 30 s */
+	/* what the exit statuses mean, for --help; NULL: the usual 0, 1, 2 */
+	const char *exit_help;
 	/*
 	 * argv: the argc arguments the common options left, in order.  Make
 	 * the body (malloc'd JSON text) into *body; or return a negative errno
@@ -48,10 +50,18 @@ struct gm_cli_args {
 	 */
 	int (*build)(const char *cmd, const char *usage, int argc, char **argv, char **body,
 		     struct gm_error *err);
+	/*
+	 * NULL: one request, then the row's printer.  Else it sends body to
+	 * the API at sock itself and shows the answer (raw JSON with json);
+	 * it returns the exit status.  libcurl is initialised already.
+	 */
+	int (*perform)(const char *sock, const char *body, bool json);
 };
 
 /* client_snapshot.c: DIR [--diff] for gmvm snapshot. */
 extern const struct gm_cli_args gm_cli_snapshot_args;
+/* client_migrate.c: URL [--downtime-ms N] ... for gmvm migrate, which shows progress while it blocks. */
+extern const struct gm_cli_args gm_cli_migrate_args;
 
 /* client_http.c: one request to the API socket and its answer. */
 struct gm_http_reply {
@@ -62,14 +72,19 @@ struct gm_http_reply {
 /*
  * Send method /api/v1/endpoint with body (NULL: none; PUT sends an empty
  * one) over the UNIX socket sock, and wait for the answer up to timeout_s
- * seconds (0: GM_CLI_HTTP_TIMEOUT).  0 when any HTTP answer came (whatever
+ * seconds (0: GM_CLI_HTTP_TIMEOUT; GM_CLI_HTTP_NO_TIMEOUT: as long as it
+ * takes, for a request that blocks, such as a migration without a
+ * timeout of its own).  0 when any HTTP answer came (whatever
  * its status), or a negative errno with a one-line message naming the
  * socket when none did.  Free the reply with gm_cli_http_free.
  */
 #define GM_CLI_HTTP_TIMEOUT 30L
+#define GM_CLI_HTTP_NO_TIMEOUT (-1L)
 int gm_cli_http(const char *sock, const char *method, const char *endpoint, const char *body,
 		long timeout_s, struct gm_http_reply *out, struct gm_error *err);
 void gm_cli_http_free(struct gm_http_reply *r);
+/* client.c: an answer that is not 2xx: the server's line (or what we can say) on stderr; returns 1. */
+int gm_cli_report_refusal(const struct gm_http_reply *rep);
 
 /* client_print.c: a 2xx answer (a JSON object) as text; return the exit status. */
 struct json_t;
@@ -80,5 +95,7 @@ int gm_cli_print_counters(const struct json_t *body, FILE *out);
 int gm_cli_print_state(const struct json_t *body, FILE *out);
 /* "snapshot DIR: full, paused N ms, state N KiB, memory N MiB" */
 int gm_cli_print_snapshot(const struct json_t *body, FILE *out);
+/* client_migrate.c: "migration cancelled; ..." for gmvm migrate-cancel */
+int gm_cli_print_cancelled(const struct json_t *body, FILE *out);
 
 #endif

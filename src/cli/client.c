@@ -4,7 +4,8 @@
  * the table below: what it asks (method, endpoint), what arguments it
  * takes for the body, and how the answer is shown.  A new subcommand is a
  * row plus, if its answer deserves more than the raw JSON, a printer in
- * client_print.c, and if it sends a body, a gm_cli_args (client_snapshot.c).
+ * client_print.c, and if it sends a body, a gm_cli_args (client_snapshot.c);
+ * one that does more than one request (migrate) performs it itself.
  * The client speaks to the server only through HTTP (client_http.c), never
  * through libgmvm.
  */
@@ -40,6 +41,10 @@ static const struct client_cmd cmds[] = {
 	{ "shutdown-vmm", "PUT", "vmm.shutdown", "end the guest and the gmvm run process", gm_cli_print_state },
 	{ "snapshot", "PUT", "vm.snapshot", "write the VM's state and memory to a new directory DIR",
 	  gm_cli_print_snapshot, &gm_cli_snapshot_args },
+	{ "migrate", "PUT", "vm.send-migration", "move the running guest to gmvm run --incoming URL",
+	  NULL, &gm_cli_migrate_args },
+	{ "migrate-cancel", "PUT", "vm.migration-cancel", "stop a running migration; the guest runs on here",
+	  gm_cli_print_cancelled },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -73,7 +78,7 @@ static const char *usage_text(const struct client_cmd *cmd, char *buf, size_t le
 
 static void print_help(const struct client_cmd *cmd)
 {
-	char usage[128];
+	char usage[256];
 
 	printf("usage: %s\n", usage_text(cmd, usage, sizeof(usage)));
 	printf("\n%s %s%s: %s.\n"
@@ -83,9 +88,11 @@ static void print_help(const struct client_cmd *cmd)
 	       "  --json           print the server's JSON answer as it came\n"
 	       "  -h, --help       print this help and exit\n"
 	       "\n"
-	       "Exit status: 0 on success, 1 when the API refused or could not be reached,\n"
-	       "2 on bad options.\n",
-	       cmd->method, "/api/v1/", cmd->endpoint, cmd->help, cmd->args ? cmd->args->help : "");
+	       "%s",
+	       cmd->method, "/api/v1/", cmd->endpoint, cmd->help, cmd->args ? cmd->args->help : "",
+	       cmd->args && cmd->args->exit_help ? cmd->args->exit_help
+						 : "Exit status: 0 on success, 1 when the API refused or could not be reached,\n"
+						   "2 on bad options.\n");
 }
 
 struct client_opts {
@@ -100,7 +107,7 @@ struct client_opts {
 static int parse(const struct client_cmd *cmd, int argc, char **argv, struct client_opts *o,
 		 struct gm_error *err)
 {
-	char q[GM_ESCAPE_SHORT], usage[128];
+	char q[GM_ESCAPE_SHORT], usage[256];
 
 	usage_text(cmd, usage, sizeof(usage));
 	for (int i = 1; i < argc; i++) {
@@ -138,7 +145,7 @@ static int parse(const struct client_cmd *cmd, int argc, char **argv, struct cli
 }
 
 /* An error answer: the server's own line, or what we can say without one. */
-static int report_refusal(const struct gm_http_reply *rep)
+int gm_cli_report_refusal(const struct gm_http_reply *rep)
 {
 	char line[600];
 	json_t *j = json_loadb(rep->body, rep->len, 0, NULL);
@@ -182,7 +189,7 @@ static int show(const struct client_cmd *cmd, const struct client_opts *o,
 static int prepare(const struct client_cmd *cmd, int argc, char **argv, struct client_opts *o,
 		   char **body, struct gm_error *err)
 {
-	char usage[128];
+	char usage[256];
 	int r;
 
 	o->rest = calloc((size_t)argc, sizeof(*o->rest));
@@ -221,14 +228,19 @@ int gm_cli_client(int argc, char **argv)
 		fputs("gmvm: cannot start libcurl; the host is out of memory\n", stderr);
 		return GM_STATUS_FAILURE;
 	}
-	r = gm_cli_http(o.sock, cmd->method, cmd->endpoint, body, cmd->args ? cmd->args->timeout_s : 0, &rep,
-			&err);
-	free(body);
-	if (r < 0) {
-		r = gm_cli_report(&err);
+	if (cmd->args && cmd->args->perform) {
+		r = cmd->args->perform(o.sock, body, o.json);
+		free(body);
 	} else {
-		r = rep.status >= 200 && rep.status < 300 ? show(cmd, &o, &rep) : report_refusal(&rep);
-		gm_cli_http_free(&rep);
+		r = gm_cli_http(o.sock, cmd->method, cmd->endpoint, body, cmd->args ? cmd->args->timeout_s : 0,
+				&rep, &err);
+		free(body);
+		if (r < 0) {
+			r = gm_cli_report(&err);
+		} else {
+			r = rep.status >= 200 && rep.status < 300 ? show(cmd, &o, &rep) : gm_cli_report_refusal(&rep);
+			gm_cli_http_free(&rep);
+		}
 	}
 	curl_global_cleanup();
 	if (fflush(stdout) != 0 && r == GM_STATUS_OK) {

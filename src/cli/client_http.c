@@ -82,8 +82,9 @@ int gm_cli_http(const char *sock, const char *method, const char *endpoint, cons
 
 	/* A server that never answers must not hang a script for ever; the
 	 * default is far above what most routes take (a pause waits for vCPUs,
-	 * not for the guest), and a slow route (a snapshot) asks for more. */
-	timeout_s = timeout_s > 0 ? timeout_s : GM_CLI_HTTP_TIMEOUT;
+	 * not for the guest), and a slow route (a snapshot) asks for more.  A
+	 * migration without a timeout of its own may take any time at all. */
+	timeout_s = timeout_s == 0 ? GM_CLI_HTTP_TIMEOUT : timeout_s;
 	memset(out, 0, sizeof(*out));
 	if (strlen(sock) >= sizeof(((struct sockaddr_un *)0)->sun_path))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ENAMETOOLONG,
@@ -99,7 +100,7 @@ int gm_cli_http(const char *sock, const char *method, const char *endpoint, cons
 	/* an http_proxy in the environment must not divert a local socket */
 	curl_easy_setopt(c, CURLOPT_PROXY, "");
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, timeout_s > 0 ? timeout_s : 0L);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
 	if (strcmp(method, "GET") == 0) {
