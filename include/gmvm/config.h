@@ -34,11 +34,23 @@ enum gm_entry {
 	GM_ENTRY_PVH,     /* Xen PVH: 32-bit flat, hvm_start_info in %ebx */
 };
 
+/* Where KVM reports the pages the guest writes while dirty tracking is on. */
+enum gm_dirty_log {
+	GM_DIRTY_LOG_AUTO,   /* the ring when the kernel has it, else the bitmap */
+	GM_DIRTY_LOG_RING,   /* per-vCPU dirty rings (KVM_CAP_DIRTY_LOG_RING) */
+	GM_DIRTY_LOG_BITMAP, /* one bitmap per memslot (KVM_GET_DIRTY_LOG) */
+};
+
 #define GM_PAGE_4K (UINT64_C(4) << 10)
 #define GM_PAGE_2M (UINT64_C(2) << 20)
 #define GM_PAGE_1G (UINT64_C(1) << 30)
 
 #define GM_MAX_CPUS 64
+
+/* A machine's memory regions: "ram" (--memory) and the ones --region adds. */
+#define GM_MAX_REGIONS 8
+#define GM_REGION_NAME_MAX 15   /* bytes, without the NUL: [a-z0-9-] */
+#define GM_RAM_REGION "ram"
 
 struct gm_mem_config {
 	uint64_t size;           /* bytes of guest RAM */
@@ -52,8 +64,21 @@ struct gm_mem_config {
 	bool given;              /* --memory was on the command line (a restore keeps the rest) */
 };
 
+/*
+ * A region beside the RAM: a memory object of its own with a name, placed
+ * in guest-physical space above the RAM and shown to the guest as RAM.
+ */
+struct gm_region_config {
+	char name[GM_REGION_NAME_MAX + 1];
+	struct gm_mem_config mem;  /* size 0: not given (a restore takes the snapshot's) */
+	uint64_t gpa;              /* where it starts; 0: the machine places it */
+};
+
 struct gm_config {
-	struct gm_mem_config mem;
+	struct gm_mem_config mem;   /* the region "ram" */
+	/* --region, in order: at most GM_MAX_REGIONS - 1, "ram" is never one */
+	struct gm_region_config regions[GM_MAX_REGIONS - 1];
+	unsigned nregions;
 	unsigned cpus;              /* 1..GM_MAX_CPUS */
 	const char *kernel;         /* path of the guest ELF */
 	const char *cmdline;        /* guest command line, may be NULL */
@@ -62,6 +87,7 @@ struct gm_config {
 	const char *console_path;   /* for GM_CONSOLE_FILE */
 	double timeout;             /* seconds, 0 = none */
 	bool trace_startup;
+	enum gm_dirty_log dirty_log; /* --dirty-log; chosen per VM, before any vCPU exists */
 	const char *uuid;           /* --uuid: the VM's identity; NULL: a new one */
 	/* --restore DIR (repeated: a chain, base first) instead of a guest image */
 #define GM_MAX_RESTORE 64
@@ -69,6 +95,10 @@ struct gm_config {
 	unsigned nrestore;
 	bool new_identity;          /* --new-identity: a restored clone gets its own UUID */
 	int restore_mode;           /* enum gm_restore_mode (gmvm/snapshot.h) */
+	/* --incoming URL: the guest comes from a migration sender instead of an image */
+	const char *incoming;          /* tcp:HOST:PORT or unix:PATH, checked; NULL: none */
+	const char *incoming_identity; /* --incoming-identity UUID: refuse any other VM; NULL: any */
+	double incoming_timeout;       /* --incoming-timeout: seconds to wait for the sender, 0 = for ever */
 	/* The owner's side (gmvm run), kept here so vm.info can show them. */
 	const char *api_sock;       /* --api-sock PATH, NULL: no API */
 	const char *event_monitor;  /* --event-monitor path=FILE|fd=N, NULL: none */
@@ -84,6 +114,24 @@ void gm_config_defaults(struct gm_config *cfg);
  * Returns 0 or -EINVAL with err->status = GM_STATUS_BAD_INPUT.
  */
 int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_error *err);
+
+/*
+ * Parse "name=NAME[,size=SIZE][,backend=...]...": name= and the keys of
+ * gm_mem_config_parse, in any order, into r (reset to the defaults of
+ * --memory with size 0 first).  Syntax and the name only: a missing size,
+ * duplicate names and the count are gm_regions_check's.
+ */
+int gm_region_config_parse(const char *opt, struct gm_region_config *r, struct gm_error *err);
+
+/* A region name: 1 to GM_REGION_NAME_MAX characters of a-z, 0-9 and '-'. */
+int gm_region_name_check(const char *name, struct gm_error *err);
+
+/*
+ * cfg's regions as a whole: valid names, none twice, none "ram", at most
+ * GM_MAX_REGIONS with the RAM, and (need_size) each with a size.  Messages
+ * start "--region NAME: ".
+ */
+int gm_regions_check(const struct gm_config *cfg, bool need_size, struct gm_error *err);
 
 /* Parse "512M", "1G", "4096", "2T" (binary units, optional trailing B/iB). */
 int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err);

@@ -56,6 +56,7 @@ enum gm_exit_kind {
 	GM_EXIT_STOPPED,   /* gm_machine_stop() */
 	GM_EXIT_ERROR,     /* a host-side failure (ioctl failed) */
 	GM_EXIT_SHUTDOWN,  /* gm_machine_shutdown(): asked to end (API), status 0 */
+	GM_EXIT_MIGRATED,  /* the guest runs on at a migration's destination, status 0 */
 };
 
 /* What the machine is doing, as the API reports it. */
@@ -90,17 +91,23 @@ enum gm_event_kind {
 	GM_EVENT_RUNNING,  /* vCPUs started */
 	GM_EVENT_PAUSED,
 	GM_EVENT_RESUMED,
-	GM_EVENT_BINDING,  /* memory binding switched: binding */
-	GM_EVENT_DISCARD,  /* guest RAM discarded: gpa, length */
+	GM_EVENT_BINDING,  /* memory binding switched: binding, region */
+	GM_EVENT_DISCARD,  /* guest memory discarded: gpa, length, region */
 	GM_EVENT_SHUTDOWN, /* the guest ended: exit */
+	GM_EVENT_MIGRATION, /* a migration changed phase or ended a round: migration */
+	GM_EVENT_MIGRATED,  /* the destination runs the guest: migration (then SHUTDOWN) */
 };
+
+struct gm_migration_progress;
 
 struct gm_event {
 	enum gm_event_kind kind;
 	uint64_t time_us;          /* CLOCK_MONOTONIC, microseconds */
 	enum gm_bind binding;      /* GM_EVENT_BINDING */
 	uint64_t gpa, length;      /* GM_EVENT_DISCARD */
+	const char *region;        /* GM_EVENT_BINDING, GM_EVENT_DISCARD: the region's name */
 	const struct gm_exit *exit; /* GM_EVENT_SHUTDOWN */
+	const struct gm_migration_progress *migration; /* GM_EVENT_MIGRATION, _MIGRATED */
 };
 
 enum gm_log_level { GM_LOG_ERROR, GM_LOG_WARN, GM_LOG_INFO };
@@ -179,11 +186,17 @@ void gm_machine_counters(struct gm_machine *m, struct gm_counters *out);
 const char *gm_exit_counter_name(enum gm_exit_counter c);
 const char *gm_exit_kind_name(enum gm_exit_kind k);
 
-/* Switch the memory binding (pauses and resumes around it if running). */
+/* Switch the RAM's binding (pauses and resumes around it if running). */
 int gm_machine_switch_binding(struct gm_machine *m, enum gm_bind mode, struct gm_error *err);
+/* The same for the region called region; -ENOENT (GM_STATUS_BAD_INPUT) naming the regions when there is none. */
+int gm_machine_switch_region_binding(struct gm_machine *m, const char *region, enum gm_bind mode,
+				     struct gm_error *err);
 
-/* Discard guest RAM [gpa, gpa+len): the guest reads zeros there afterwards. */
+/* Discard guest memory [gpa, gpa+len) of whichever region holds it: the guest reads zeros there afterwards. */
 int gm_machine_discard(struct gm_machine *m, uint64_t gpa, uint64_t len, struct gm_error *err);
+/* The same, with the range required inside the region called region (NULL: any region). */
+int gm_machine_discard_region(struct gm_machine *m, const char *region, uint64_t gpa, uint64_t len,
+			      struct gm_error *err);
 
 /* vCPU state; the machine must be paused (or not yet started). */
 unsigned gm_machine_cpus(const struct gm_machine *m);
@@ -192,7 +205,24 @@ int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu
 int gm_machine_set_vcpu_state(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_state *st,
 			      struct gm_error *err);
 
+/* The RAM, the region "ram" (the same as gm_machine_region(m, 0)). */
 struct gm_memory *gm_machine_memory(struct gm_machine *m);
+
+/*
+ * The memory regions: index 0 is "ram", then the config's regions in
+ * order.  Each is a gm_memory; gm_memory_info names it.  NULL past the end,
+ * or for a name the machine does not have.
+ */
+unsigned gm_machine_regions(const struct gm_machine *m);
+struct gm_memory *gm_machine_region(struct gm_machine *m, unsigned i);
+struct gm_memory *gm_machine_region_named(struct gm_machine *m, const char *name);
+
+/*
+ * The one checked accessor for the whole guest-physical space: a host
+ * pointer for [gpa, gpa+len) when the range lies in one piece of one region,
+ * else NULL.
+ */
+void *gm_machine_hva(struct gm_machine *m, uint64_t gpa, uint64_t len);
 
 /* Print a vCPU's registers (for a crash report); the vCPU must not be running. */
 void gm_machine_dump_vcpu(struct gm_machine *m, unsigned cpu, FILE *out);

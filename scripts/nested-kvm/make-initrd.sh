@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the nested VM's initramfs OUT/initrd.gz, and copy its kernel to
 # OUT/vmlinuz: a static busybox, init.sh as /init, and the modules for KVM on
-# AMD, virtio PCI and 9p with everything they depend on (read from each
+# AMD, virtio PCI, 9p and veth (for the migration tests' namespaces) with
+# everything they depend on (read from each
 # module's own "depends=" field), decompressed and listed in load order in
 # /mods/order.  Modules built into the kernel are skipped.
 #   scripts/nested-kvm/make-initrd.sh KROOT KV OUT BUSYBOX
@@ -9,7 +10,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 kroot=$1 kv=$2 out=$3 busybox=$4
-want="kvm_amd virtio_pci 9pnet_virtio 9p"
+want="kvm_amd virtio_pci 9pnet_virtio 9p veth"
 fail() { echo "nested-kvm: make-initrd: $*" >&2; exit 1; }
 
 mods=""

@@ -98,6 +98,8 @@ struct gm_route {
 	bool needs_machine;
 	/* m is NULL only for routes that do not need one; body is an object or NULL */
 	void (*fn)(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+	/* a PUT that does not queue behind the PUT in flight (a cancel must reach it) */
+	bool unordered;
 };
 
 /*
@@ -146,6 +148,25 @@ void gm_route_snapshot(struct gm_api *api, struct gm_machine *m, json_t *body,
 		       struct gm_api_reply *r);
 int gm_check_file_url(const struct gm_route *rt, const struct gm_field *f, json_t *val,
 		      struct gm_api_reply *r);
+
+/* migration.c: vm.send-migration, vm.migration-cancel, and the progress as JSON */
+void gm_route_send_migration(struct gm_api *api, struct gm_machine *m, json_t *body,
+			     struct gm_api_reply *r);
+void gm_route_migration_cancel(struct gm_api *api, struct gm_machine *m, json_t *body,
+			       struct gm_api_reply *r);
+/* The field checks of vm.send-migration: destination_url (tcp:HOST:PORT or
+ * unix:PATH), connections, downtime_ms and timeout_s (their ranges). */
+int gm_check_migration_url(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+			   struct gm_api_reply *r);
+int gm_check_migration_connections(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+				   struct gm_api_reply *r);
+int gm_check_migration_downtime(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+				struct gm_api_reply *r);
+int gm_check_migration_timeout(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+			       struct gm_api_reply *r);
+struct gm_migration_progress;
+/* {"phase": ..., and when one ran the rest of the record}; vm.info and the events. */
+json_t *gm_json_migration(const struct gm_migration_progress *p);
 
 /* socket.c --------------------------------------------------------------- */
 

@@ -179,6 +179,8 @@ static const char *event_name(enum gm_event_kind k)
 	case GM_EVENT_BINDING: return "binding";
 	case GM_EVENT_DISCARD: return "discard";
 	case GM_EVENT_SHUTDOWN: return "shutdown";
+	case GM_EVENT_MIGRATION: return "migration";
+	case GM_EVENT_MIGRATED: return "migrated";
 	}
 	return "unknown";
 }
@@ -207,6 +209,11 @@ void gm_events_machine_hook(void *events, const struct gm_event *e)
 			json_object_set_new(o, "status", json_integer(e->exit->status));
 			json_object_set_new(o, "reason", gm_json_text(e->exit->reason));
 		}
+		break;
+	case GM_EVENT_MIGRATION:
+	case GM_EVENT_MIGRATED:
+		if (e->migration)
+			json_object_update_missing_new(o, gm_json_migration(e->migration));
 		break;
 	default:
 		break;

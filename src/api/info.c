@@ -7,13 +7,14 @@
 #include <stdlib.h>
 
 #include "api/api_internal.h"
+#include "gmvm/migration.h"
 #include "build_id.h"
 
 void gm_route_ping(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r)
 {
 	(void)api, (void)m, (void)body;
-	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s]}", "version", GMVM_VERSION, "build_id",
-					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot"));
+	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s,s]}", "version", GMVM_VERSION, "build_id",
+					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot", "migration"));
 }
 
 static const char *entry_name(enum gm_entry e)
@@ -80,29 +81,37 @@ static json_t *config_json(const struct gm_config *cfg)
 			 "bind", gm_bind_name(mc->bind));
 }
 
-static json_t *regions_json(struct gm_machine *m, const char *uuid)
+/* One region: what it is, where the guest sees it, and its identity (VM UUID / region name). */
+static json_t *region_json(struct gm_memory *mem, const char *uuid)
 {
-	struct gm_memory *mem = gm_machine_memory(m);
 	struct gm_memory_info info;
-	json_t *ranges, *regions = json_array();
+	json_t *ranges = json_array();
 	char identity[64 + 37];
+	const char *name;
 
-	if (!mem || !regions)
-		return regions;
 	gm_memory_info(mem, &info);
-	ranges = json_array();
+	name = info.name ? info.name : "ram";
 	for (unsigned i = 0; ranges && i < info.nranges && i < GM_MEMORY_MAX_RANGES; i++)
 		json_array_append_new(ranges, json_pack("{s:o, s:o}", "gpa", gm_json_u64(info.ranges[i].gpa),
 							"size", gm_json_u64(info.ranges[i].size)));
-	snprintf(identity, sizeof(identity), "%s/%s", uuid, info.name ? info.name : "ram");
-	json_array_append_new(regions, json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o}",
-						 "name", gm_json_text(info.name ? info.name : "ram"),
-						 "backend", gm_backend_name(info.backend),
-						 "binding", gm_bind_name(info.binding),
-						 "size", gm_json_u64(info.size),
-						 "page_size", gm_json_u64(info.page_size),
-						 "ranges", ranges,
-						 "identity", gm_json_text(identity)));
+	snprintf(identity, sizeof(identity), "%s/%s", uuid, name);
+	return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+			 "name", gm_json_text(name),
+			 "backend", gm_backend_name(info.backend),
+			 "binding", gm_bind_name(info.binding),
+			 "size", gm_json_u64(info.size),
+			 "page_size", gm_json_u64(info.page_size),
+			 "gpa", gm_json_u64(info.nranges ? info.ranges[0].gpa : 0),
+			 "ranges", ranges,
+			 "identity", gm_json_text(identity));
+}
+
+static json_t *regions_json(struct gm_machine *m, const char *uuid)
+{
+	json_t *regions = json_array();
+
+	for (unsigned i = 0; regions && i < gm_machine_regions(m); i++)
+		json_array_append_new(regions, region_json(gm_machine_region(m, i), uuid));
 	return regions;
 }
 
@@ -148,13 +157,17 @@ void gm_route_info(struct gm_api *api, struct gm_machine *m, json_t *body, struc
 	json_t *info;
 
 	(void)api, (void)body;
+	struct gm_migration_progress mig;
+
 	gm_machine_uuid(m, uuid);
-	info = json_pack("{s:s, s:s, s:o, s:o, s:o}",
+	gm_machine_migration_progress(m, &mig);
+	info = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o}",
 			 "state", gm_machine_state_name(gm_machine_state(m)),
 			 "uuid", uuid,
 			 "config", config_json(gm_machine_config(m)),
 			 "regions", regions_json(m, uuid),
-			 "vcpus", vcpus_json(m));
+			 "vcpus", vcpus_json(m),
+			 "migration", gm_json_migration(&mig));
 	if (info && gm_machine_exit(m, &ex) == 0)
 		json_object_set_new(info, "exit", json_pack("{s:s, s:i, s:o, s:I}",
 							    "kind", gm_exit_kind_name(ex.kind),

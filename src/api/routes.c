@@ -14,14 +14,17 @@
 
 static const char *const bindings[] = { "gmem", "mapped", NULL };
 
+/* "region" names one of the VM's memory regions; which exist is the machine's to say (control.c) */
 static const struct gm_field binding_fields[] = {
 	{ "mode", JSON_STRING, bindings },
+	{ "region", JSON_STRING, NULL, true, NULL },
 	{ NULL, JSON_NULL, NULL },
 };
 
 static const struct gm_field discard_fields[] = {
 	{ "gpa", JSON_INTEGER, NULL },
 	{ "length", JSON_INTEGER, NULL },
+	{ "region", JSON_STRING, NULL, true, NULL },
 	{ NULL, JSON_NULL, NULL },
 };
 
@@ -30,6 +33,19 @@ static const char *const snapshot_types[] = { "full", "diff", NULL };
 static const struct gm_field snapshot_fields[] = {
 	{ "destination_url", JSON_STRING, NULL, false, gm_check_file_url },
 	{ "type", JSON_STRING, snapshot_types, true, NULL },
+	{ NULL, JSON_NULL, NULL },
+};
+
+static const char *const memory_modes[] = { "precopy", "postcopy", NULL };
+static const char *const compressions[] = { "none", "zstd", NULL };
+
+static const struct gm_field migration_fields[] = {
+	{ "destination_url", JSON_STRING, NULL, false, gm_check_migration_url },
+	{ "downtime_ms", JSON_INTEGER, NULL, true, gm_check_migration_downtime },
+	{ "timeout_s", JSON_INTEGER, NULL, true, gm_check_migration_timeout },
+	{ "connections", JSON_INTEGER, NULL, true, gm_check_migration_connections },
+	{ "memory_mode", JSON_STRING, memory_modes, true, NULL },
+	{ "compress", JSON_STRING, compressions, true, NULL },
 	{ NULL, JSON_NULL, NULL },
 };
 
@@ -43,6 +59,8 @@ static const struct gm_route routes[] = {
 	{ "vm.memory-binding", "PUT", binding_fields, true, gm_route_binding },
 	{ "vm.memory-discard", "PUT", discard_fields, true, gm_route_discard },
 	{ "vm.snapshot", "PUT", snapshot_fields, true, gm_route_snapshot },
+	{ "vm.send-migration", "PUT", migration_fields, true, gm_route_send_migration },
+	{ "vm.migration-cancel", "PUT", NULL, true, gm_route_migration_cancel, true },
 	{ "vmm.shutdown", "PUT", NULL, false, gm_route_vmm_shutdown },
 };
 
@@ -62,7 +80,7 @@ static const struct gm_route *find_route(const char *path)
 
 static void reply_not_found(struct gm_api_reply *r, const char *path)
 {
-	char shown[GM_ESCAPE_PATH], names[512] = "";
+	char shown[GM_ESCAPE_PATH], names[1024] = "";
 	size_t used = 0;
 
 	for (size_t i = 0; i < NROUTES; i++)
@@ -100,7 +118,7 @@ void gm_api_dispatch(struct gm_api *api, const char *method, const char *path, c
 		return;
 
 	/* GETs only read, so only the routes that change something queue up */
-	bool changes = strcmp(rt->method, "PUT") == 0;
+	bool changes = strcmp(rt->method, "PUT") == 0 && !rt->unordered;
 
 	if (changes)
 		pthread_mutex_lock(&api->op_lock);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli/options.h"
+#include "move/transport.h"
 #include "util/escape.h"
 
 #define USAGE_LINE "usage: gmvm run [OPTIONS] GUEST.elf (gmvm run --help lists the options)"
@@ -19,8 +20,9 @@
 #define Q(s, buf) gm_escape((s), (buf), sizeof(buf))
 
 enum opt_id {
-	O_KERNEL, O_MEMORY, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
-	O_EVENT_MONITOR, O_UUID, O_RESTORE, O_NEW_IDENTITY, O_RESTORE_MODE, O_HELP,
+	O_KERNEL, O_MEMORY, O_REGION, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
+	O_EVENT_MONITOR, O_UUID, O_RESTORE, O_NEW_IDENTITY, O_RESTORE_MODE, O_DIRTY_LOG,
+	O_INCOMING, O_INCOMING_IDENTITY, O_INCOMING_TIMEOUT, O_HELP,
 };
 
 struct opt {
@@ -33,6 +35,7 @@ struct opt {
 static const struct opt opts[] = {
 	{ "kernel", 0, "PATH", O_KERNEL },
 	{ "memory", 'm', "SPEC", O_MEMORY },
+	{ "region", 0, "name=NAME,SPEC", O_REGION },
 	{ "cpus", 'c', "N", O_CPUS },
 	{ "cmdline", 'a', "STR", O_CMDLINE },
 	{ "console", 0, "stdio|file:PATH|none", O_CONSOLE },
@@ -45,6 +48,10 @@ static const struct opt opts[] = {
 	{ "restore", 0, "DIR", O_RESTORE },
 	{ "new-identity", 0, NULL, O_NEW_IDENTITY },
 	{ "restore-mode", 0, "copy|map|ondemand", O_RESTORE_MODE },
+	{ "dirty-log", 0, "auto|ring|bitmap", O_DIRTY_LOG },
+	{ "incoming", 0, "tcp:HOST:PORT|unix:PATH", O_INCOMING },
+	{ "incoming-identity", 0, "UUID", O_INCOMING_IDENTITY },
+	{ "incoming-timeout", 0, "SECONDS", O_INCOMING_TIMEOUT },
 	{ "help", 'h', NULL, O_HELP },
 };
 
@@ -54,12 +61,16 @@ void gm_cli_run_usage(FILE *f)
 {
 	fputs("Usage: gmvm run [OPTIONS] GUEST.elf\n"
 	      "       gmvm run [OPTIONS] --kernel GUEST.elf\n"
+	      "       gmvm run [OPTIONS] --incoming URL\n"
 	      "\n"
 	      "Boot GUEST.elf, a freestanding x86 ELF, in a new VM and run it until it exits.\n"
 	      "\n"
 	      "Options:\n"
 	      "      --kernel PATH      the guest ELF, instead of GUEST.elf (default: none)\n"
 	      "  -m, --memory SPEC      guest RAM, see SPEC below (default: 256M)\n"
+	      "      --region R         one more memory region (default: none): R is\n"
+	      "                         name=NAME,SPEC, NAME 1-15 of a-z 0-9 -; repeat for\n"
+	      "                         more, up to 8 regions with the RAM\n"
 	      "  -c, --cpus N           number of vCPUs, 1 to 64 (default: 1)\n"
 	      "  -a, --cmdline STR      guest command line, at most 4095 bytes (default: none)\n"
 	      "      --console WHERE    console: stdio, file:PATH or none (default: stdio)\n"
@@ -72,6 +83,13 @@ void gm_cli_run_usage(FILE *f)
 	      "      --restore DIR      boot from a snapshot; repeat for diffs (default: none)\n"
 	      "      --new-identity     restore as a clone with a new UUID (default: off)\n"
 	      "      --restore-mode M   copy, map or ondemand (default: copy)\n"
+	      "      --dirty-log MODE   dirty tracking: ring, bitmap or auto (default: auto,\n"
+	      "                         the ring when the kernel has it)\n"
+	      "      --incoming URL     wait for a migrating guest at URL (default: none)\n"
+	      "      --incoming-identity UUID\n"
+	      "                         take only the VM with this UUID (default: any)\n"
+	      "      --incoming-timeout SECONDS\n"
+	      "                         give up when no sender came by then (default: none)\n"
 	      "  -h, --help             print this help and exit\n"
 	      "\n"
 	      "SPEC is SIZE or size=SIZE, then comma-separated KEY=VALUE items:\n"
@@ -83,6 +101,10 @@ void gm_cli_run_usage(FILE *f)
 	      "  bind=gmem|mapped       KVM binding (default: gmem, mapped for memfd/anon)\n"
 	      "  track-dirty=on|off     log guest writes from boot, for diffs (default: off)\n"
 	      "  e.g. --memory 1G,backend=memfd,hugepages=2M,prealloc=on\n"
+	      "       --region name=extra,size=64M,backend=memfd\n"
+	      "\n"
+	      "URL is tcp:HOST:PORT (HOST a name or address, [::1] for IPv6; 0.0.0.0\n"
+	      "listens on every address) or unix:PATH; see docs/migration.md.\n"
 	      "\n"
 	      "Exit status: the guest's own when it exits through the exit port; 1 on a\n"
 	      "guest crash or host failure, 2 on bad input, 3 when the kernel lacks a\n"
@@ -115,7 +137,7 @@ bad:
 
 /* DIGITS[.DIGITS] (or .DIGITS), computed by hand so the locale's decimal
  * point and strtod's hex, exponent and inf forms play no part. */
-static int parse_timeout(const char *s, double *out, struct gm_error *err)
+static int parse_timeout(const char *name, const char *s, double *out, struct gm_error *err)
 {
 	double v = 0, scale = 1;
 	bool dot = false, digits = false;
@@ -139,10 +161,10 @@ static int parse_timeout(const char *s, double *out, struct gm_error *err)
 	}
 	if (!digits || !(v > 0))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "--timeout %s: must be a positive number of seconds, e.g. 10 or 0.5", Q(s, q));
+			       "%s %s: must be a positive number of seconds, e.g. 10 or 0.5", name, Q(s, q));
 	if (!isfinite(v) || v > GM_CLI_TIMEOUT_MAX)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
-			       "--timeout %s: must be at most %.0f seconds", Q(s, q), GM_CLI_TIMEOUT_MAX);
+			       "%s %s: must be at most %.0f seconds", name, Q(s, q), GM_CLI_TIMEOUT_MAX);
 	*out = v;
 	return 0;
 }
@@ -199,6 +221,47 @@ static int parse_memory(const char *s, struct gm_config *cfg, bool *given, struc
 	if (gm_mem_config_parse(s, &cfg->mem, &e))
 		return gm_fail(err, e.status, e.errnum, "--memory %s: %s", Q(s, q), e.msg);
 	cfg->mem.given = true;
+	return 0;
+}
+
+/* One --region: parsed by the --memory parser, named, counted and told apart from the others. */
+static int parse_region(const char *s, struct gm_config *cfg, struct gm_error *err)
+{
+	struct gm_error e = { 0 };
+	char q[GM_ESCAPE_SHORT];
+
+	if (cfg->nregions == GM_MAX_REGIONS - 1)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG,
+			       "--region %s: too many regions; a VM has at most %d in all (ram and %d --region)", Q(s, q),
+			       GM_MAX_REGIONS, GM_MAX_REGIONS - 1);
+	if (gm_region_config_parse(s, &cfg->regions[cfg->nregions], &e))
+		return gm_fail(err, e.status, e.errnum, "--region %s: %s", Q(s, q), e.msg);
+	cfg->nregions++;
+	/* the name rules, at once, so the message names the option at fault */
+	return gm_regions_check(cfg, false, err);
+}
+
+/*
+ * --incoming URL, checked as the destination will use it: a URL it can
+ * listen on (a UNIX path leaves room for the temporary name it binds first).
+ */
+static int parse_incoming(const char *s, struct gm_config *cfg, struct gm_error *err)
+{
+	struct gm_error e = { 0 };
+	struct gm_move_url u;
+	char q[GM_ESCAPE_PATH], q2[GM_ESCAPE_PATH];
+
+	if (cfg->incoming)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--incoming given twice ('%s' and '%s'); a destination takes one sender at one URL",
+			       Q(cfg->incoming, q), Q(s, q2));
+	if (gm_move_url_parse(s, &u, &e))
+		return gm_fail(err, e.status, e.errnum, "--incoming: %s", e.msg);
+	if (u.kind == GM_URL_UNIX && strlen(u.path) > GM_UNIX_LISTEN_PATH_MAX)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, ENAMETOOLONG,
+			       "--incoming %s: the path is %zu bytes, more than the %d gmvm can listen on; choose a shorter path",
+			       Q(s, q), strlen(u.path), GM_UNIX_LISTEN_PATH_MAX);
+	cfg->incoming = s;
 	return 0;
 }
 
@@ -271,6 +334,8 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 		return set_kernel(st, cfg, val, true, err);
 	case O_MEMORY:
 		return parse_memory(val, cfg, &st->mem_given, err);
+	case O_REGION:
+		return parse_region(val, cfg, err);
 	case O_CPUS:
 		return parse_cpus(val, &cfg->cpus, err);
 	case O_CMDLINE:
@@ -286,7 +351,7 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 	case O_ENTRY:
 		return parse_entry(val, &cfg->entry, err);
 	case O_TIMEOUT:
-		return parse_timeout(val, &cfg->timeout, err);
+		return parse_timeout("--timeout", val, &cfg->timeout, err);
 	case O_TRACE:
 		cfg->trace_startup = true;
 		return 0;
@@ -322,6 +387,35 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 		else
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--restore-mode %s: use copy, map or ondemand",
 				       Q(val, q));
+		return 0;
+	case O_DIRTY_LOG:
+		if (!strcmp(val, "auto"))
+			cfg->dirty_log = GM_DIRTY_LOG_AUTO;
+		else if (!strcmp(val, "ring"))
+			cfg->dirty_log = GM_DIRTY_LOG_RING;
+		else if (!strcmp(val, "bitmap"))
+			cfg->dirty_log = GM_DIRTY_LOG_BITMAP;
+		else
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--dirty-log %s: use auto, ring or bitmap",
+				       Q(val, q));
+		return 0;
+	case O_INCOMING:
+		return parse_incoming(val, cfg, err);
+	case O_INCOMING_IDENTITY: {
+		struct gm_error e = { 0 };
+		uint8_t u[16];
+		if (gm_uuid_parse(val, u, &e))
+			return gm_fail(err, e.status, e.errnum, "--incoming-identity: %s", e.msg);
+		cfg->incoming_identity = val;
+		return 0;
+	}
+	case O_INCOMING_TIMEOUT:
+		if (parse_timeout("--incoming-timeout", val, &cfg->incoming_timeout, err))
+			return -EINVAL;
+		if (cfg->incoming_timeout > GM_CLI_INCOMING_TIMEOUT_MAX)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, ERANGE,
+				       "--incoming-timeout %s: must be at most %d seconds (a week)", Q(val, q),
+				       GM_CLI_INCOMING_TIMEOUT_MAX);
 		return 0;
 	case O_EVENT_MONITOR:
 		/* the spec itself is checked by gm_events_open, still before any VM exists */
@@ -411,11 +505,27 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 	if (cfg->nrestore && cfg->kernel)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "--restore and a guest ELF both say what to run; a snapshot holds its guest, drop the ELF");
+	if (cfg->incoming && cfg->kernel)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--incoming and a guest ELF both say what to run; the sender brings its guest, drop the ELF");
+	if (cfg->incoming && cfg->nrestore)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--incoming and --restore both say where the guest comes from; give one");
+	if (cfg->incoming && cfg->uuid)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--uuid with --incoming: the sender brings the VM's identity; to require one, write --incoming-identity UUID");
+	if (!cfg->incoming && (cfg->incoming_identity || cfg->incoming_timeout > 0))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--incoming-identity and --incoming-timeout need --incoming URL");
 	if (!cfg->nrestore && (cfg->new_identity || cfg->restore_mode))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--new-identity and --restore-mode need --restore DIR");
 	if (cfg->nrestore && cfg->uuid && cfg->new_identity)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--uuid and --new-identity both set the identity; give one");
-	if (!cfg->kernel && !cfg->nrestore)
+	if (!cfg->kernel && !cfg->nrestore && !cfg->incoming)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "missing the guest ELF; " USAGE_LINE);
+	/* a restore takes each region's size from the snapshot, an incoming guest from its sender */
+	ret = gm_regions_check(cfg, !cfg->nrestore && !cfg->incoming, err);
+	if (ret)
+		return ret;
 	return check_console_not_image(cfg, err);
 }

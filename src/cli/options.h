@@ -16,6 +16,8 @@
 
 /* The longest --timeout, in seconds, so later conversions cannot overflow. */
 #define GM_CLI_TIMEOUT_MAX 1e9
+/* The longest --incoming-timeout: a week, as the API's timeout_s; in ms it fits an int. */
+#define GM_CLI_INCOMING_TIMEOUT_MAX 604800
 
 /*
  * Parse `run [OPTIONS] GUEST.elf`: argv[0] is the subcommand name and is

@@ -12,6 +12,7 @@
 #include "cli/options.h"
 #include "gmvm/api.h"
 #include "gmvm/gmvm.h"
+#include "gmvm/migration.h"
 
 /* What the machine's hooks reach: the event monitor, if any. */
 struct run_ctx {
@@ -67,43 +68,29 @@ static int open_services(const struct gm_config *cfg, struct run_ctx *ctx, struc
 	return r;
 }
 
-/*
- * The config a restore runs with: the snapshot's vCPUs, RAM size, command
- * line and identity; the memory's backend, binding and placement from
- * --memory when it was given (restoring onto another backend), and a new
- * identity for a clone.
- */
-static void restore_config(const struct gm_snapshot *snap, const struct gm_config *user, struct gm_config *out)
-{
-	*out = *user;
-	gm_snapshot_config(snap, out);
-	if (user->mem.given) {
-		uint64_t size = out->mem.size;
-		out->mem = user->mem;
-		out->mem.size = size;
-	} else {
-		/* the snapshot's backend, bound as that backend binds by default */
-		out->mem.bind = out->mem.backend == GM_BACKEND_GUEST_MEMFD ? GM_BIND_GMEM : GM_BIND_MAPPED;
-	}
-	if (user->new_identity)
-		out->uuid = NULL;
-	else if (user->uuid)
-		out->uuid = user->uuid;
-}
-
 /* A new guest from its image, or a snapshot's guest, left running. */
 static int make_machine(const struct gm_config *cfg, const struct gm_caps *caps, const struct gm_snapshot *snap,
-			struct run_ctx *ctx, struct gm_api *api, struct gm_machine **m, struct gm_error *err)
+			struct run_ctx *ctx, struct gm_api *api, struct gm_machine **m, struct gm_incoming **inp,
+			struct gm_error *err)
 {
 	struct gm_config rcfg;
+	struct gm_incoming *in = NULL;
 	int r;
 
 	if (snap) {
-		restore_config(snap, cfg, &rcfg);
-		r = gm_machine_restore(&rcfg, caps, snap, (enum gm_restore_mode)cfg->restore_mode, m, err);
+		/* the snapshot's machine; --memory and --region move its regions onto other memory */
+		r = gm_snapshot_restore_config(snap, cfg, &rcfg, err);
+		if (!r)
+			r = gm_machine_restore(&rcfg, caps, snap, (enum gm_restore_mode)cfg->restore_mode, m, err);
+	} else if (cfg->incoming) {
+		/* one sender, its header checked before anything is built */
+		r = gm_incoming_open(cfg, &in, err);
+		if (!r)
+			r = gm_incoming_receive(in, cfg, caps, m, err);
 	} else {
 		r = gm_machine_create(cfg, caps, m, err);
 	}
+	*inp = in;
 	if (r)
 		return r;
 	struct gm_hooks hooks = { .opaque = ctx, .log = print_log, .event = forward_event };
@@ -112,7 +99,10 @@ static int make_machine(const struct gm_config *cfg, const struct gm_caps *caps,
 		gm_api_attach(api, *m);
 	if (cfg->console == GM_CONSOLE_STDIO)
 		gm_cli_terminal_raw();
-	/* a restored machine stands started and paused, its state loaded */
+	/* a restored or migrated machine stands started and paused, its state loaded */
+	/* a migrated one runs as the source's did; postcopy's memory keeps coming meanwhile */
+	if (in)
+		return gm_incoming_finish(in, *m, err);
 	return snap ? gm_machine_resume(*m, err) : gm_machine_start(*m, err);
 }
 
@@ -123,6 +113,7 @@ int gm_cli_run(int argc, char **argv)
 	struct gm_caps caps;
 	struct gm_machine *m = NULL;
 	struct gm_snapshot *snap = NULL;
+	struct gm_incoming *in = NULL;
 	struct gm_api *api = NULL;
 	struct run_ctx ctx = { 0 };
 	struct gm_exit ex;
@@ -144,10 +135,11 @@ int gm_cli_run(int argc, char **argv)
 		r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
 	gm_trace_mark(&trace, GM_TRACE_PROBED);
 	if (!r)
-		r = make_machine(&cfg, &caps, snap, &ctx, api, &m, &err);
+		r = make_machine(&cfg, &caps, snap, &ctx, api, &m, &in, &err);
 	gm_snapshot_close(snap);
 	if (r) {
 		gm_api_destroy(api);
+		gm_incoming_close(in);
 		gm_machine_destroy(m);
 		gm_cli_terminal_restore();
 		gm_events_close(ctx.events);
@@ -156,8 +148,10 @@ int gm_cli_run(int argc, char **argv)
 	if (gm_machine_wait(m, cfg.timeout, &ex) == -ETIMEDOUT)
 		gm_machine_stop(m);
 	int status = finish(m, &cfg, &ex, &trace);
-	/* the API goes first, so no request reaches a machine being torn down */
+	/* the API goes first, so no request reaches a machine being torn down;
+	 * postcopy's threads before the memory they fill */
 	gm_api_destroy(api);
+	gm_incoming_close(in);
 	gm_machine_destroy(m);
 	gm_cli_terminal_restore();
 	gm_events_close(ctx.events);

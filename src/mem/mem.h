@@ -13,12 +13,17 @@
 #include "gmvm/memory.h"
 #include "util/guest_map.h"
 
+/* Layout ranges of one memory object (and so memslots): the RAM has two. */
 #define GM_MEM_MAX_REGIONS 2
 
 
 #define GM_MEM_REGION_NAME "ram"
 
-/* One piece of guest RAM: where the guest sees it, where it is in the fd. */
+/*
+ * One layout range of a memory object: where the guest sees it, where it is
+ * in the fd.  Not a region in the machine's sense (a named memory object):
+ * the RAM is one region of two ranges, every other region one range.
+ */
 struct gm_mem_region {
 	uint64_t gpa;
 	uint64_t size;
@@ -39,6 +44,7 @@ struct gm_mem_dirty {
 	enum gm_bind restore;   /* the binding gm_memory_dirty_stop goes back to */
 	uint64_t *host_bits;    /* pages the host wrote, and logs saved from deleted slots */
 	uint64_t *scratch;      /* one slot's bitmap as KVM_GET_DIRTY_LOG fills it */
+	struct gm_dirty_rings *rings; /* the VM's dirty rings when attached (dirty_ring.h): no bitmap log */
 };
 
 struct gm_memory {
@@ -51,6 +57,7 @@ struct gm_memory {
 	int vm_fd;                 /* not owned; must outlive the memory */
 	struct gm_mem_region regions[GM_MEM_MAX_REGIONS];
 	unsigned nr_regions;
+	uint64_t gpa;              /* 0: the RAM's layout; else one range from here (gm_memory_place) */
 	enum gm_bind binding;      /* current mode, or the one bind will use */
 	bool bound;
 	bool file_private;         /* RAM is a private mapping of a snapshot file (filemap.c) */
@@ -67,6 +74,17 @@ unsigned gm_layout_regions(uint64_t ram_size, struct gm_mem_region out[GM_MEM_MA
 
 /* Highest guest-physical RAM address plus one for ram_size bytes of RAM. */
 uint64_t gm_layout_end(uint64_t ram_size);
+
+/*
+ * Place the regions above RAM of ram_size, in order: each at the next
+ * multiple of max(1 GiB, its page size) past the end of the one before (a
+ * region whose gpa is set keeps it, after the same checks: a restore's).
+ * Refuses, naming the region, one that is misaligned, overlaps the RAM,
+ * another region or the 32-bit hole, ends past GM_MEM_MAX_END (what the
+ * boot page tables map) or past phys_bits of address.
+ */
+int gm_layout_place_regions(uint64_t ram_size, struct gm_region_config *r, unsigned n, unsigned phys_bits,
+			    struct gm_error *err);
 
 /* The region holding all of [gpa, gpa+len), or NULL (overflow-safe). */
 const struct gm_mem_region *gm_layout_find(const struct gm_memory *mem, uint64_t gpa,
@@ -94,12 +112,16 @@ int gm_mem_rebind(struct gm_memory *mem, enum gm_bind mode, struct gm_error *err
 int gm_mem_set_dirty_log(struct gm_memory *mem, bool on, struct gm_error *err);
 
 /*
- * Fetch every slot's dirty log into the host-writes bitmap, so that pages the
- * guest wrote survive a slot being deleted (binding.c, before unbind).
+ * Fetch every slot's dirty log (or harvest the VM's dirty rings) into the
+ * host-writes bitmap, so that pages the guest wrote survive a slot being
+ * deleted (binding.c, before unbind).
  */
 int gm_mem_dirty_save(struct gm_memory *mem, struct gm_error *err);
 
-/* Free the tracking bitmaps; for gm_memory_destroy (tracking need not be stopped). */
+/*
+ * Free the tracking bitmaps and leave the VM's dirty rings; for
+ * gm_memory_destroy (tracking need not be stopped).
+ */
 void gm_mem_dirty_free(struct gm_memory *mem);
 
 /* The 16-byte VM UUID and region name that identify this memory. */

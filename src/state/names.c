@@ -24,6 +24,7 @@ const char *gm_section_type_name(uint32_t type)
 	case GM_SECTION_PAGES: return "PAGES";
 	case GM_SECTION_DIRTY_BITMAP: return "DIRTY_BITMAP";
 	case GM_SECTION_REGION: return "REGION";
+	case GM_SECTION_MIGRATION: return "MIGRATION";
 	case GM_SECTION_END: return "END";
 	default: return "unknown";
 	}

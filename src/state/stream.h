@@ -46,6 +46,7 @@ enum gm_section_type {
 	GM_SECTION_PAGES = 5,
 	GM_SECTION_DIRTY_BITMAP = 6,
 	GM_SECTION_REGION = 7,
+	GM_SECTION_MIGRATION = 8,
 	GM_SECTION_END = 0x7fffffff,
 };
 
@@ -83,6 +84,8 @@ int gm_stream_out_pages(struct gm_stream_out *w, uint32_t region, const uint8_t 
 			const uint64_t *bitmap, unsigned flags, struct gm_error *err);
 /* The END section, then flush.  The stream is complete only after this. */
 int gm_stream_out_end(struct gm_stream_out *w, struct gm_error *err);
+/* Write out what is buffered: a peer waiting for the header must get it. */
+int gm_stream_out_flush(struct gm_stream_out *w, struct gm_error *err);
 /* Bytes of stream produced so far (written or still buffered). */
 uint64_t gm_stream_out_bytes(const struct gm_stream_out *w);
 /* Frees the writer (buffered bytes not yet flushed are dropped); does not close fd. */
@@ -140,6 +143,14 @@ int gm_stream_pages_foreach(const struct gm_section *sec,
 			    int (*fn)(void *opaque, uint32_t region, uint64_t first_page,
 				      uint64_t npages, const uint8_t *data),
 			    void *opaque, struct gm_error *err);
+/*
+ * A stream put together from sections a gm_stream_reader already checked
+ * (the state at the end of a migration), for the same lookups: a copy of
+ * each payload, its index and offset as they were.
+ */
+int gm_stream_in_new(const char *json, struct gm_stream_in **out, struct gm_error *err);
+int gm_stream_in_add(struct gm_stream_in *s, const struct gm_section *sec, struct gm_error *err);
+
 /* ---- reading a section at a time (migration) ---- */
 
 struct gm_stream_reader;

@@ -154,7 +154,7 @@ int gm_section_accept(const uint8_t *h, const uint8_t *p, struct gm_section *sec
 	 * taken for a newer gmvm's type or flag. */
 	if (gm_section_xxh64(h, p, n) != gm_le64(h + 24))
 		return gm_state_refuse(err, sec->index, type, sec->offset,
-				       "checksum mismatch; the file is corrupt, take the snapshot again");
+				       "checksum mismatch; the stream is corrupt (a damaged file, or bytes changed on the way)");
 	if (!gm_section_type_known(type))
 		return gm_state_refuse(err, sec->index, type, sec->offset,
 				       "unknown section type %" PRIu32 "; the stream is from a newer "
@@ -273,6 +273,37 @@ int gm_stream_in_parse(const void *buf, size_t len, struct gm_stream_in **out,
 		       struct gm_error *err)
 {
 	return gm_stream_in_parse_limit(buf, len, GM_STREAM_MAX_TOTAL, out, err);
+}
+
+int gm_stream_in_new(const char *json, struct gm_stream_in **out, struct gm_error *err)
+{
+	struct gm_stream_in *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
+	if (!s || !(s->header = strdup(json))) {
+		free(s);
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "state stream: out of memory");
+	}
+	*out = s;
+	return 0;
+}
+
+int gm_stream_in_add(struct gm_stream_in *s, const struct gm_section *sec, struct gm_error *err)
+{
+	struct slot *sl = push(s);
+	uint8_t *copy = malloc(sec->len ? sec->len : 1);
+
+	if (!sl || !copy) {
+		free(copy);
+		if (sl)
+			s->n--;
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "state stream: out of memory");
+	}
+	memcpy(copy, sec->data, sec->len);
+	sl->s = *sec;
+	sl->s.data = copy;
+	sl->owned = copy;
+	return 0;
 }
 
 void gm_stream_in_adopt(struct gm_stream_in *s, void *bytes)

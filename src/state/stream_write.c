@@ -228,6 +228,17 @@ int gm_stream_out_end(struct gm_stream_out *w, struct gm_error *err)
 	return 0;
 }
 
+int gm_stream_out_flush(struct gm_stream_out *w, struct gm_error *err)
+{
+	int r;
+
+	if (w->state == GM_OUT_FAILED)
+		return gm_stream_out_usable(w, "a flush", err);
+	if ((r = flush(w, err)) < 0)
+		return r;
+	return 0;
+}
+
 uint64_t gm_stream_out_bytes(const struct gm_stream_out *w)
 {
 	return w->bytes;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "boot/elf.h"
+#include "mem/dirty_ring.h"
 #include "mem/mem.h"
 #include "util/escape.h"
 #include "vmm/vmm.h"
@@ -49,7 +50,44 @@ static int check_config(const struct gm_config *cfg, const struct gm_caps *caps,
 	if (cfg->cmdline && strlen(cfg->cmdline) >= GM_BOOT_CMDLINE_MAX)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "guest command line is %zu bytes; shorten it to at most %u",
 			       strlen(cfg->cmdline), GM_BOOT_CMDLINE_MAX - 1);
+	bool ring;
+	int r = gm_dirty_log_use_ring(cfg->dirty_log, caps, &ring, err);
+	if (r)
+		return r;
 	return gm_memory_check(&cfg->mem, caps, err);
+}
+
+/*
+ * Every region, made, named (VM UUID + region name), placed with memslots
+ * of its own, bound and, if asked, tracked.  Before any vCPU exists, so a
+ * switch to the mapped binding for tracking costs no pause.
+ */
+static int create_memories(struct gm_machine *m, const struct gm_caps *caps, struct gm_error *err)
+{
+	for (unsigned i = 0; i < 1 + m->cfg.nregions; i++) {
+		const struct gm_region_config *rc = i ? &m->cfg.regions[i - 1] : NULL;
+		const struct gm_mem_config *mc = rc ? &rc->mem : &m->cfg.mem;
+		struct gm_memory *mem = NULL;
+		int r = gm_memory_create(mc, caps, m->vm_fd, &mem, err);
+
+		if (r)
+			return r;
+		m->mems[m->nmems++] = mem;
+		/* before tracking can start: the VM's rings route its slots' pages to it */
+		r = m->rings ? gm_dirty_rings_attach(m->rings, mem, err) : 0;
+		if (!r)
+			r = gm_memory_set_identity(mem, m->uuid, rc ? rc->name : GM_RAM_REGION, err);
+		if (!r)
+			r = gm_memory_place(mem, rc ? rc->gpa : 0, i * GM_MEM_MAX_REGIONS, err);
+		if (!r)
+			r = gm_memory_bind(mem, gm_memory_config(mem)->bind, err);
+		if (!r && mc->track_dirty)
+			r = gm_memory_dirty_start(mem, err);
+		if (r)
+			return r;
+	}
+	m->mem = m->mems[0];
+	return 0;
 }
 
 /* The guest image, read, parsed and placed against the RAM size. */
@@ -99,6 +137,7 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the machine");
 	m->kvm_fd = m->vm_fd = m->lock_fd = -1;
 	pthread_mutex_init(&m->op_lock, NULL);
+	pthread_mutex_init(&m->migration.lock, NULL);
 	pthread_mutex_init(&m->lock, NULL);
 	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
 	pthread_condattr_t ca;
@@ -112,12 +151,15 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	r = copy_config(m, cfg, err);
 	if (!r)
 		r = check_config(&m->cfg, caps, err);
+	if (!r)
+		r = gm_regions_prepare(m, caps, err);
 	if (!r && boot)
 		r = read_image(&m->cfg, &bi, err);
 	if (!r && !cfg->uuid)
 		r = gm_uuid_generate(m->uuid, err);
-	/* one owner per identity on this host, before anything of the VM exists */
-	if (!r)
+	/* one owner per identity on this host, before anything of the VM exists;
+	 * a migration's destination takes it over from the source at the end */
+	if (!r && !cfg->incoming)
 		r = gm_identity_lock(m->uuid, &m->lock_fd, err);
 	if (r)
 		goto fail;
@@ -139,22 +181,18 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	gm_ioctl(m->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity_map);
 	gm_ioctl(m->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)GM_VMX_TSS);
 	r = gm_kvm_create_split_irqchip(m->vm_fd, GM_IOAPIC_PINS, err);
+	/* the dirty ring only before any vCPU exists */
+	if (!r)
+		r = gm_dirty_rings_setup(m->cfg.dirty_log, m->vm_fd, caps, m->ncpus, &m->rings, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_VM);
-	r = gm_memory_create(&m->cfg.mem, caps, m->vm_fd, &m->mem, err);
-	if (!r)
-		r = gm_memory_set_identity(m->mem, m->uuid, GM_MEM_REGION_NAME, err);
-	if (!r)
-		r = gm_memory_bind(m->mem, gm_memory_config(m->mem)->bind, err);
-	/* before any vCPU exists, so a switch to the mapped binding costs no pause */
-	if (!r && m->cfg.mem.track_dirty)
-		r = gm_memory_dirty_start(m->mem, err);
+	r = create_memories(m, caps, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_MEMORY);
 	if (boot) {
-		r = gm_x86_write_boot_tables(m->mem, bi.entry, m->cfg.cmdline, m->ncpus, err);
+		r = gm_x86_write_boot_tables(m->mems, m->nmems, bi.entry, m->cfg.cmdline, m->ncpus, err);
 		if (!r)
 			r = gm_elf_load(bi.data, bi.len, &bi.elf, m->mem, err);
 		if (r)
@@ -289,26 +327,12 @@ int gm_machine_shutdown(struct gm_machine *m, const char *reason, struct gm_erro
 
 int gm_machine_switch_binding(struct gm_machine *m, enum gm_bind mode, struct gm_error *err)
 {
-	pthread_mutex_lock(&m->op_lock);
-	int r = gm_hold(m, err);
-	if (!r) {
-		r = gm_memory_rebind(m->mem, mode, err);
-		gm_release(m);
-	}
-	pthread_mutex_unlock(&m->op_lock);
-	if (!r)
-		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_BINDING, .binding = mode });
-	return r;
+	return gm_machine_switch_region_binding(m, GM_RAM_REGION, mode, err);
 }
 
 int gm_machine_discard(struct gm_machine *m, uint64_t gpa, uint64_t len, struct gm_error *err)
 {
-	pthread_mutex_lock(&m->op_lock);
-	int r = gm_memory_discard(m->mem, gpa, len, err);
-	pthread_mutex_unlock(&m->op_lock);
-	if (!r)
-		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_DISCARD, .gpa = gpa, .length = len });
-	return r;
+	return gm_machine_discard_region(m, NULL, gpa, len, err);
 }
 
 enum gm_machine_state gm_machine_state(struct gm_machine *m)
@@ -369,7 +393,7 @@ unsigned gm_machine_cpus(const struct gm_machine *m)
 
 struct gm_memory *gm_machine_memory(struct gm_machine *m)
 {
-	return m->mem;
+	return m->mems[0];
 }
 
 void gm_machine_trace(const struct gm_machine *m, struct gm_trace *into)
@@ -388,7 +412,10 @@ void gm_machine_destroy(struct gm_machine *m)
 	gm_ondemand_stop(m->ondemand);
 	gm_devices_destroy(m);
 	gm_console_close(m->console);
-	gm_memory_destroy(m->mem);
+	while (m->nmems)
+		gm_memory_destroy(m->mems[--m->nmems]);
+	m->mem = NULL;
+	gm_dirty_rings_destroy(m->rings);
 	if (m->vm_fd >= 0)
 		close(m->vm_fd);
 	if (m->kvm_fd >= 0)
@@ -396,6 +423,7 @@ void gm_machine_destroy(struct gm_machine *m)
 	pthread_cond_destroy(&m->cond);
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->op_lock);
+	pthread_mutex_destroy(&m->migration.lock);
 	gm_identity_unlock(m->uuid, m->lock_fd);
 	free(m->kernel);
 	free(m->cmdline);

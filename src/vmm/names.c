@@ -37,6 +37,7 @@ const char *gm_exit_kind_name(enum gm_exit_kind k)
 	case GM_EXIT_STOPPED: return "stopped";
 	case GM_EXIT_ERROR: return "error";
 	case GM_EXIT_SHUTDOWN: return "shutdown";
+	case GM_EXIT_MIGRATED: return "migrated";
 	}
 	return "unknown";
 }

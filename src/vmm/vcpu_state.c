@@ -113,8 +113,11 @@ int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu
 
 	if (r)
 		return r;
-	/* the op lock also guards the MSR list get_state may shorten */
-	pthread_mutex_lock(&m->op_lock);
+	/* the op lock also guards the MSR list get_state may shorten; a long
+	 * operation (a migration) holds it, and a look must not wait for that */
+	if (pthread_mutex_trylock(&m->op_lock) != 0)
+		return gm_fail(err, GM_STATUS_FAILURE, EBUSY,
+			       "an operation (a snapshot or a migration) is under way; ask again when it ended");
 	r = gm_hold_if_parked(m, err);
 	if (!r) {
 		r = gm_vcpu_get_locked(m, cpu, st, err);

@@ -20,6 +20,7 @@
 
 #include "dev/dev.h"
 #include "gmvm/machine.h"
+#include "gmvm/migration.h"
 #include "kvm/kvm.h"
 
 #define GM_KICK_SIGNAL (SIGRTMIN + 3)
@@ -43,6 +44,14 @@ struct gm_vcpu {
 	uint64_t cpu_ns_seen;           /* its thread's CPU time at the halt poller's last look */
 };
 
+/* A migration's record on its machine (src/move runs it; vm.info reads it). */
+struct gm_migration_slot {
+	pthread_mutex_t lock;       /* guards prog */
+	struct gm_migration_progress prog;
+	int running;                /* atomic: one migration at a time */
+	int cancel;                 /* atomic: vm.migration-cancel asked */
+};
+
 struct gm_machine {
 	struct gm_config cfg;
 	char *kernel, *cmdline, *console_path; /* owned copies of cfg's strings */
@@ -52,7 +61,12 @@ struct gm_machine {
 	char snapshot_id[37];  /* the last snapshot taken or restored, parent of the next diff */
 	struct gm_caps caps;
 	int kvm_fd, vm_fd;
-	struct gm_memory *mem;
+	struct gm_dirty_rings *rings; /* the VM's dirty rings (mem/dirty_ring.h), NULL: bitmap log */
+	/* The memory regions: mems[0] is "ram", then cfg.regions in order, each
+	 * named within the VM (gm_memory_name) and with memslots of its own. */
+	struct gm_memory *mems[GM_MAX_REGIONS];
+	unsigned nmems;
+	struct gm_memory *mem;  /* == mems[0], the RAM: the boot tables, the image, vm.info's first */
 	struct gm_iobus *bus;
 	struct gm_console_io *console;
 	struct gm_resources *res;
@@ -87,6 +101,7 @@ struct gm_machine {
 	struct timespec held_since; /* when pause_depth last left 0 */
 
 	struct gm_trace trace;  /* the points this machine marked */
+	struct gm_migration_slot migration;
 };
 
 /* vcpu.c */
@@ -99,13 +114,27 @@ void gm_vcpus_destroy(struct gm_machine *m);
 int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, struct gm_machine **out,
 		     struct gm_error *err);
 
+/* regions.c */
+/*
+ * Before any VM exists: the config's regions checked as a whole (names,
+ * count, each memory against caps) and placed above the RAM (cfg.regions'
+ * gpa filled in), refusals naming the region.
+ */
+int gm_regions_prepare(struct gm_machine *m, const struct gm_caps *caps, struct gm_error *err);
+/* The index in m->mems of the region called name, or -ENOENT with a message naming the regions there are. */
+int gm_machine_region_index(const struct gm_machine *m, const char *name, struct gm_error *err);
+
 /* ondemand.c: restore-mode=ondemand, guest RAM filled by userfaultfd on first touch */
 struct gm_page_source {
 	const char *path;        /* a snapshot's memory file */
 	const uint64_t *bitmap;  /* the pages it holds (a diff), NULL: all (the base) */
 };
 struct gm_ondemand;
-/* Serve m's RAM from the chain (base first); copies what it needs, the sources may go. */
+/*
+ * Serve every region of m from its chain: src[r * n + i] is link i (base
+ * first) of region r, for m->nmems regions.  Copies what it needs, the
+ * sources may go.
+ */
 int gm_ondemand_start(struct gm_machine *m, const struct gm_page_source *src, unsigned n, struct gm_error *err);
 /* Stop serving (the vCPUs must have stopped) and free everything. */
 void gm_ondemand_stop(struct gm_ondemand *od);

@@ -25,6 +25,7 @@
 #include <gmvm/api.h>
 
 #include "harness.h"
+#include "procs.h"
 #include "test_vm.h"
 
 /* One background `gmvm run` and its files, all in one temporary directory. */
@@ -47,11 +48,7 @@ static void paths(void)
 /* A failed assertion must not leave a spinning guest behind. */
 static void cleanup(void)
 {
-	if (vmm.pid > 0) {
-		kill(vmm.pid, SIGKILL);
-		waitpid(vmm.pid, NULL, 0);
-	}
-	vmm.pid = 0;
+	kill_reap(&vmm.pid);
 	if (!vmm.dir[0])
 		return;
 	char cmd[128];
@@ -60,85 +57,9 @@ static void cleanup(void)
 		fprintf(stderr, "cannot remove %s\n", vmm.dir);
 }
 
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (!f)
-		return strdup("");
-	FILE *m = open_memstream(&buf, &len);
-	char tmp[4096];
-	size_t n;
-	while ((n = fread(tmp, 1, sizeof(tmp), f)) > 0)
-		fwrite(tmp, 1, n, m);
-	fclose(f);
-	fclose(m);
-	return buf;
-}
-
-static pid_t spawn(const char *const *argv, const char *out, const char *err)
-{
-	pid_t pid = fork();
-
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		int in = open("/dev/null", O_RDONLY);
-		int o = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		int e = open(err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		dup2(in, 0);
-		dup2(o, 1);
-		dup2(e, 2);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	return pid;
-}
-
-static const char *gmvm_bin(void)
-{
-	const char *b = getenv("GMVM_BIN");
-	return b && *b ? b : "build/gmvm";
-}
-
-static bool can_connect(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	strcpy(a.sun_path, path);
-	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-	close(fd);
-	return ok;
-}
-
-/* Exit status of pid within limit seconds, or -1 (still running). */
-static int wait_exit(pid_t pid, double limit)
-{
-	int ws;
-
-	for (double t = 0; t < limit; t += 0.02) {
-		pid_t r = waitpid(pid, &ws, WNOHANG);
-		if (r == pid)
-			return WIFEXITED(ws) ? WEXITSTATUS(ws) : 128 + WTERMSIG(ws);
-		sleep_ms(20);
-	}
-	return -1;
-}
-
 static void wait_console(const char *want)
 {
-	for (int i = 0; i < 3000; i++) {
-		char *c = slurp(vmm.console);
-		bool found = strstr(c, want) != NULL;
-		free(c);
-		if (found)
-			return;
-		sleep_ms(20);
-	}
-	cr_assert_fail("no '%s' on the console within 60 s", want);
+	cr_assert(wait_file_has(vmm.console, want, 60), "no '%s' on the console within 60 s", want);
 }
 
 /* Start spin under `gmvm run` with the API and the event monitor; wait for both. */

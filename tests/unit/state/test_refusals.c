@@ -164,11 +164,11 @@ Test(refuse, an_unknown_section_type)
 	sb_file_header(&b, 1, 0, ST_JSON);
 	sb_section(&b, GM_SECTION_VCPU, 0, 1, 0, "abc", 3);
 	at = b.len;
-	sb_section(&b, 8, 0, 1, 0, "abc", 3);
+	sb_section(&b, 99, 0, 1, 0, "abc", 3);
 	sb_end(&b);
 	char want[80];
 
-	snprintf(want, sizeof(want), "section 1 (unknown) at byte %zu: unknown section type 8", at);
+	snprintf(want, sizeof(want), "section 1 (unknown) at byte %zu: unknown section type 99", at);
 	st_refused(b.data, b.len, want);
 	gm_buf_free(&b);
 }

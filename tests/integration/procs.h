@@ -1,0 +1,27 @@
+/*
+ * tests/integration/procs: gmvm processes in the background, as a user
+ * starts them in other terminals: spawn with output to files, wait for an
+ * exit or a socket, read what they wrote.
+ */
+#ifndef GM_TEST_PROCS_H
+#define GM_TEST_PROCS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+/* The gmvm binary: $GMVM_BIN, else build/gmvm. */
+const char *gmvm_bin(void);
+/* Start argv[0] with stdin /dev/null, stdout and stderr into the files; killed when the test dies. */
+pid_t spawn(const char *const *argv, const char *out, const char *err);
+/* Exit status of pid within limit seconds (128 + signal when killed), or -1: still running. */
+int wait_exit(pid_t pid, double limit);
+/* Kill and reap pid when it is > 0; *pid becomes 0. */
+void kill_reap(pid_t *pid);
+/* The whole file, NUL-terminated ("" when it cannot be read); free it. */
+char *slurp(const char *path);
+/* True when something accepts connections on the UNIX socket path. */
+bool can_connect(const char *path);
+/* Wait up to limit seconds for want in the file; false if it never came. */
+bool wait_file_has(const char *path, const char *want, double limit);
+
+#endif
