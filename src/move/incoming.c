@@ -157,24 +157,6 @@ static int accept_channels(struct gm_incoming *in, struct gm_error *err)
 	return 0;
 }
 
-static int take_identity(struct gm_machine *m, struct gm_error *err)
-{
-	struct gm_error e = { 0 };
-
-	/* the source lets it go just before its last bytes: here it is free, or nearly */
-	for (int waited = 0;; waited += 10) {
-		int r = gm_identity_lock(m->uuid, &m->lock_fd, &e);
-
-		if (r == 0)
-			return 0;
-		if (r != -EBUSY || waited >= IDENTITY_WAIT_MS) {
-			*err = e;
-			return r;
-		}
-		usleep(10000);
-	}
-}
-
 /* The MIGRATION section: whether the guest ran on the source, and the mode. */
 static int read_tail(struct gm_incoming *in, const struct gm_stream_in *s, struct gm_error *err)
 {
@@ -239,7 +221,8 @@ int gm_incoming_receive(struct gm_incoming *in, const struct gm_config *user, co
 	if (!r && in->postcopy)
 		r = gm_postcopy_dest_prepare(m, state, &in->pd, err);
 	if (!r)
-		r = take_identity(m, err);
+		/* the source lets it go just before its last bytes: free now, or nearly */
+		r = gm_identity_lock_wait(m->uuid, &m->lock_fd, IDENTITY_WAIT_MS, err);
 	/* the vCPUs park before their first instruction and take the state */
 	if (!r)
 		r = gm_machine_load_image(m, &img, err);

@@ -24,6 +24,7 @@
 
 #define CONNECT_MS 10000
 #define ANSWER_MS 60000
+#define IDENTITY_WAIT_MS 10000
 #define MAX_ROUNDS 64
 /* auto-converge: once a round's dirtying is over half of what the link sent */
 #define THROTTLE_FIRST 20u
@@ -427,7 +428,8 @@ static bool undo(struct mig *g)
 	gm_channels_abort(&g->ch);
 	gm_pacer_stop(g->pacer);
 	g->pacer = NULL;
-	if (g->identity_given && gm_identity_lock(g->m->uuid, &g->m->lock_fd, &e2) < 0)
+	/* a destination that was killed lets go of it as its process ends */
+	if (g->identity_given && gm_identity_lock_wait(g->m->uuid, &g->m->lock_fd, IDENTITY_WAIT_MS, &e2) < 0)
 		ours = false;
 	for (unsigned i = 0; i < g->nrg; i++) {
 		struct gm_memory *mem = g->rg[i].mem;

@@ -67,6 +67,21 @@ int gm_identity_lock(const uint8_t uuid[16], int *fd, struct gm_error *err)
 	return 0;
 }
 
+int gm_identity_lock_wait(const uint8_t uuid[16], int *fd, unsigned wait_ms, struct gm_error *err)
+{
+	for (unsigned waited = 0;; waited += 10) {
+		struct gm_error e = { 0 };
+		int r = gm_identity_lock(uuid, fd, &e);
+
+		if (r != -EBUSY || waited >= wait_ms) {
+			if (r && err)
+				*err = e;
+			return r;
+		}
+		usleep(10000);
+	}
+}
+
 void gm_identity_unlock(const uint8_t uuid[16], int fd)
 {
 	(void)uuid;

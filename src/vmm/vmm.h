@@ -141,6 +141,8 @@ void gm_ondemand_stop(struct gm_ondemand *od);
 
 /* identity.c: one owner per VM identity on this host (an flock) */
 int gm_identity_lock(const uint8_t uuid[16], int *fd, struct gm_error *err);
+/* The same, waiting up to wait_ms for a holder that is going away (a migration's other end). */
+int gm_identity_lock_wait(const uint8_t uuid[16], int *fd, unsigned wait_ms, struct gm_error *err);
 void gm_identity_unlock(const uint8_t uuid[16], int fd);
 
 /* vcpu_state.c: with m->op_lock held and every vCPU parked */

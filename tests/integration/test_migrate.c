@@ -395,6 +395,7 @@ struct proxy {
 	char to[128];
 	uint64_t flip_at;       /* 0: flip nothing */
 	bool cut_when_running;  /* drop both ends once the destination says RUNNING */
+	pid_t kill_on_running;  /* kill it when the destination says RUNNING, before the source hears it */
 };
 
 static const char running_frame[8] = { 'G', 'M', 'A', 'N', 3, 0, 0, 0 };
@@ -439,6 +440,10 @@ static void *proxy_main(void *arg)
 		}
 		if (pf[1].revents & (POLLIN | POLLHUP)) {
 			ssize_t n = read(out, buf, sizeof(buf));
+			if (n > 0 && p->kill_on_running && memmem(buf, (size_t)n, running_frame, sizeof(running_frame))) {
+				kill(p->kill_on_running, SIGKILL);
+				break;
+			}
 			if (n <= 0 || write(in, buf, (size_t)n) != n)
 				break;
 			if (p->cut_when_running && memmem(buf, (size_t)n, running_frame, sizeof(running_frame)))
@@ -480,6 +485,53 @@ Test(migrate, a_corrupted_stream_is_refused_naming_the_section)
 	free(e);
 	pthread_join(t, NULL);
 	close(p.lfd);
+}
+
+/* The destination dies with the guest loaded, before its RUNNING reaches the source. */
+Test(migrate, a_destination_killed_before_its_answer_leaves_the_source_running)
+{
+	struct proxy p = { 0 };
+	char via[160], body[256];
+	pthread_t t;
+
+	start_dirty_source();
+	start_dest(NULL);
+	p.kill_on_running = mt.dst.pid;
+	cr_assert_lt(strlen(mt.url + 5), sizeof(p.to));
+	memcpy(p.to, mt.url + 5, strlen(mt.url + 5) + 1);
+	snprintf(via, sizeof(via), "%s/proxy.sock", mt.dir);
+	p.lfd = unix_listen_at(via);
+	pthread_create(&t, NULL, proxy_main, &p);
+	snprintf(body, sizeof(body), "{\"destination_url\":\"unix:%s\"}", via);
+	expect_source_runs_on(put(mt.src.sock, "vm.send-migration", body), 500, "");
+	pthread_join(t, NULL);
+	close(p.lfd);
+}
+
+/* The destination dies while the source is paused sending the last pages and the state. */
+Test(migrate, a_destination_killed_in_the_final_pause_leaves_the_source_running)
+{
+	start_dirty_source();
+	start_dest(NULL);
+	pid_t victim = mt.dst.pid, killer = fork();
+
+	cr_assert_geq(killer, 0);
+	if (killer == 0) {
+		for (int i = 0; i < 600000; i++) {
+			char *ev = slurp(mt.src.events);
+			bool pausing = strstr(ev, "\"phase\":\"stop-and-copy\"") != NULL;
+			free(ev);
+			if (pausing)
+				break;
+			usleep(200);
+		}
+		kill(victim, SIGKILL);
+		_exit(0);
+	}
+	/* a downtime met at once: the pause comes after round one, with much to send */
+	struct answer a = migrate("\"downtime_ms\":60000");
+	waitpid(killer, NULL, 0);
+	expect_source_runs_on(a, 500, "");
 }
 
 Test(migrate, a_source_killed_midway_ends_the_destination_with_one_line)
