@@ -778,3 +778,49 @@ Test(migrate, over_tcp_between_two_network_namespaces, .fini = teardown_netns)
 	snprintf(body, sizeof(body), "{\"destination_url\":\"%s\",\"connections\":2}", url);
 	expect_migrated(put(mt.src.sock, "vm.send-migration", body), "dirty: ok pages=");
 }
+
+/* ---- guest_memfd (a Linux 6.18 host): tracking switches the binding, the destination binds gmem ---- */
+
+static const char *region_binding(const char *sock)
+{
+	static char binding[16];
+	char cmd[512], path[160];
+
+	snprintf(path, sizeof(path), "%s/info-%d.json", mt.dir, getpid());
+	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket '%s' -o '%s' http://localhost/api/v1/vm.info", sock, path);
+	cr_assert_eq(system(cmd), 0);
+	char *text = slurp(path);
+	json_t *info = json_loads(text, 0, NULL);
+	free(text);
+	const char *b = json_string_value(json_object_get(json_array_get(json_object_get(info, "regions"), 0), "binding"));
+	snprintf(binding, sizeof(binding), "%s", b ? b : "(none)");
+	json_decref(info);
+	return binding;
+}
+
+static void guest_memfd_moves(const char *bind, const char *cpus)
+{
+	char mem[96];
+
+	require_guest_memfd();
+	snprintf(mem, sizeof(mem), "size=256M,backend=guest-memfd,bind=%s", bind);
+	start_source("dirty", mem, cpus, "dirty.mb=32 dirty.seconds=8 dirty.rounds=1000", "dirty: start");
+	start_dest(NULL);
+	sleep_ms(500);
+	cr_assert_str_eq(region_binding(mt.src.sock), bind);
+	struct answer a = migrate("\"connections\":2");
+	cr_assert_eq(a.http, 200, "%s", json_dumps(a.body, 0));
+	/* the destination binds guest_memfd memory as the source had it by default: gmem */
+	cr_expect_str_eq(region_binding(mt.dst.sock), "gmem");
+	expect_migrated(a, "dirty: ok pages=");
+}
+
+Test(migrate, guest_memfd_bound_gmem_with_four_vcpus)
+{
+	guest_memfd_moves("gmem", "4");
+}
+
+Test(migrate, guest_memfd_bound_mapped)
+{
+	guest_memfd_moves("mapped", "1");
+}
