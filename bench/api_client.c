@@ -62,11 +62,18 @@ int api_client_open(struct api_client *a, const char *sock, char *err, size_t er
 	a->curl = h;
 	curl_easy_setopt(h, CURLOPT_UNIX_SOCKET_PATH, a->sock);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+	a->timeout_ms = REQUEST_TIMEOUT_MS;
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, a);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, a->curl_err);
 	return 0;
+}
+
+void api_client_set_timeout(struct api_client *a, long timeout_ms)
+{
+	a->timeout_ms = timeout_ms;
+	curl_easy_setopt(a->curl, CURLOPT_TIMEOUT_MS, timeout_ms);
 }
 
 void api_client_close(struct api_client *a)
@@ -110,6 +117,48 @@ long api_request(struct api_client *a, const char *method, const char *endpoint,
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
 	if (!a->body) /* no body at all: keep a->body a string */
+		collect("", 1, 0, a);
+	return status;
+}
+
+long api_put_json(struct api_client *a, const char *endpoint, const char *body, long timeout_ms, char *err,
+		  size_t errlen)
+{
+	struct curl_slist *type = curl_slist_append(NULL, "Content-Type: application/json");
+	CURL *h = a->curl;
+	long status = 0;
+	char url[256];
+
+	if (!type) {
+		snprintf(err, errlen, "PUT %s: out of memory", endpoint);
+		return -1;
+	}
+	snprintf(url, sizeof(url), "http://localhost/api/v1/%s", endpoint);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, type);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+	a->len = 0;
+	if (a->body)
+		a->body[0] = '\0';
+	a->curl_err[0] = '\0';
+	CURLcode rc = curl_easy_perform(h);
+
+	/* as api_request expects to find the handle */
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, "");
+	curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, 0L);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, a->timeout_ms);
+	curl_slist_free_all(type);
+	if (rc != CURLE_OK) {
+		snprintf(err, errlen, "PUT %s: no answer on %s: %s", endpoint, a->sock,
+			 a->curl_err[0] ? a->curl_err : curl_easy_strerror(rc));
+		return -1;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	if (!a->body)
 		collect("", 1, 0, a);
 	return status;
 }

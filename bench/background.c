@@ -9,8 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libgen.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,7 +33,7 @@ double bg_now_us(void)
 	return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
-static void __attribute__((noreturn)) child(char *const argv[], int out, pid_t parent)
+static void __attribute__((noreturn)) child(char *const argv[], int out, int pass_fd, int as_fd, pid_t parent)
 {
 	int in = open("/dev/null", O_RDONLY);
 
@@ -38,14 +42,22 @@ static void __attribute__((noreturn)) child(char *const argv[], int out, pid_t p
 		_exit(126);
 	if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0)
 		_exit(126);
-	if (in > 2)
+	if (in > 2 && in != as_fd)
 		close(in);
+	/* dup2 leaves the new descriptor open across exec; the same number needs its flag cleared */
+	if (pass_fd >= 0 && (pass_fd == as_fd ? fcntl(as_fd, F_SETFD, 0) : dup2(pass_fd, as_fd)) < 0)
+		_exit(126);
 	execvp(argv[0], argv);
 	dprintf(2, "background: cannot run %s: %s\n", argv[0], strerror(errno));
 	_exit(127);
 }
 
 int bg_start(struct bg_proc *p, char *const argv[], char *err, size_t errlen)
+{
+	return bg_start_fd(p, argv, -1, -1, err, errlen);
+}
+
+int bg_start_fd(struct bg_proc *p, char *const argv[], int pass_fd, int as_fd, char *err, size_t errlen)
 {
 	pid_t parent = getpid();
 
@@ -67,7 +79,7 @@ int bg_start(struct bg_proc *p, char *const argv[], char *err, size_t errlen)
 		return -1;
 	}
 	if (pid == 0)
-		child(argv, p->out, parent);
+		child(argv, p->out, pass_fd, as_fd, parent);
 	p->pid = pid;
 	return 0;
 }
@@ -196,6 +208,48 @@ int bg_connect_unix(struct bg_proc *p, const char *path, int poll_us, int timeou
 		}
 		usleep((useconds_t)poll_us);
 	}
+}
+
+int bg_connect_unix_notified(struct bg_proc *p, const char *path, int timeout_ms, char *err, size_t errlen)
+{
+	char dir[4096];
+	struct stat st;
+	size_t n = strlen(path);
+	int in = n < sizeof(dir) ? inotify_init1(IN_CLOEXEC | IN_NONBLOCK) : -1;
+
+	if (in >= 0)
+		memcpy(dir, path, n + 1);
+	if (in < 0 || inotify_add_watch(in, dirname(dir), IN_CREATE | IN_MOVED_TO) < 0) {
+		/* no inotify here: look every millisecond instead */
+		if (in >= 0)
+			close(in);
+		return bg_connect_unix(p, path, POLL_US, timeout_ms, err, errlen);
+	}
+	double deadline = bg_now_us() + timeout_ms * 1e3;
+	int fd;
+
+	for (;;) {
+		char ev[4096];
+		int left_ms = (int)((deadline - bg_now_us()) / 1e3);
+
+		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			/* bound, and listening at once or within microseconds: a few quick tries */
+			fd = bg_connect_unix(p, path, 100, left_ms > 0 ? left_ms : 0, err, errlen);
+			break;
+		}
+		if (!bg_alive(p) || left_ms <= 0) {
+			fd = bg_connect_unix(p, path, POLL_US, 0, err, errlen);
+			break;
+		}
+		struct pollfd pfd = { .fd = in, .events = POLLIN };
+
+		/* woken by the directory, or every 50 ms to see whether the process has ended */
+		if (poll(&pfd, 1, left_ms < 50 ? left_ms + 1 : 50) > 0)
+			while (read(in, ev, sizeof(ev)) > 0)
+				;
+	}
+	close(in);
+	return fd;
 }
 
 static void kill_and_reap(struct bg_proc *p)

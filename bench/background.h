@@ -19,6 +19,8 @@ struct bg_proc {
 
 /* Starts argv (argv[0] looked up in PATH), stdin /dev/null; -1 with a reason in err. */
 int bg_start(struct bg_proc *p, char *const argv[], char *err, size_t errlen);
+/* The same, with pass_fd open in the child as descriptor as_fd (> 2), e.g. a pipe's end for gmvm's --event-monitor. */
+int bg_start_fd(struct bg_proc *p, char *const argv[], int pass_fd, int as_fd, char *err, size_t errlen);
 
 /* Everything printed so far, NUL-terminated and malloc'd (NULL when out of memory). */
 char *bg_output(const struct bg_proc *p);
@@ -37,6 +39,12 @@ int bg_wait_line(struct bg_proc *p, const char *prefix, int timeout_ms, char *er
 /* How often the background helpers look again, by default. */
 #define BG_POLL_US 1000
 int bg_connect_unix(struct bg_proc *p, const char *path, int poll_us, int timeout_ms, char *err, size_t errlen);
+/*
+ * The same, but between tries it sleeps until something changes in the
+ * socket's directory (inotify), so that waiting takes no CPU from the
+ * process it waits for, whose start-up may be timed.
+ */
+int bg_connect_unix_notified(struct bg_proc *p, const char *path, int timeout_ms, char *err, size_t errlen);
 /* One line saying why no guest can run here, or false when /dev/kvm opens. */
 bool bg_kvm_unusable(char *why, size_t len);
 

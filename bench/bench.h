@@ -15,16 +15,21 @@
 
 #define BENCH_MAX_SIDES 8
 #define BENCH_MAX_ARGS 40
-#define BENCH_MAX_METRICS 4
+#define BENCH_MAX_METRICS 6
 #define BENCH_MAX_RATIOS 10
-#define BENCH_MAX_TARGETS 4
+#define BENCH_MAX_TARGETS 6
 #define BENCH_GIB (UINT64_C(1) << 30)
 
 struct bench_opts {
 	const char *gmvm, *guests, *qemu, *host_touch, *report, *rev, *which;
 	const char *sockdir;	/* a private directory for the API and snapshot cases' sockets; NULL without them */
+	const char *backend;	/* --gmvm-backend: gmvm's backend where a case names none; NULL: gmvm's default */
+	char backend_note[96];	/* said next to the sides it changes; empty without --gmvm-backend */
 	bool qemu_found;	/* qemu resolved to an executable */
+	bool verbose;		/* --verbose: a line on stderr per run */
 	int runs, warmup;
+	int snapshot_mib;	/* case 7's guest RAM, both VMMs (default 1024) */
+	int timeout_scale;	/* the VMM waits' timeouts times this: slow hosts (nested KVM under TCG) */
 };
 
 struct bench_side {
@@ -86,6 +91,8 @@ struct bench_case {
 	struct bench_ratio ratios[BENCH_MAX_RATIOS];
 	struct bench_target targets[BENCH_MAX_TARGETS];
 	int runs, warmup;
+	int timeout_scale;	/* the case's waits for a VMM are multiplied by it (bench_opts) */
+	bool verbose;		/* a line on stderr per run */
 	bench_measure_fn measure;
 	bench_run_fn run;	/* NULL: spawn each side's command to its end, then measure */
 	char skip[200];		/* why no side of the case can run here; empty when they can */
@@ -102,9 +109,16 @@ void bench_init_case(struct bench_case *c, const struct bench_opts *o, int numbe
 struct bench_side *bench_add_side(struct bench_case *c, const char *label, ...);
 /* Appends the NULL-terminated strings to a side's command. */
 void bench_side_append(struct bench_side *s, ...);
-/* QEMU microvm with cpus vCPUs, 1 GiB of memory-backend-memfd, the guest's serial on stdout. */
+/* QEMU microvm with cpus vCPUs, mem ("1G", "512M") of memory-backend-memfd, the guest's serial on stdout. */
 struct bench_side *bench_add_qemu(struct bench_case *c, const struct bench_opts *o, const char *label,
-				  const char *elf, const char *cpus);
+				  const char *elf, const char *cpus, const char *mem);
+/*
+ * gmvm's --memory value for size with the --gmvm-backend added when one was
+ * given; in rotating static buffers as bench_path_in.
+ */
+char *bench_gmvm_memory(const struct bench_opts *o, const char *size);
+/* Marks a side whose --memory came from bench_gmvm_memory with the backend it was given. */
+void bench_note_backend(struct bench_side *s, const struct bench_opts *o);
 void bench_add_ratio(struct bench_case *c, int num, int den, int metric, const char *name);
 /* dir/file in one of a few rotating static buffers: use it at once (argv strings are copied). */
 char *bench_path_in(const char *dir, const char *file);
@@ -116,6 +130,9 @@ void bench_case_api_memory(struct bench_case *c, const struct bench_opts *o);
 
 /* case_snapshot.c: case 7, saving a running guest and restoring it, next to QEMU (--case snapshot). */
 void bench_case_snapshot(struct bench_case *c, const struct bench_opts *o);
+
+/* case_migrate.c: case 8, live migration at three dirty rates, next to QEMU (--case migrate). */
+void bench_case_migrate(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

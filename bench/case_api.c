@@ -25,8 +25,9 @@
 #define EXERCISE_PINGS 100	/* case 6: requests made while the peak RSS is watched */
 #define START_TIMEOUT_MS 30000	/* until the guest prints and the socket answers */
 #define END_TIMEOUT_MS 10000	/* from the shutdown request to the process gone */
+#define REQUEST_TIMEOUT_MS 10000L	/* one API request */
 #define SPIN_READY "spin: running"
-#define GMVM_TIMEOUT "2"	/* case 6: seconds before gmvm stops spin itself */
+#define GMVM_TIMEOUT 2	/* case 6: seconds before gmvm stops spin itself (times --timeout-scale) */
 #define GMVM_TIMEOUT_STATUS 124	/* gmvm run's exit status when --timeout expires */
 
 /* ---- shared: the KVM check and a VMM session ---- */
@@ -35,8 +36,10 @@
 static struct bench_side *add_gmvm(struct bench_case *c, const struct bench_opts *o, const char *label,
 				   const char *cpus, bool api)
 {
-	struct bench_side *s = bench_add_side(c, label, o->gmvm, "run", "--cpus", cpus, "--memory", "1G", (char *)NULL);
+	struct bench_side *s = bench_add_side(c, label, o->gmvm, "run", "--cpus", cpus, "--memory",
+					      bench_gmvm_memory(o, "1G"), (char *)NULL);
 
+	bench_note_backend(s, o);
 	if (api) {
 		snprintf(s->sock, sizeof(s->sock), "%s/gmvm.sock", o->sockdir);
 		bench_side_append(s, "--api-sock", s->sock, (char *)NULL);
@@ -47,7 +50,7 @@ static struct bench_side *add_gmvm(struct bench_case *c, const struct bench_opts
 static struct bench_side *add_qemu_qmp(struct bench_case *c, const struct bench_opts *o, const char *label,
 				       const char *cpus)
 {
-	struct bench_side *s = bench_add_qemu(c, o, label, bench_path_in(o->guests, "spin.elf"), cpus);
+	struct bench_side *s = bench_add_qemu(c, o, label, bench_path_in(o->guests, "spin.elf"), cpus, "1G");
 	char qmp[160];
 
 	snprintf(s->sock, sizeof(s->sock), "%s/qmp.sock", o->sockdir);
@@ -67,31 +70,40 @@ enum op { OP_PING, OP_PAUSE, OP_RESUME };
 /* A running VMM and the bench's connection to its control socket. */
 struct session {
 	bool qemu;
+	int scale;		/* the case's timeout_scale */
 	struct bg_proc p;
 	struct api_client a;	/* gmvm; a.curl NULL when closed */
 	struct qmp q;		/* QEMU; q.fd -1 when closed */
 };
 
 /* Starts the side's VMM and connects once its guest runs; the caller ends it with session_end or _abort. */
-static int session_open(struct session *x, const struct bench_side *side, bool qemu, char *why, size_t whylen)
+static int session_open(struct session *x, const struct bench_case *c, int side_no, bool qemu, char *why,
+			size_t whylen)
 {
+	const struct bench_side *side = &c->sides[side_no];
+
 	memset(x, 0, sizeof(*x));
 	x->qemu = qemu;
+	x->scale = c->timeout_scale;
 	x->q.fd = -1;
+	x->q.timeout_ms = QMP_TIMEOUT_MS * c->timeout_scale;
 	x->p.out = -1;
 	/* a leftover socket would answer for nobody or refuse gmvm's bind */
 	unlink(side->sock);
 	if (bg_start(&x->p, side->argv, why, whylen) < 0 ||
-	    bg_wait_line(&x->p, SPIN_READY, START_TIMEOUT_MS, why, whylen) < 0)
+	    bg_wait_line(&x->p, SPIN_READY, START_TIMEOUT_MS * x->scale, why, whylen) < 0)
 		return -1;
-	int fd = bg_connect_unix(&x->p, side->sock, BG_POLL_US, START_TIMEOUT_MS, why, whylen);
+	int fd = bg_connect_unix(&x->p, side->sock, BG_POLL_US, START_TIMEOUT_MS * x->scale, why, whylen);
 
 	if (fd < 0)
 		return -1;
 	if (qemu)
 		return qmp_open(&x->q, fd, why, whylen);
 	close(fd); /* it listens; curl makes its own connection */
-	return api_client_open(&x->a, side->sock, why, whylen);
+	if (api_client_open(&x->a, side->sock, why, whylen) < 0)
+		return -1;
+	api_client_set_timeout(&x->a, REQUEST_TIMEOUT_MS * x->scale);
+	return 0;
 }
 
 static int session_op(struct session *x, enum op op, char *why, size_t whylen)
@@ -124,9 +136,9 @@ static int session_end(struct session *x, char *why, size_t whylen)
 	else
 		api_request_ok(&x->a, "PUT", "vm.shutdown", answer, sizeof(answer));
 	session_close_conn(x);
-	if (bg_wait_end(&x->p, END_TIMEOUT_MS) < 0) {
-		snprintf(why, whylen, "still running %d s after %s (killed)%s%s", END_TIMEOUT_MS / 1000, asked,
-			 answer[0] ? "; the answer: " : "", answer);
+	if (bg_wait_end(&x->p, END_TIMEOUT_MS * x->scale) < 0) {
+		snprintf(why, whylen, "still running %d s after %s (killed)%s%s", END_TIMEOUT_MS * x->scale / 1000,
+			 asked, answer[0] ? "; the answer: " : "", answer);
 		return -1;
 	}
 	bg_stop(&x->p);
@@ -166,7 +178,7 @@ static int run_ping(struct bench_case *c, int side, double *out, char *why, size
 		free(t);
 		return -1;
 	}
-	if (session_open(x, &c->sides[side], side == S4_QEMU, why, whylen) < 0 ||
+	if (session_open(x, c, side, side == S4_QEMU, why, whylen) < 0 ||
 	    /* the first request is not counted: for gmvm it is also curl's connect */
 	    session_op(x, OP_PING, why, whylen) < 0)
 		goto out;
@@ -271,7 +283,7 @@ static int run_pause(struct bench_case *c, int side, double *out, char *why, siz
 		snprintf(why, whylen, "out of memory");
 		return -1;
 	}
-	if (session_open(x, &c->sides[side], qemu, why, whylen) < 0 ||
+	if (session_open(x, c, side, qemu, why, whylen) < 0 ||
 	    pause_pairs(x, stop, qemu ? NULL : paused, why, whylen) < 0 || session_end(x, why, whylen) < 0) {
 		*output = session_abort(x);
 		free(x);
@@ -329,6 +341,7 @@ enum { M6_HWM };
 /* Case 6's client thread: uses the API while the traced gmvm runs. */
 struct exercise {
 	const char *sock;
+	int scale;
 	atomic_int done;	/* set once gmvm has been reaped */
 	char err[512];		/* empty: every request answered 200 */
 };
@@ -340,7 +353,7 @@ static void *exercise_api(void *opaque)
 	static const char *const after[][2] = {
 		{ "GET", "vm.info" }, { "GET", "vm.counters" }, { "PUT", "vm.pause" }, { "PUT", "vm.resume" },
 	};
-	double deadline = bg_now_us() + START_TIMEOUT_MS * 1e3;
+	double deadline = bg_now_us() + START_TIMEOUT_MS * 1e3 * e->scale;
 
 	if (api_client_open(&a, e->sock, e->err, sizeof(e->err)) < 0)
 		return NULL;
@@ -379,7 +392,7 @@ static bool has_line(const char *text, const char *prefix)
 static int run_memory(struct bench_case *c, int side, double *out, char *why, size_t whylen, char **output)
 {
 	struct bench_side *s = &c->sides[side];
-	struct exercise e = { .sock = s->sock, .err = "never ran" };
+	struct exercise e = { .sock = s->sock, .scale = c->timeout_scale, .err = "never ran" };
 	struct spawn_result r;
 	pthread_t th;
 	int rc = -1;
@@ -401,8 +414,8 @@ static int run_memory(struct bench_case *c, int side, double *out, char *why, si
 	if (sr < 0)
 		return -1;
 	if (r.status != GMVM_TIMEOUT_STATUS)
-		snprintf(why, whylen, "exit status %d, expected %d (--timeout " GMVM_TIMEOUT ")", r.status,
-			 GMVM_TIMEOUT_STATUS);
+		snprintf(why, whylen, "exit status %d, expected %d (--timeout %d)", r.status, GMVM_TIMEOUT_STATUS,
+			 GMVM_TIMEOUT * c->timeout_scale);
 	else if (!has_line(r.output, SPIN_READY))
 		snprintf(why, whylen, "no line starting '" SPIN_READY "' in its output");
 	else if (!r.hwm_kib)
@@ -424,8 +437,8 @@ void bench_case_api_memory(struct bench_case *c, const struct bench_opts *o)
 {
 	bench_init_case(c, o, 6, "API memory overhead");
 	c->about = "What serving the API costs in memory: gmvm's peak RSS (VmHWM at exit, read as in case 1) "
-		   "running `spin` (1 vCPU, 1 GiB) until its own `--timeout " GMVM_TIMEOUT "` stops it (exit "
-		   "status 124), without and with `--api-sock`. With the socket, a bench thread uses the API "
+		   "running `spin` (1 vCPU, 1 GiB) until its own `--timeout` (2 s, times --timeout-scale) stops it "
+		   "(exit status 124), without and with `--api-sock`. With the socket, a bench thread uses the API "
 		   "while the guest runs: 100 `GET vmm.ping` on one connection, then `GET vm.info`, "
 		   "`GET vm.counters`, `PUT vm.pause` and `PUT vm.resume`, so the server's threads and the "
 		   "pages its request path touches are counted. The overhead is the difference of the two "
@@ -434,10 +447,12 @@ void bench_case_api_memory(struct bench_case *c, const struct bench_opts *o)
 	c->n_metrics = 1;
 	c->metrics[M6_HWM] = (struct bench_metric){ "peak RSS MiB", 2 };
 	const char *spin = bench_path_in(o->guests, "spin.elf");
+	char timeout[16];
 
-	bench_side_append(add_gmvm(c, o, "gmvm", "1", false), "--timeout", GMVM_TIMEOUT, spin, (char *)NULL);
+	snprintf(timeout, sizeof(timeout), "%d", GMVM_TIMEOUT * o->timeout_scale);
+	bench_side_append(add_gmvm(c, o, "gmvm", "1", false), "--timeout", timeout, spin, (char *)NULL);
 	spin = bench_path_in(o->guests, "spin.elf");
-	bench_side_append(add_gmvm(c, o, "gmvm --api-sock", "1", true), "--timeout", GMVM_TIMEOUT, spin,
+	bench_side_append(add_gmvm(c, o, "gmvm --api-sock", "1", true), "--timeout", timeout, spin,
 			  (char *)NULL);
 	bench_add_ratio(c, S6_API, S6_PLAIN, M6_HWM, "gmvm --api-sock - gmvm, peak RSS MiB");
 	c->ratios[0].diff = true;

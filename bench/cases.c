@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "background.h"
 #include "bench.h"
 #include "trace.h"
 
@@ -58,19 +59,41 @@ char *bench_path_in(const char *dir, const char *file)
 }
 
 struct bench_side *bench_add_qemu(struct bench_case *c, const struct bench_opts *o, const char *label,
-				  const char *elf, const char *cpus)
+				  const char *elf, const char *cpus, const char *mem)
 {
+	char backend[64];
+
+	snprintf(backend, sizeof(backend), "memory-backend-memfd,id=mem,size=%s", mem);
 	struct bench_side *s = bench_add_side(c, label, o->qemu, "-accel", "kvm", "-M",
 					      "microvm,x-option-roms=off,rtc=off", "-cpu", "qemu64,+invtsc", "-smp",
-					      cpus, "-m", "1G", "-object", "memory-backend-memfd,id=mem,size=1G",
-					      "-machine", "memory-backend=mem", "-nodefaults", "-no-user-config",
-					      "-nographic", "-no-reboot", "-serial", "stdio", "-device",
-					      "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", elf, (char *)NULL);
+					      cpus, "-m", mem, "-object", backend, "-machine", "memory-backend=mem",
+					      "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-serial",
+					      "stdio", "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", elf,
+					      (char *)NULL);
 
 	if (!o->qemu_found)
 		snprintf(s->skip, sizeof(s->skip), "%s not found; install qemu-system-x86 or pass --qemu PATH",
 			 o->qemu);
 	return s;
+}
+
+char *bench_gmvm_memory(const struct bench_opts *o, const char *size)
+{
+	static char buf[4][128];
+	static int next;
+	char *p = buf[next++ % 4];
+
+	if (o->backend)
+		snprintf(p, sizeof(buf[0]), "%s,backend=%s", size, o->backend);
+	else
+		snprintf(p, sizeof(buf[0]), "%s", size);
+	return p;
+}
+
+void bench_note_backend(struct bench_side *s, const struct bench_opts *o)
+{
+	if (o->backend_note[0])
+		s->note = o->backend_note;
 }
 
 void bench_add_ratio(struct bench_case *c, int num, int den, int metric, const char *name)
@@ -90,6 +113,8 @@ void bench_init_case(struct bench_case *c, const struct bench_opts *o, int numbe
 	c->title = title;
 	c->runs = o->runs;
 	c->warmup = o->warmup;
+	c->timeout_scale = o->timeout_scale;
+	c->verbose = o->verbose;
 }
 
 /* ---- 1. cold start ---- */
@@ -135,14 +160,16 @@ void bench_case_start(struct bench_case *c, const struct bench_opts *o)
 	c->metrics[M1_HWM] = (struct bench_metric){ "peak RSS MiB", 2 };
 	c->metrics[M1_GUEST] = (struct bench_metric){ "guest RAM in RSS MiB", 2 };
 	c->metrics[M1_OVERHEAD] = (struct bench_metric){ "overhead MiB", 2 };
-	bench_add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory", "1G",
-		       bench_path_in(o->guests, "hello.elf"), (char *)NULL);
-	bench_add_qemu(c, o, "QEMU", bench_path_in(o->guests, "hello.elf"), "1");
+	bench_note_backend(bench_add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory",
+					  bench_gmvm_memory(o, "1G"), bench_path_in(o->guests, "hello.elf"),
+					  (char *)NULL), o);
+	bench_add_qemu(c, o, "QEMU", bench_path_in(o->guests, "hello.elf"), "1", "1G");
 	bench_add_ratio(c, S1_GMVM, S1_QEMU, M1_WALL, "gmvm wall / QEMU wall");
 	bench_add_ratio(c, S1_GMVM, S1_QEMU, M1_HWM, "gmvm peak RSS / QEMU peak RSS");
 	c->n_targets = 2;
 	c->targets[0] = (struct bench_target){ "gmvm wall time <= 0.25x QEMU's", 0, 0, 0, true, 0.25, "x" };
 	c->targets[1] = (struct bench_target){ "gmvm overhead <= 4 MiB", -1, S1_GMVM, M1_OVERHEAD, true, 4, " MiB" };
+	bg_kvm_unusable(c->skip, sizeof(c->skip));
 }
 
 /* ---- 2. guest memory fault-in ---- */
@@ -220,7 +247,12 @@ void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 		snprintf(c->sides[S2_HUGE].skip, sizeof(c->sides[S2_HUGE].skip),
 			 "%ld free 2 MiB hugetlb pages, 512 needed; as root raise /proc/sys/vm/nr_hugepages "
 			 "(bench/run.sh does)", free2m < 0 ? 0 : free2m);
-	bench_add_qemu(c, o, names[S2_QEMU], memtest, "1");
+	bench_add_qemu(c, o, names[S2_QEMU], memtest, "1", "1G");
+	if (o->backend && strcmp(o->backend, "guest-memfd"))
+		for (int s = S2_GMEM; s <= S2_PREALLOC; s += S2_PREALLOC - S2_GMEM)
+			snprintf(c->sides[s].skip, sizeof(c->sides[s].skip),
+				 "--gmvm-backend %s: the guest-memfd sides are left out (a kernel without a "
+				 "guest_memfd gmvm can use)", o->backend);
 	for (int s = S2_GMEM; s <= S2_QEMU; s++) {
 		char name[96];
 
@@ -233,6 +265,7 @@ void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 					       0.9, "x" };
 	c->targets[1] = (struct bench_target){ "gmvm guest-memfd MB/s >= QEMU's", c->n_ratios - 1, 0, 0, false,
 					       1.0, "x" };
+	bg_kvm_unusable(c->skip, sizeof(c->skip));
 }
 
 /* ---- 3. startup breakdown ---- */
@@ -270,11 +303,13 @@ void bench_case_trace(struct bench_case *c, const struct bench_opts *o)
 	c->n_metrics = 2;
 	c->metrics[M3_WALL] = (struct bench_metric){ "wall ms", 2 };
 	c->metrics[M3_OUTSIDE] = (struct bench_metric){ "outside main() ms", 2 };
-	bench_add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory", "1G", "--trace-startup",
-		       bench_path_in(o->guests, "hello.elf"), (char *)NULL);
+	bench_note_backend(bench_add_side(c, "gmvm", o->gmvm, "run", "--cpus", "1", "--memory",
+					  bench_gmvm_memory(o, "1G"), "--trace-startup",
+					  bench_path_in(o->guests, "hello.elf"), (char *)NULL), o);
 	c->priv = calloc(1, sizeof(struct trace_phases));
 	if (c->priv)
 		trace_phases_init(c->priv, o->runs);
+	bg_kvm_unusable(c->skip, sizeof(c->skip));
 }
 
 void bench_case_free(struct bench_case *c)

@@ -3,6 +3,7 @@
  * RAM, kernel, transparent hugepage setting, QEMU version and gmvm revision,
  * all of which move the numbers.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -33,9 +34,9 @@ static void file_field(const char *path, const char *key, char *buf, size_t len)
 }
 
 /* "always [madvise] never" -> "madvise" */
-static void thp_mode(char *buf, size_t len)
+static void thp_mode(const char *path, char *buf, size_t len)
 {
-	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+	FILE *f = fopen(path, "r");
 	char line[128] = "";
 
 	snprintf(buf, len, "unknown");
@@ -70,17 +71,21 @@ static void qemu_version(char *buf, size_t len, const struct bench_opts *o)
 
 void machine_info(char *buf, size_t len, const struct bench_opts *o)
 {
-	char cpu[160], mem[64], thp[32], qemu[200];
+	char cpu[160], mem[64], thp[32], shmem[32], qemu[200];
 	struct utsname u;
 	unsigned long long kib = 0;
 
 	file_field("/proc/cpuinfo", "model name", cpu, sizeof(cpu));
 	file_field("/proc/meminfo", "MemTotal", mem, sizeof(mem));
 	sscanf(mem, "%llu", &kib);
-	thp_mode(thp, sizeof(thp));
+	thp_mode("/sys/kernel/mm/transparent_hugepage/enabled", thp, sizeof(thp));
+	/* memfd guest RAM (gmvm's memfd backend, QEMU's memory-backend-memfd) is shmem */
+	thp_mode("/sys/kernel/mm/transparent_hugepage/shmem_enabled", shmem, sizeof(shmem));
 	qemu_version(qemu, sizeof(qemu), o);
 	if (uname(&u) < 0)
 		snprintf(u.release, sizeof(u.release), "unknown");
-	snprintf(buf, len, "%s, %ld cores online, %.1f GiB RAM, Linux %s, THP enabled=%s, %s, gmvm %s", cpu,
-		 sysconf(_SC_NPROCESSORS_ONLN), (double)kib / (1024 * 1024), u.release, thp, qemu, o->rev);
+	snprintf(buf, len, "%s, %ld cores online, %.1f GiB RAM, Linux %s, THP enabled=%s shmem_enabled=%s, %s, "
+		 "gmvm %s%s", cpu, sysconf(_SC_NPROCESSORS_ONLN), (double)kib / (1024 * 1024), u.release, thp, shmem,
+		 qemu, o->rev, getenv("IN_NESTED_VM") ? "; inside the nested KVM VM of scripts/nested-kvm (QEMU TCG): "
+		 "ratios only, absolute times are emulated" : "");
 }

@@ -15,8 +15,6 @@
 
 #include "qmp.h"
 
-#define QMP_TIMEOUT_MS 10000
-
 enum qmp_kind qmp_classify(const char *line, size_t len, char *what, size_t whatlen)
 {
 	json_error_t jerr;
@@ -57,11 +55,23 @@ static long long now_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int qmp_read_line(struct qmp *q, char *err, size_t errlen)
+/* Keeps what the snapshot case waits for from an event line: a MIGRATION event's status. */
+static void note_event(struct qmp *q)
+{
+	json_t *root = json_loads(q->line, 0, NULL);
+	const char *name = json_string_value(json_object_get(root, "event"));
+	const char *status = json_string_value(json_object_get(json_object_get(root, "data"), "status"));
+
+	if (name && status && !strcmp(name, "MIGRATION"))
+		snprintf(q->migration, sizeof(q->migration), "%s", status);
+	json_decref(root);
+}
+
+/* The next line, waiting until deadline (ms on CLOCK_MONOTONIC) at the latest: -ETIMEDOUT, or -1 with a reason. */
+static int read_line_until(struct qmp *q, long long deadline, char *err, size_t errlen)
 {
 	char *line = q->line;
 	size_t linelen = sizeof(q->line);
-	long long deadline = now_ms() + QMP_TIMEOUT_MS;
 
 	for (;;) {
 		char *nl = memchr(q->buf, '\n', q->len);
@@ -88,8 +98,10 @@ int qmp_read_line(struct qmp *q, char *err, size_t errlen)
 
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) {
-			snprintf(err, errlen, "QMP: %s", r ? strerror(errno) : "no answer within 10 s");
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (r < 0) {
+			snprintf(err, errlen, "QMP: %s", strerror(errno));
 			return -1;
 		}
 		ssize_t got = recv(q->fd, q->buf + q->len, sizeof(q->buf) - q->len, 0);
@@ -102,6 +114,17 @@ int qmp_read_line(struct qmp *q, char *err, size_t errlen)
 		}
 		q->len += (size_t)got;
 	}
+}
+
+int qmp_read_line(struct qmp *q, char *err, size_t errlen)
+{
+	int timeout_ms = q->timeout_ms > 0 ? q->timeout_ms : QMP_TIMEOUT_MS;
+
+	int r = read_line_until(q, now_ms() + timeout_ms, err, errlen);
+
+	if (r == -ETIMEDOUT)
+		snprintf(err, errlen, "QMP: no answer within %d ms", timeout_ms);
+	return r < 0 ? -1 : 0;
 }
 
 int qmp_send(struct qmp *q, const char *s, size_t n, char *err, size_t errlen)
@@ -138,6 +161,7 @@ int qmp_execute(struct qmp *q, const char *cmd, char *err, size_t errlen)
 			snprintf(err, errlen, "QMP %s: %s", cmd, what);
 			return -1;
 		case QMP_EVENT: /* STOP, RESUME and the like, sent as they happen */
+			note_event(q);
 			continue;
 		default:
 			snprintf(err, errlen, "QMP %s: unexpected line: %.200s", cmd, q->line);
@@ -150,6 +174,7 @@ int qmp_open(struct qmp *q, int fd, char *err, size_t errlen)
 {
 	q->fd = fd;
 	q->len = 0;
+	q->migration[0] = '\0';
 	if (qmp_read_line(q, err, errlen) < 0)
 		goto fail;
 	if (qmp_classify(q->line, strlen(q->line), NULL, 0) != QMP_GREETING) {
@@ -170,4 +195,88 @@ void qmp_close(struct qmp *q)
 		close(q->fd);
 	q->fd = -1;
 	q->len = 0;
+}
+
+int qmp_call(struct qmp *q, json_t *cmd, json_t **ret, char *err, size_t errlen)
+{
+	char name[64], what[256];
+	char *text = cmd ? json_dumps(cmd, JSON_COMPACT) : NULL;
+	int r = -1;
+
+	snprintf(name, sizeof(name), "%s", cmd ? json_string_value(json_object_get(cmd, "execute")) : "?");
+	json_decref(cmd);
+	if (!text) {
+		snprintf(err, errlen, "QMP %s: out of memory", name);
+		return -1;
+	}
+	size_t n = strlen(text);
+
+	text[n] = '\n'; /* in place of the NUL: what is sent is the line */
+	if (qmp_send(q, text, n + 1, err, errlen) < 0)
+		goto out;
+	for (;;) {
+		if (qmp_read_line(q, err, errlen) < 0)
+			goto out;
+		enum qmp_kind kind = qmp_classify(q->line, strlen(q->line), what, sizeof(what));
+
+		if (kind == QMP_EVENT) {
+			note_event(q);
+			continue;
+		}
+		if (kind == QMP_ERROR) {
+			snprintf(err, errlen, "QMP %s: %s", name, what);
+		} else if (kind != QMP_RETURN) {
+			snprintf(err, errlen, "QMP %s: unexpected line: %.200s", name, q->line);
+		} else {
+			json_t *root = json_loads(q->line, 0, NULL);
+
+			if (ret)
+				*ret = json_incref(json_object_get(root, "return"));
+			json_decref(root);
+			r = 0;
+		}
+		goto out;
+	}
+out:
+	free(text);
+	return r;
+}
+
+int qmp_query(struct qmp *q, const char *execute, const char *field, char *buf, size_t len, char *err,
+	      size_t errlen)
+{
+	json_t *ret = NULL;
+
+	if (qmp_call(q, json_pack("{s:s}", "execute", execute), &ret, err, errlen) < 0)
+		return -1;
+	const char *v = json_string_value(json_object_get(ret, field));
+
+	if (v)
+		snprintf(buf, len, "%s", v);
+	else
+		snprintf(err, errlen, "QMP %s: no \"%s\" in its answer", execute, field);
+	json_decref(ret);
+	return v ? 0 : -1;
+}
+
+int qmp_wait_migration(struct qmp *q, int timeout_ms, char *err, size_t errlen)
+{
+	long long deadline = now_ms() + timeout_ms;
+
+	while (strcmp(q->migration, "completed") && strcmp(q->migration, "failed") &&
+	       strcmp(q->migration, "cancelled")) {
+		int r = read_line_until(q, deadline, err, errlen);
+
+		if (r == -ETIMEDOUT)
+			snprintf(err, errlen, "QMP: the migration is still '%s' after %d ms",
+				 q->migration[0] ? q->migration : "not started", timeout_ms);
+		if (r < 0)
+			return -1;
+		if (qmp_classify(q->line, strlen(q->line), NULL, 0) != QMP_EVENT) {
+			snprintf(err, errlen, "QMP: unexpected line while waiting for the migration: %.200s", q->line);
+			return -1;
+		}
+		note_event(q);
+	}
+	return 0;
 }

@@ -289,15 +289,19 @@ int report_write_markdown(const char *path, const char *machine, const char *dat
 	fprintf(out, "# Performance\n\n"
 		     "Side-by-side benchmarks of gmvm, written by `make bench` (bench/, driver "
 		     "`build/bench/gmvm-bench`); edits here are lost on the next run.\n\n"
-		     "- Date: %s\n- Machine: %s\n"
+		     "- Date: %s\n- Machine: %s\n%s%s%s"
 		     "- Method: each case runs its sides alternately (A B A B ...), %d warm-up round(s) then %d "
 		     "counted rounds; tables give the median, min and max per side; ratios are computed within "
 		     "each round and summarised by their median. No case asserts on time: each target is reported "
 		     "as met or not met.\n\n"
 		     "To reproduce: `make bench` from the repository root, as root so that the 2 MiB hugetlb pool "
 		     "can be filled (`bench/run.sh`; `bench/run.sh --runs 11` for more rounds, `--case memory` "
-		     "for one case, `--case api` for the control-API cases 4-6, `--case snapshot` for case 7).\n",
-		date, machine, o->warmup, o->runs);
+		     "for one case, `--case api` for the control-API cases 4-6, `--case snapshot` for case 7).%s\n",
+		date, machine, o->backend ? "- gmvm's memory backend where a case names none: " : "",
+		o->backend ? o->backend : "", o->backend ? " (--gmvm-backend)\n" : "", o->warmup, o->runs,
+		getenv("IN_NESTED_VM") ? " This report comes from the nested KVM VM under QEMU TCG: "
+					 "`make bench-nested` (scripts/nested-kvm/bench.sh, whose header lists its "
+					 "knobs); only the ratios between gmvm and QEMU mean something there." : "");
 	for (int i = 0; i < n_cases; i++)
 		md_case(out, cases[i]);
 	append_analysis(out);

@@ -2,13 +2,16 @@
 # bench/run.sh: what `make bench` runs once everything is built.  As root it
 # fills the 2 MiB hugetlb pool to the 512 free pages that case 2's hugetlb
 # side needs, and puts the old pool size back on exit (also on failure or
-# Ctrl-C); then it runs gmvm-bench on the built binaries.
+# Ctrl-C); then it runs gmvm-bench on the built binaries.  The pool is left
+# alone when --case names no case 2 (memory).
 #
 #   bench/run.sh [gmvm-bench options]      e.g. --runs 11, --case memory
 #   BUILD=other-build-dir bench/run.sh     (default: build)
+#   REPORT=FILE bench/run.sh               (default: docs/performance.md)
 set -eu
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
+REPORT=${REPORT:-docs/performance.md}
 need=512
 pool=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages
 free_file=/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages
@@ -23,6 +26,16 @@ restore_pool() {
     old=""
   fi
 }
+
+# the last --case given is the one gmvm-bench uses
+cases=all
+prev=""
+for a in "$@"; do
+  case $a in --case=*) cases=${a#--case=} ;; esac
+  [ "$prev" = --case ] && cases=$a
+  prev=$a
+done
+case ",$cases," in *,all,*|*,memory,*) ;; *) need=0 ;; esac
 
 free=$(cat "$free_file" 2>/dev/null || echo 0)
 if [ "$free" -lt "$need" ]; then
@@ -44,6 +57,6 @@ fi
 
 rc=0
 "$BUILD/bench/gmvm-bench" --gmvm "$BUILD/gmvm" --guests "$BUILD/guests" \
-  --host-touch "$BUILD/bench/host-touch" --report docs/performance.md \
+  --host-touch "$BUILD/bench/host-touch" --report "$REPORT" \
   --rev "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$@" || rc=$?
 exit "$rc"

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "background.h"
 #include "bench.h"
 #include "spawn.h"
 
@@ -53,19 +54,35 @@ static void store(struct bench_case *c, int side, int round, const double *vals)
 			c->sides[side].v[m][round] = vals[m];
 }
 
+/* --verbose: one line on stderr per run, as it ends. */
+static void say_run(const struct bench_case *c, int side, int round, double t0_us, const double *vals)
+{
+	if (!c->verbose)
+		return;
+	fprintf(stderr, "gmvm-bench: case %d, %s, %s %d: %.1f s:", c->number, c->sides[side].label,
+		round < 0 ? "warm-up" : "round", round < 0 ? -round : round + 1, (bg_now_us() - t0_us) / 1e6);
+	for (int m = 0; m < c->n_metrics; m++)
+		if (!isnan(vals[m]))
+			fprintf(stderr, " %s %.*f", c->metrics[m].name, c->metrics[m].decimals + 1, vals[m]);
+	fputc('\n', stderr);
+}
+
 /* One run of one side of a case with its own run function. */
 static int run_side_own(struct bench_case *c, int side, int round)
 {
-	double vals[BENCH_MAX_METRICS];
+	double vals[BENCH_MAX_METRICS], t0 = bg_now_us();
 	char why[512] = "";
 	char *output = NULL;
 
+	for (int m = 0; m < BENCH_MAX_METRICS; m++)
+		vals[m] = NAN;
 	if (c->run(c, side, vals, why, sizeof(why), &output) < 0) {
 		report_failure(c, side, why[0] ? why : "failed", output);
 		free(output);
 		return -1;
 	}
 	free(output);
+	say_run(c, side, round, t0, vals);
 	store(c, side, round, vals);
 	return 0;
 }
@@ -75,8 +92,10 @@ static int run_side(struct bench_case *c, int side, int round)
 {
 	struct spawn_result r;
 	char err[512], why[512];
-	double vals[BENCH_MAX_METRICS];
+	double vals[BENCH_MAX_METRICS], t0 = bg_now_us();
 
+	for (int m = 0; m < BENCH_MAX_METRICS; m++)
+		vals[m] = NAN;
 	if (spawn_run(c->sides[side].argv, c->guest_bytes, &r, err, sizeof(err)) < 0) {
 		report_failure(c, side, err, NULL);
 		return -1;
@@ -96,6 +115,7 @@ static int run_side(struct bench_case *c, int side, int round)
 		report_failure(c, side, why, r.output);
 		goto fail;
 	}
+	say_run(c, side, round, t0, vals);
 	store(c, side, round, vals);
 	if (round >= 0)
 		c->sides[side].unmapped += c->guest_bytes && !r.guest_vmas;

@@ -8,7 +8,10 @@
  * per round, dirty.rate=R (0 = unlimited) pages/s, dirty.seconds=S (2) run
  * time; dirty.rounds=N (200) runs N rounds instead (also used when there is
  * no clock); dirty.at=ADDR puts the working set at guest-physical ADDR (in
- * any e820 RAM range, e.g. a --region's) instead of the first free RAM.
+ * any e820 RAM range, e.g. a --region's) instead of the first free RAM;
+ * dirty.beat=N (0 = none) prints "b" on a line of its own after every N page
+ * writes of the rewriting loop: a heartbeat a host can timestamp to see the
+ * guest's pauses (a migration's downtime) without a clock in the guest.
  *
  *   dirty: start pages=N
  *   dirty: round R ok                            (about once a second)
@@ -87,6 +90,7 @@ int main(void)
 	/* dirty.seconds wins when there is a clock; dirty.rounds alone asks for rounds */
 	bool by_rounds = !khz || (rt_param("dirty.rounds") && !rt_param("dirty.seconds"));
 	uint64_t max_rounds = rt_param_u64("dirty.rounds", 200);
+	uint64_t beat = rt_param_u64("dirty.beat", 0), to_beat = beat;
 
 	w.pages = mb * RT_MIB / RT_PAGE;
 	w.gen = (uint32_t *)rt_ram_alloc(w.pages * sizeof(uint32_t), RT_PAGE);
@@ -123,6 +127,10 @@ int main(void)
 			if (!page_ok(&w, idx))
 				return RT_EXIT_FAIL;
 			page_write(&w, idx);
+			if (beat && !--to_beat) {
+				rt_printf("b\n");
+				to_beat = beat;
+			}
 			if (gap) {
 				next_write += gap;
 				while (rt_rdtsc() < next_write)
