@@ -217,9 +217,10 @@ static void expect_migrated(struct answer a, const char *guest_ok)
 	json_decref(a.body);
 }
 
+/* A guest that outlives any migration here: 20 s with a clock, 2000 rounds without (TCG: minutes). */
 static void start_dirty_source(void)
 {
-	start_source("dirty", "size=256M", "1", "dirty.mb=32 dirty.seconds=8 dirty.rounds=1000", "dirty: start");
+	start_source("dirty", "size=256M", "1", "dirty.mb=32 dirty.seconds=20 dirty.rounds=2000", "dirty: start");
 }
 
 Test(migrate, dirty_guest_moves_over_a_unix_socket)
@@ -231,6 +232,101 @@ Test(migrate, dirty_guest_moves_over_a_unix_socket)
 	char *con = slurp(mt.dst.console);
 	cr_expect(!strstr(con, "dirty: start"), "the guest started again on the destination:\n%s", con);
 	free(con);
+}
+
+/*
+ * A man in the middle that flips one byte of what the source sends, past
+ * the header: the destination refuses the stream naming the section, and
+ * the source hears why and runs on.
+ */
+struct proxy {
+	int lfd;
+	char to[128];
+	uint64_t flip_at;       /* 0: flip nothing */
+	bool cut_when_running;  /* drop both ends once the destination says RUNNING */
+	pid_t kill_on_running;  /* kill it when the destination says RUNNING, before the source hears it */
+	unsigned delay_us;      /* a slow link: this long per read from the source */
+};
+
+static const char running_frame[8] = { 'G', 'M', 'A', 'N', 3, 0, 0, 0 };
+
+static int unix_listen_at(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_lt(strlen(path), sizeof(a.sun_path));
+	memcpy(a.sun_path, path, strlen(path) + 1);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	return fd;
+}
+
+static void *proxy_main(void *arg)
+{
+	struct proxy *p = arg;
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int in = accept(p->lfd, NULL, NULL), out = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	uint64_t passed = 0;
+	bool src_open = true;
+	char buf[65536];
+
+	memcpy(a.sun_path, p->to, strlen(p->to) + 1);
+	if (in < 0 || connect(out, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return NULL;
+	for (;;) {
+		struct pollfd pf[2] = { { .fd = src_open ? in : -1, .events = POLLIN }, { .fd = out, .events = POLLIN } };
+
+		if (poll(pf, 2, -1) < 0)
+			break;
+		if (pf[0].revents & (POLLIN | POLLHUP)) {
+			ssize_t n = read(in, buf, sizeof(buf));
+			if (n > 0 && p->flip_at && p->flip_at >= passed && p->flip_at < passed + (uint64_t)n)
+				buf[p->flip_at - passed] ^= 0x40;
+			passed += n > 0 ? (uint64_t)n : 0;
+			if (p->delay_us && n > 0)
+				usleep(p->delay_us);
+			/* the source is done, or the destination stopped reading: pass the
+			 * end on, and let what the destination says back still go through */
+			if (n <= 0 || write(out, buf, (size_t)n) != n) {
+				src_open = false;
+				shutdown(out, SHUT_WR);
+			}
+		}
+		if (pf[1].revents & (POLLIN | POLLHUP)) {
+			ssize_t n = read(out, buf, sizeof(buf));
+			if (n > 0 && p->kill_on_running && memmem(buf, (size_t)n, running_frame, sizeof(running_frame))) {
+				kill(p->kill_on_running, SIGKILL);
+				break;
+			}
+			if (n <= 0 || write(in, buf, (size_t)n) != n)
+				break;
+			if (p->cut_when_running && memmem(buf, (size_t)n, running_frame, sizeof(running_frame)))
+				break;
+		}
+	}
+	close(in);
+	close(out);
+	return NULL;
+}
+
+/* A proxy from a new socket in the test's directory to the destination; its URL in url. */
+static void proxy_start(struct proxy *p, pthread_t *t, char *url, size_t len)
+{
+	char via[160];
+
+	cr_assert_lt(strlen(mt.url + 5), sizeof(p->to));
+	memcpy(p->to, mt.url + 5, strlen(mt.url + 5) + 1);
+	snprintf(via, sizeof(via), "%s/proxy.sock", mt.dir);
+	p->lfd = unix_listen_at(via);
+	snprintf(url, len, "unix:%s", via);
+	pthread_create(t, NULL, proxy_main, p);
+}
+
+static void proxy_stop(struct proxy *p, pthread_t t)
+{
+	pthread_join(t, NULL);
+	close(p->lfd);
 }
 
 /* ---- the faults: the source runs on, its guest intact ---- */
@@ -371,11 +467,19 @@ Test(migrate, a_cancel_stops_it_and_the_source_runs_on)
 {
 	pthread_t t;
 
+	struct proxy p = { .delay_us = 20000 };
+	pthread_t pt;
+	char url[170], body[256];
+
 	start_dirty_source();
 	start_dest(NULL);
+	/* a link of a few MB/s: the cancel comes while round one still runs */
+	proxy_start(&p, &pt, url, sizeof(url));
 	pthread_create(&t, NULL, cancel_soon, NULL);
-	struct answer a = migrate("\"downtime_ms\":1");
+	snprintf(body, sizeof(body), "{\"destination_url\":\"%s\"}", url);
+	struct answer a = put(mt.src.sock, "vm.send-migration", body);
 	pthread_join(t, NULL);
+	proxy_stop(&p, pt);
 	expect_source_runs_on(a, 500, "cancelled by vm.migration-cancel");
 	int st = wait_exit(mt.dst.pid, 30);
 	mt.dst.pid = st == -1 ? mt.dst.pid : 0;
@@ -385,90 +489,16 @@ Test(migrate, a_cancel_stops_it_and_the_source_runs_on)
 	free(e);
 }
 
-/*
- * A man in the middle that flips one byte of what the source sends, past
- * the header: the destination refuses the stream naming the section, and
- * the source hears why and runs on.
- */
-struct proxy {
-	int lfd;
-	char to[128];
-	uint64_t flip_at;       /* 0: flip nothing */
-	bool cut_when_running;  /* drop both ends once the destination says RUNNING */
-	pid_t kill_on_running;  /* kill it when the destination says RUNNING, before the source hears it */
-};
-
-static const char running_frame[8] = { 'G', 'M', 'A', 'N', 3, 0, 0, 0 };
-
-static int unix_listen_at(const char *path)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	cr_assert_lt(strlen(path), sizeof(a.sun_path));
-	memcpy(a.sun_path, path, strlen(path) + 1);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	cr_assert_eq(listen(fd, 4), 0);
-	return fd;
-}
-
-static void *proxy_main(void *arg)
-{
-	struct proxy *p = arg;
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int in = accept(p->lfd, NULL, NULL), out = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	uint64_t passed = 0;
-	char buf[65536];
-
-	memcpy(a.sun_path, p->to, strlen(p->to) + 1);
-	if (in < 0 || connect(out, (struct sockaddr *)&a, sizeof(a)) < 0)
-		return NULL;
-	for (;;) {
-		struct pollfd pf[2] = { { .fd = in, .events = POLLIN }, { .fd = out, .events = POLLIN } };
-
-		if (poll(pf, 2, -1) < 0)
-			break;
-		if (pf[0].revents & (POLLIN | POLLHUP)) {
-			ssize_t n = read(in, buf, sizeof(buf));
-			if (n <= 0)
-				break;
-			if (p->flip_at && p->flip_at >= passed && p->flip_at < passed + (uint64_t)n)
-				buf[p->flip_at - passed] ^= 0x40;
-			passed += (uint64_t)n;
-			if (write(out, buf, (size_t)n) != n)
-				break;
-		}
-		if (pf[1].revents & (POLLIN | POLLHUP)) {
-			ssize_t n = read(out, buf, sizeof(buf));
-			if (n > 0 && p->kill_on_running && memmem(buf, (size_t)n, running_frame, sizeof(running_frame))) {
-				kill(p->kill_on_running, SIGKILL);
-				break;
-			}
-			if (n <= 0 || write(in, buf, (size_t)n) != n)
-				break;
-			if (p->cut_when_running && memmem(buf, (size_t)n, running_frame, sizeof(running_frame)))
-				break;
-		}
-	}
-	close(in);
-	close(out);
-	return NULL;
-}
 
 Test(migrate, a_corrupted_stream_is_refused_naming_the_section)
 {
 	struct proxy p = { .flip_at = 300000 };
-	char via[160], url[170];
+	char url[170];
 	pthread_t t;
 
 	start_dirty_source();
 	start_dest(NULL);
-	cr_assert_lt(strlen(mt.url + 5), sizeof(p.to));
-	memcpy(p.to, mt.url + 5, strlen(mt.url + 5) + 1);
-	snprintf(via, sizeof(via), "%s/proxy.sock", mt.dir);
-	snprintf(url, sizeof(url), "unix:%s", via);
-	p.lfd = unix_listen_at(via);
-	pthread_create(&t, NULL, proxy_main, &p);
+	proxy_start(&p, &t, url, sizeof(url));
 	char body[256];
 	snprintf(body, sizeof(body), "{\"destination_url\":\"%s\"}", url);
 	struct answer a = put(mt.src.sock, "vm.send-migration", body);
@@ -483,29 +513,23 @@ Test(migrate, a_corrupted_stream_is_refused_naming_the_section)
 	char *e = slurp(mt.dst.err);
 	cr_expect(strstr(e, "state stream: section") && strstr(e, "checksum mismatch"), "%s", e);
 	free(e);
-	pthread_join(t, NULL);
-	close(p.lfd);
+	proxy_stop(&p, t);
 }
 
 /* The destination dies with the guest loaded, before its RUNNING reaches the source. */
 Test(migrate, a_destination_killed_before_its_answer_leaves_the_source_running)
 {
 	struct proxy p = { 0 };
-	char via[160], body[256];
+	char url[170], body[256];
 	pthread_t t;
 
 	start_dirty_source();
 	start_dest(NULL);
 	p.kill_on_running = mt.dst.pid;
-	cr_assert_lt(strlen(mt.url + 5), sizeof(p.to));
-	memcpy(p.to, mt.url + 5, strlen(mt.url + 5) + 1);
-	snprintf(via, sizeof(via), "%s/proxy.sock", mt.dir);
-	p.lfd = unix_listen_at(via);
-	pthread_create(&t, NULL, proxy_main, &p);
-	snprintf(body, sizeof(body), "{\"destination_url\":\"unix:%s\"}", via);
+	proxy_start(&p, &t, url, sizeof(url));
+	snprintf(body, sizeof(body), "{\"destination_url\":\"%s\"}", url);
 	expect_source_runs_on(put(mt.src.sock, "vm.send-migration", body), 500, "");
-	pthread_join(t, NULL);
-	close(p.lfd);
+	proxy_stop(&p, t);
 }
 
 /* The destination dies while the source is paused sending the last pages and the state. */
@@ -560,16 +584,15 @@ Test(migrate, a_source_killed_midway_ends_the_destination_with_one_line)
 	cr_expect_neq(access(mt.url + 5, F_OK), 0, "the destination left its socket behind");
 }
 
-/* Four connections and zstd, through the gmvm migrate client. */
-Test(migrate, four_connections_and_zstd_through_the_client)
+/* Through the gmvm migrate client, with opts. */
+static void migrate_with_client(const char *a1, const char *a2)
 {
 	struct run_result r;
 
 	start_dirty_source();
 	start_dest(NULL);
 	sleep_ms(500);
-	run_gmvm(&r, 300, "migrate", "--api-sock", mt.src.sock, mt.url, "--connections", "4", "--compress", "zstd",
-		 NULL);
+	run_gmvm(&r, 300, "migrate", "--api-sock", mt.src.sock, mt.url, a1, a2, NULL);
 	if (r.status != 0)
 		dump_all();
 	cr_expect_eq(r.status, 0, "gmvm migrate: %s%s", r.out, r.err);
@@ -584,6 +607,16 @@ Test(migrate, four_connections_and_zstd_through_the_client)
 	char *con = slurp(mt.dst.console);
 	cr_expect(strstr(con, "dirty: ok pages="), "%s", con);
 	free(con);
+}
+
+Test(migrate, four_connections_through_the_client)
+{
+	migrate_with_client("--connections", "4");
+}
+
+Test(migrate, zstd_through_the_client)
+{
+	migrate_with_client("--compress", "zstd");
 }
 
 /* There and back again: the destination migrates the guest to a third process. */
@@ -689,18 +722,14 @@ Test(migrate, postcopy_of_guest_memfd_is_refused_with_the_kernels_reason)
 Test(migrate, losing_the_link_in_postcopy_ends_both_and_says_why)
 {
 	struct proxy p = { .cut_when_running = true };
-	char via[160], body[256];
+	char url[170], body[256];
 	pthread_t t;
 
 	start_source("dirty", "size=256M,backend=memfd", "1", "dirty.mb=64 dirty.seconds=8 dirty.rounds=1000",
 		     "dirty: start");
 	start_dest(NULL);
-	cr_assert_lt(strlen(mt.url + 5), sizeof(p.to));
-	memcpy(p.to, mt.url + 5, strlen(mt.url + 5) + 1);
-	snprintf(via, sizeof(via), "%s/proxy.sock", mt.dir);
-	p.lfd = unix_listen_at(via);
-	pthread_create(&t, NULL, proxy_main, &p);
-	snprintf(body, sizeof(body), "{\"destination_url\":\"unix:%s\",\"memory_mode\":\"postcopy\"}", via);
+	proxy_start(&p, &t, url, sizeof(url));
+	snprintf(body, sizeof(body), "{\"destination_url\":\"%s\",\"memory_mode\":\"postcopy\"}", url);
 	struct answer a = put(mt.src.sock, "vm.send-migration", body);
 	const char *msg = json_string_value(json_object_get(a.body, "error"));
 	cr_expect_eq(a.http, 500, "%s", json_dumps(a.body, 0));
@@ -717,8 +746,7 @@ Test(migrate, losing_the_link_in_postcopy_ends_both_and_says_why)
 	char *e = slurp(mt.dst.err);
 	cr_expect(strstr(e, "the source went away before all of the guest's memory arrived"), "%s", e);
 	free(e);
-	pthread_join(t, NULL);
-	close(p.lfd);
+	proxy_stop(&p, t);
 }
 
 /* ---- between two network namespaces, over TCP on a veth pair ---- */
