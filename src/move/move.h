@@ -3,10 +3,12 @@
  * machine's memory in rounds of dirty pages over one or more connections
  * (channels.c), holds the vCPUs back when the guest dirties faster than the
  * link (pacer.c), then pauses once for the rest and the state; the
- * destination (incoming.c, receive.c) takes it in and answers.  The wire is
- * the state stream (state/stream.h), one per connection; the destination's
- * few answers go back on the first connection as frames (frames.c).  This
- * header is for src/move only.
+ * destination (incoming.c, receive.c) takes it in and answers; postcopy.c
+ * and postcopy_dest.c start the guest before all of its memory is there.
+ * The wire is the state stream (state/stream.h), one per connection; the
+ * destination's few answers go back on the first connection as frames
+ * (frames.c).  progress.c keeps the record vm.info shows.  This header is
+ * for src/move only.
  */
 #ifndef GM_MOVE_H
 #define GM_MOVE_H
