@@ -697,7 +697,8 @@ static void require_hugepages(unsigned pages)
 Test(migrate, postcopy_of_hugepages_is_refused_up_front)
 {
 	require_hugepages(128);
-	start_source("dirty", "size=256M,backend=memfd,hugepages=2M", "1", "dirty.mb=32 dirty.seconds=8 dirty.rounds=1000",
+	/* on hugepages a round costs no faults: many more of them to outlive the request */
+	start_source("dirty", "size=256M,backend=memfd,hugepages=2M", "1", "dirty.mb=32 dirty.seconds=20 dirty.rounds=5000",
 		     "dirty: start");
 	start_dest(NULL);
 	expect_source_runs_on(migrate("\"memory_mode\":\"postcopy\""), 400, "hugepage");
