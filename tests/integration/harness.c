@@ -235,3 +235,19 @@ void run_result_free(struct run_result *r)
 	free(r->out);
 	free(r->err);
 }
+
+char *test_scratch(const char *tag, const char *name)
+{
+	static char base[64];
+	char *p = NULL;
+
+	if (!base[0]) {
+		snprintf(base, sizeof(base), "/tmp/gmvm-%s-XXXXXX", tag);
+		cr_assert(mkdtemp(base));
+		char run[96];
+		snprintf(run, sizeof(run), "%s/run", base);
+		setenv("GMVM_RUN_DIR", run, 1);
+	}
+	cr_assert(asprintf(&p, "%s/%s", base, name) > 0);
+	return p;
+}

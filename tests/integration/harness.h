@@ -62,6 +62,13 @@ void require_guest_memfd(void);
  */
 void require_host_ram(uint64_t bytes);
 
+/*
+ * BASE/name (malloc'd), BASE a directory /tmp/gmvm-TAG-XXXXXX made on the
+ * first call, with GMVM_RUN_DIR pointed inside it so the identity locks of
+ * the test's VMs stay its own.
+ */
+char *test_scratch(const char *tag, const char *name);
+
 /* Number of occurrences of needle in hay. */
 size_t count_substr(const char *hay, const char *needle);
 

@@ -30,19 +30,7 @@
 
 static char *scratch(const char *name)
 {
-	static char base[64];
-	char *p = NULL;
-
-	if (!base[0]) {
-		snprintf(base, sizeof(base), "/tmp/gmvm-regions-XXXXXX");
-		cr_assert(mkdtemp(base));
-		/* identity locks of this test's VMs stay in its own directory */
-		char run[96];
-		snprintf(run, sizeof(run), "%s/run", base);
-		setenv("GMVM_RUN_DIR", run, 1);
-	}
-	cr_assert(asprintf(&p, "%s/%s", base, name) > 0);
-	return p;
+	return test_scratch("regions", name);
 }
 
 /* vm_create with one more region (spec as --region takes it, on the test backend). */

@@ -16,19 +16,7 @@
 
 static char *scratch(const char *name)
 {
-	static char base[64];
-	char *p = NULL;
-
-	if (!base[0]) {
-		snprintf(base, sizeof(base), "/tmp/gmvm-snap-XXXXXX");
-		cr_assert(mkdtemp(base));
-		/* identity locks of this test's VMs stay in its own directory */
-		char run[96];
-		snprintf(run, sizeof(run), "%s/run", base);
-		setenv("GMVM_RUN_DIR", run, 1);
-	}
-	cr_assert(asprintf(&p, "%s/%s", base, name) > 0);
-	return p;
+	return test_scratch("snap", name);
 }
 
 static void snapshot(struct vm *vm, const char *dir, enum gm_snapshot_kind kind)
