@@ -14,7 +14,32 @@
 /* guest_memfd creation flags (KVM_CAP_GUEST_MEMFD_FLAGS bits). */
 #define GM_GMEM_FLAG_MMAP          (UINT64_C(1) << 0)
 #define GM_GMEM_FLAG_INIT_SHARED   (UINT64_C(1) << 1)
-#define GM_GMEM_FLAG_NO_DIRECT_MAP (UINT64_C(1) << 2) /* proposed */
+/*
+ * Proposed: "Direct Map Removal Support for guest_memfd" (v12, patch 10/16
+ * "KVM: guest_memfd: Add flag to remove from direct map") defines
+ * GUEST_MEMFD_FLAG_NO_DIRECT_MAP as 1ULL << 2 and lists it in
+ * KVM_CAP_GUEST_MEMFD_FLAGS.
+ */
+#define GM_GMEM_FLAG_NO_DIRECT_MAP (UINT64_C(1) << 2)
+
+/* KVM_CAP_VM_TYPES bits and KVM_CAP_MEMORY_ATTRIBUTES bits gmvm asks about. */
+#define GM_VM_TYPE_SW_PROTECTED    (UINT64_C(1) << 1) /* KVM_X86_SW_PROTECTED_VM */
+#define GM_MEM_ATTR_PRIVATE        (UINT64_C(1) << 3) /* KVM_MEMORY_ATTRIBUTE_PRIVATE */
+
+/*
+ * The host's memory-management settings that decide which host features can
+ * act on guest memory (mem/guarantees.c turns them into the guarantees).
+ * -1 or "": could not be read (no such file: the feature is not built in).
+ */
+struct gm_host_mm {
+	int ksm_run;                 /* /sys/kernel/mm/ksm/run: 0 stopped, 1 merging, 2 unmerging */
+	char thp_enabled[16];        /* transparent_hugepage/enabled: always, madvise, never */
+	char thp_defrag[24];         /* transparent_hugepage/defrag */
+	char thp_shmem[16];          /* transparent_hugepage/shmem_enabled: always, within_size, advise, never, deny, force */
+	int numa_balancing;          /* /proc/sys/kernel/numa_balancing (0 off; 1, 2 or 3 on) */
+	int64_t swap_total;          /* SwapTotal in bytes */
+	int compact_unevictable;     /* /proc/sys/vm/compact_unevictable_allowed: 1 mlocked pages may move */
+};
 
 #define GM_MAX_HUGETLB_SIZES 4
 
@@ -55,6 +80,21 @@ struct gm_caps {
 	int numa_nodes;              /* online NUMA nodes (>= 1) */
 	uint64_t numa_node_mask;     /* bit n: node n online (nodes 0..63) */
 	uint64_t host_ram;           /* MemTotal in bytes */
+
+	/*
+	 * guest_memfd folios can migrate (compaction, offlining, NUMA), so
+	 * movable=on works on guest-memfd.  No released kernel can: guest_memfd
+	 * marks its mapping unmovable.  The RFC "KVM: guest_memfd: folio
+	 * migration for non-confidential VMs" lifts that for VMs without private
+	 * memory but adds no uAPI to ask; probe_gmem_movable (kvm/caps_host.c)
+	 * says how such a kernel is recognised.
+	 */
+	bool gmem_movable;
+	struct gm_host_mm host_mm;
+	/* Pinning (movable=off) locks memory: RLIMIT_MEMLOCK or CAP_IPC_LOCK decide how much. */
+	bool memlock_probed;         /* the next two were read (gm_caps_probe does, always) */
+	uint64_t memlock_limit;      /* soft RLIMIT_MEMLOCK in bytes, UINT64_MAX: unlimited */
+	bool cap_ipc_lock;           /* CAP_IPC_LOCK effective: no limit applies */
 	char kernel_release[65];     /* uname -r */
 };
 

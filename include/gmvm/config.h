@@ -61,6 +61,17 @@ struct gm_mem_config {
 	int numa_node;           /* -1: no policy */
 	enum gm_bind bind;
 	bool bind_given;         /* bind= was on the command line */
+	/*
+	 * movable=: may the host's memory management move these pages
+	 * (compaction, migration, swap)?  Off pins memfd/anon (src/mem/pin.c);
+	 * guest-memfd is unmovable on kernels whose guest_memfd folios cannot
+	 * migrate.  Without movable= it follows the backend: off for
+	 * guest-memfd, on for memfd and anon.
+	 */
+	bool movable;
+	bool movable_given;      /* movable= was on the command line */
+	bool no_direct_map;      /* direct-map=off: guest-memfd out of the kernel's direct map (0: in it, as ever) */
+	bool private_mem;        /* private=on: private memory (KVM_MEMORY_ATTRIBUTE_PRIVATE) */
 	bool given;              /* --memory was on the command line (a restore keeps the rest) */
 };
 
@@ -109,7 +120,7 @@ void gm_config_defaults(struct gm_config *cfg);
 
 /*
  * Parse "size=SIZE[,backend=...][,hugepages=...][,prealloc=...][,numa-node=N]
- * [,bind=...]" into mem (which should hold defaults).  Syntax and
+ * [,bind=...][,track-dirty=...][,movable=...][,direct-map=...][,private=...]" into mem (which should hold defaults).  Syntax and
  * self-consistency only; kernel support is checked by gm_memory_check().
  * Returns 0 or -EINVAL with err->status = GM_STATUS_BAD_INPUT.
  */
@@ -140,6 +151,17 @@ int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err);
 int gm_uuid_parse(const char *s, uint8_t out[16], struct gm_error *err);
 void gm_uuid_format(const uint8_t u[16], char out[37]);
 int gm_uuid_generate(uint8_t out[16], struct gm_error *err);
+
+/*
+ * Whether mem may move: movable= when given, else the backend's nature (off
+ * for guest-memfd, on for memfd and anon).  Code that builds a gm_mem_config
+ * without the parser (a restore, a re-home target) gets the backend's default
+ * by leaving movable_given false.
+ */
+static inline bool gm_mem_movable(const struct gm_mem_config *mem)
+{
+	return mem->movable_given ? mem->movable : mem->backend != GM_BACKEND_GUEST_MEMFD;
+}
 
 const char *gm_backend_name(enum gm_backend b);
 const char *gm_bind_name(enum gm_bind b);

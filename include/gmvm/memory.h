@@ -42,6 +42,21 @@ int gm_memory_check(const struct gm_mem_config *cfg, const struct gm_caps *caps,
 		    struct gm_error *err);
 
 /*
+ * What gm_memory_check cannot see region by region: the bytes all of a
+ * machine's pinned regions (movable=off on memfd/anon) lock together,
+ * against RLIMIT_MEMLOCK (unless CAP_IPC_LOCK).  Status 2 with the limit
+ * and how to raise it.
+ */
+int gm_memory_check_machine(const struct gm_config *cfg, const struct gm_caps *caps, struct gm_error *err);
+
+/*
+ * private=on: 0 when this kernel offers private memory to gmvm (a VM type
+ * with it, KVM_X86_SW_PROTECTED_VM, and KVM_MEMORY_ATTRIBUTE_PRIVATE), else
+ * status 3 naming what is missing.  The one place the question is decided.
+ */
+int gm_private_mem_check(const struct gm_caps *caps, struct gm_error *err);
+
+/*
  * Create the backing memory for a VM (vm_fd is needed by guest_memfd),
  * apply the NUMA policy before any page is allocated, map it, preallocate
  * if asked.  Does not bind: see gm_memory_bind().
@@ -183,6 +198,11 @@ struct gm_memory_info {
 	uint64_t size;
 	unsigned nranges;          /* guest-physical pieces (the RAM's below and above the 32-bit hole) */
 	struct { uint64_t gpa, size; } ranges[GM_MEMORY_MAX_RANGES];
+	bool movable;              /* movable= as in effect (the backend's default when not given) */
+	unsigned npinning;         /* what movable=off applied to the mapping (memfd, anon) */
+	const char *pinning[8];    /* "mlock2(MLOCK_ONFAULT)", "MADV_NOHUGEPAGE", "MADV_UNMERGEABLE", ... */
+	const char *movable_note;  /* one line: what can move these pages, e.g. "unmovable: guest_memfd folios ..." */
+	bool direct_map;           /* false: guest_memfd created with GUEST_MEMFD_FLAG_NO_DIRECT_MAP */
 };
 void gm_memory_info(const struct gm_memory *mem, struct gm_memory_info *out);
 

@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "gmvm/caps.h"
+#include "gmvm/guarantees.h"
 #include "cli/probe.h"
 
 #define USAGE "usage: gmvm probe [--json]"
@@ -219,6 +220,99 @@ static void emit_numa(struct emit *e, const struct gm_caps *c)
 	put(e, NULL, NULL, "NUMA nodes", "%d (online: %s)", c->numa_nodes, text);
 }
 
+static void put_int_setting(struct emit *e, const char *key, const char *label, long v, const char *what)
+{
+	if (v < 0)
+		put(e, key, json_null(), label, "unknown (not readable: %s)", what);
+	else
+		put(e, key, json_integer(v), label, "%ld", v);
+}
+
+static void put_choice(struct emit *e, const char *key, const char *label, const char *v)
+{
+	put(e, key, *v ? json_string(v) : json_null(), label, "%s", *v ? v : "unknown (no transparent hugepages)");
+}
+
+/* Hidden from the host: direct-map removal and private memory, each with what it enables. */
+static void emit_hiding(struct emit *e, const struct gm_caps *c)
+{
+	bool ndm = c->gmem_flags & GM_GMEM_FLAG_NO_DIRECT_MAP;
+	bool priv = (c->vm_types & GM_VM_TYPE_SW_PROTECTED) && (c->memory_attributes & GM_MEM_ATTR_PRIVATE);
+
+	put(e, "direct_map_removal", json_boolean(ndm), "direct-map removal", "%s",
+	    ndm ? "yes: --memory ...,direct-map=off takes guest_memfd out of the kernel's direct map"
+		: "no (GUEST_MEMFD_FLAG_NO_DIRECT_MAP, series \"Direct Map Removal Support for guest_memfd\"): would keep guest memory out of the kernel's direct map, out of reach of transient-execution attacks through it");
+	put(e, "private_memory", json_boolean(priv), "private memory", "%s",
+	    priv ? "yes (sw-protected VM, KVM_MEMORY_ATTRIBUTE_PRIVATE): the kernel could; gmvm does not convert memory yet"
+		 : "no (needs the sw-protected VM type and KVM_MEMORY_ATTRIBUTE_PRIVATE): would let private=on make memory the host cannot map");
+	put(e, "guest_memfd_movable", json_boolean(c->gmem_movable), "guest_memfd folio migration", "%s",
+	    c->gmem_movable ? "yes: movable=on works on guest-memfd"
+			    : "no: guest_memfd is unmovable; folio migration would allow movable=on on guest-memfd (compaction, offlining)");
+}
+
+/* The host settings that decide what can act on guest memory, and how much may be pinned. */
+static void emit_host_mm(struct emit *e, const struct gm_caps *c)
+{
+	const struct gm_host_mm *h = &c->host_mm;
+	static const char *const ksm[] = { "stopped", "merging", "unmerging" };
+
+	if (h->ksm_run >= 0 && h->ksm_run <= 2)
+		put(e, "ksm_run", json_integer(h->ksm_run), "KSM (ksm/run)", "%d (%s)", h->ksm_run, ksm[h->ksm_run]);
+	else
+		put_int_setting(e, "ksm_run", "KSM (ksm/run)", h->ksm_run, "no KSM");
+	put_choice(e, "thp_enabled", "THP enabled", h->thp_enabled);
+	put_choice(e, "thp_defrag", "THP defrag", h->thp_defrag);
+	put_choice(e, "thp_shmem_enabled", "THP shmem_enabled", h->thp_shmem);
+	put_int_setting(e, "numa_balancing", "NUMA balancing", h->numa_balancing, "no NUMA balancing");
+	if (h->swap_total >= 0)
+		put(e, "swap_total_bytes", json_integer(h->swap_total), "swap", "%.1f GiB%s",
+		    (double)h->swap_total / (double)(UINT64_C(1) << 30), h->swap_total ? "" : " (none)");
+	else
+		put(e, "swap_total_bytes", json_null(), "swap", "unknown");
+	put_int_setting(e, "compact_unevictable_allowed", "compact unevictable", h->compact_unevictable,
+			"vm.compact_unevictable_allowed");
+	if (c->memlock_limit == UINT64_MAX)
+		put(e, "memlock_limit_bytes", json_null(), "RLIMIT_MEMLOCK", "unlimited%s",
+		    c->cap_ipc_lock ? " (and CAP_IPC_LOCK)" : "");
+	else
+		put(e, "memlock_limit_bytes", jint(c->memlock_limit), "RLIMIT_MEMLOCK", "%" PRIu64 " KiB%s", c->memlock_limit >> 10,
+		    c->cap_ipc_lock ? " (CAP_IPC_LOCK: no limit applies)" : ": movable=off pins at most this much");
+	if (e->obj)
+		json_object_set_new(e->obj, "cap_ipc_lock", json_boolean(c->cap_ipc_lock));
+}
+
+/* For each kind of memory, which host feature can act on it here (mem/guarantees.c). */
+static void emit_guarantees(struct emit *e, const struct gm_caps *c)
+{
+	json_t *all = json_object();
+
+	for (int k = 0; k < GM_KIND_COUNT; k++) {
+		json_t *row = json_object();
+		char text[256], label[48];
+		size_t used = 0;
+
+		text[0] = '\0';
+		for (int f = 0; f < GM_FEAT_COUNT; f++) {
+			struct gm_guarantee g;
+
+			gm_guarantee((enum gm_mem_kind)k, (enum gm_host_feature)f, c, &g);
+			json_object_set_new(row, gm_host_feature_key((enum gm_host_feature)f),
+					    json_pack("{s:s, s:s, s:s}", "acts", gm_verdict_name(g.verdict), "why", g.why,
+						      "gmvm", g.gmvm));
+			if (used < sizeof(text))
+				used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s %s", f ? ", " : "",
+							 gm_host_feature_name((enum gm_host_feature)f), gm_verdict_name(g.verdict));
+		}
+		json_object_set_new(all, gm_mem_kind_key((enum gm_mem_kind)k), row);
+		snprintf(label, sizeof(label), "acts on %s", gm_mem_kind_name((enum gm_mem_kind)k));
+		put(e, NULL, NULL, label, "%s", text);
+	}
+	if (e->obj)
+		json_object_set_new(e->obj, "guarantees", all);
+	else
+		json_decref(all);
+}
+
 /* The one list of facts; the table and the JSON object both come from here. */
 static void emit_caps(struct emit *e, const struct gm_caps *c)
 {
@@ -265,6 +359,9 @@ static void emit_caps(struct emit *e, const struct gm_caps *c)
 	put(e, "host_ram_bytes", jint(c->host_ram), "host RAM", "%.1f GiB (%" PRIu64 " bytes)",
 	    (double)c->host_ram / (double)(UINT64_C(1) << 30), c->host_ram);
 	put(e, "kernel_release", json_string(c->kernel_release), "kernel release", "%s", c->kernel_release);
+	emit_hiding(e, c);
+	emit_host_mm(e, c);
+	emit_guarantees(e, c);
 }
 
 int gm_cli_probe(int argc, char **argv)

@@ -17,6 +17,10 @@ void gm_config_defaults(struct gm_config *cfg)
 	cfg->mem.numa_node = -1;
 	cfg->mem.bind = GM_BIND_GMEM;
 	cfg->mem.bind_given = false;
+	cfg->mem.movable = false;       /* guest-memfd's folios do not migrate */
+	cfg->mem.movable_given = false;
+	cfg->mem.no_direct_map = false;
+	cfg->mem.private_mem = false;
 	cfg->cpus = 1;
 	cfg->kernel = NULL;
 	cfg->cmdline = NULL;

@@ -79,7 +79,10 @@ int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err)
 	return 0;
 }
 
-enum mem_key { K_SIZE, K_BACKEND, K_HUGEPAGES, K_PREALLOC, K_NUMA, K_BIND, K_TRACK, K_COUNT };
+enum mem_key {
+	K_SIZE, K_BACKEND, K_HUGEPAGES, K_PREALLOC, K_NUMA, K_BIND, K_TRACK,
+	K_MOVABLE, K_DIRECT_MAP, K_PRIVATE, K_COUNT
+};
 
 struct key_info {
 	const char *name;
@@ -91,12 +94,15 @@ static const struct key_info keys[K_COUNT] = {
 	[K_BACKEND] = { "backend", "backend=guest-memfd|memfd|anon" },
 	[K_HUGEPAGES] = { "hugepages", "hugepages=4K|2M|1G" },
 	[K_PREALLOC] = { "prealloc", "prealloc=on|off" },
-	[K_NUMA] = { "numa-node", "numa-node=N, e.g. numa-node=0" },
+	[K_NUMA] = { "numa-node", "numa-node=N|any, e.g. numa-node=0" },
 	[K_BIND] = { "bind", "bind=gmem|mapped" },
 	[K_TRACK] = { "track-dirty", "track-dirty=on|off" },
+	[K_MOVABLE] = { "movable", "movable=on|off" },
+	[K_DIRECT_MAP] = { "direct-map", "direct-map=on|off" },
+	[K_PRIVATE] = { "private", "private=on|off" },
 };
 
-#define KEY_LIST "size, backend, hugepages, prealloc, numa-node, bind or track-dirty"
+#define KEY_LIST "size, backend, hugepages, prealloc, numa-node, bind, track-dirty, movable, direct-map or private"
 
 static int find_key(const char *p, size_t n)
 {
@@ -120,10 +126,15 @@ static int parse_numa(const char *val, int *out, struct gm_error *err)
 	char q[GM_ESCAPE_SHORT];
 	long v = 0;
 
+	/* "any": no policy, the host's (what the API's numa_node -1 becomes) */
+	if (!strcmp(val, "any")) {
+		*out = -1;
+		return 0;
+	}
 	for (const char *p = val; *p; p++) {
 		if (!is_digit(*p))
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "numa-node '%s' is not a node number; use 0 or more, e.g. numa-node=0",
+				       "numa-node '%s' is not a node number; use 0 or more, e.g. numa-node=0, or any",
 				       Q(val, q));
 		v = v * 10 + (*p - '0');
 		if (v > INT_MAX)
@@ -174,6 +185,21 @@ static int apply(struct gm_mem_config *m, int key, const char *val, struct gm_er
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "unknown value track-dirty=%s; use on or off", Q(val, q));
 		m->track_dirty = i == 1;
+		return 0;
+	case K_MOVABLE:
+	case K_DIRECT_MAP:
+	case K_PRIVATE:
+		if ((i = choose(val, onoff, 2)) < 0)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "unknown value %s=%s; use on or off", keys[key].name, Q(val, q));
+		if (key == K_MOVABLE) {
+			m->movable = i == 1;
+			m->movable_given = true;
+		} else if (key == K_DIRECT_MAP) {
+			m->no_direct_map = i == 0;
+		} else {
+			m->private_mem = i == 1;
+		}
 		return 0;
 	case K_BIND:
 		if ((i = choose(val, binds, 2)) < 0)
@@ -265,6 +291,13 @@ int gm_mem_config_parse(const char *opt, struct gm_mem_config *mem, struct gm_er
 	if (!seen[K_BIND]) {
 		m.bind = m.backend == GM_BACKEND_GUEST_MEMFD ? GM_BIND_GMEM : GM_BIND_MAPPED;
 		m.bind_given = false;
+	}
+	/* Without movable=, the backend's nature: guest_memfd folios do not
+	 * migrate, memfd and anon pages do unless pinned.  Whether movable=on
+	 * can be had on guest-memfd is gm_memory_check's call (the kernel). */
+	if (!seen[K_MOVABLE]) {
+		m.movable = m.backend != GM_BACKEND_GUEST_MEMFD;
+		m.movable_given = false;
 	}
 	*mem = m;
 	return 0;

@@ -19,6 +19,7 @@
 #include <linux/userfaultfd.h>
 
 #include "gmvm/caps.h"
+#include "kvm/caps_host.h"
 #include "kvm/kvm.h"
 
 #define HUGEPAGES_DIR "/sys/kernel/mm/hugepages"
@@ -258,6 +259,9 @@ int gm_caps_probe(struct gm_caps *caps, unsigned flags, struct gm_error *err)
 	probe_host(caps);
 	probe_numa(caps);
 	probe_hugetlb(caps);
+	/* what the host's memory management may do to guest memory, and how much may be pinned */
+	gm_caps_probe_host_mm(&caps->host_mm);
+	gm_caps_probe_memlock(caps);
 	/* Secret memory and userfaultfd matter to `gmvm probe`, not to booting a
 	 * guest: they cost two syscalls and an fd each, so only the full probe tries. */
 	if (flags & GM_PROBE_FULL) {
@@ -281,6 +285,8 @@ int gm_caps_probe(struct gm_caps *caps, unsigned flags, struct gm_error *err)
 	 * fatal here, the system fd's answers are recorded instead. */
 	vm_fd = gm_kvm_create_vm(kvm_fd, NULL);
 	probe_kvm(caps, kvm_fd, vm_fd);
+	if (caps->guest_memfd)
+		gm_caps_probe_gmem_movable(caps);
 	if ((flags & GM_PROBE_FULL) && vm_fd >= 0 && caps->guest_memfd)
 		probe_uffd_on_gmem(caps, vm_fd, uffd);
 

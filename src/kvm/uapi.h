@@ -88,6 +88,10 @@ struct kvm_dirty_gfn {
 #ifndef KVM_X86_DEFAULT_VM
 #define KVM_X86_DEFAULT_VM 0
 #endif
+/* A VM type with private memory and no hardware protection (Linux 6.8, x86, KVM_SW_PROTECTED_VM=y). */
+#ifndef KVM_X86_SW_PROTECTED_VM
+#define KVM_X86_SW_PROTECTED_VM 1
+#endif
 
 #ifndef KVM_SET_USER_MEMORY_REGION2
 struct kvm_userspace_memory_region2 {
@@ -111,6 +115,25 @@ struct kvm_create_guest_memfd {
 	__u64 reserved[6];
 };
 #define KVM_CREATE_GUEST_MEMFD _IOWR(KVMIO, 0xd4, struct kvm_create_guest_memfd)
+#endif
+
+/* KVM_CREATE_GUEST_MEMFD flags, listed by KVM_CAP_GUEST_MEMFD_FLAGS (Linux 6.18). */
+#ifndef GUEST_MEMFD_FLAG_MMAP
+#define GUEST_MEMFD_FLAG_MMAP (1ULL << 0)
+#endif
+#ifndef GUEST_MEMFD_FLAG_INIT_SHARED
+#define GUEST_MEMFD_FLAG_INIT_SHARED (1ULL << 1)
+#endif
+/*
+ * Not merged: the series "Direct Map Removal Support for guest_memfd"
+ * (v12, April 2026; patch 10/16 "KVM: guest_memfd: Add flag to remove from
+ * direct map") takes the folios out of the kernel's direct map
+ * (AS_NO_DIRECT_MAP) and lists the flag in KVM_CAP_GUEST_MEMFD_FLAGS.
+ * (Versions before INIT_SHARED was merged used 1ULL << 1 and a
+ * KVM_CAP_GUEST_MEMFD_NO_DIRECT_MAP; gmvm follows the current one.)
+ */
+#ifndef GUEST_MEMFD_FLAG_NO_DIRECT_MAP
+#define GUEST_MEMFD_FLAG_NO_DIRECT_MAP (1ULL << 2)
 #endif
 
 #ifndef KVM_SET_MEMORY_ATTRIBUTES

@@ -67,8 +67,13 @@ static int anon_discard(struct gm_memory *mem, uint64_t offset, uint64_t len,
 	 * pages and later reads fault in zero pages.  (MADV_REMOVE only works on
 	 * shared mappings.)  The MMU notifier tells KVM to drop its mappings.
 	 */
+	/* MADV_DONTNEED refuses locked pages: a pinned region is unlocked around
+	 * it and pinned again (pin.c) */
+	if (mem->pin.locked && munlock((uint8_t *)mem->host + offset, len) != 0)
+		return gm_fail(err, GM_STATUS_FAILURE, errno,
+			       "discarding pinned guest RAM: munlock failed: %s; the memory is unchanged", strerror(errno));
 	if (madvise((uint8_t *)mem->host + offset, len, MADV_DONTNEED) == 0)
-		return 0;
+		return mem->pin.locked ? gm_mem_pin_redo(mem, offset, len, err) : 0;
 	return gm_fail(err, GM_STATUS_FAILURE, errno,
 		       "discarding anonymous guest RAM (MADV_DONTNEED) failed: %s; the memory is unchanged",
 		       strerror(errno));

@@ -44,6 +44,11 @@ static int gmem_create(struct gm_memory *mem, const struct gm_caps *caps, struct
 
 	if (mem->page_size != GM_PAGE_4K)
 		flags |= caps->gmem_flags & GM_GMEM_HUGE_FLAGS;
+	/* direct-map=off (gm_memory_check made sure the kernel lists it): the
+	 * folios leave the kernel's direct map; gmvm reaches them through its
+	 * user mapping only (gm_memory_hva), which keeps working. */
+	if (mem->cfg.no_direct_map)
+		flags |= GM_GMEM_FLAG_NO_DIRECT_MAP;
 	if (mem->vm_fd < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, EBADF,
 			       "guest_memfd memory needs the VM fd; create the VM before its memory");

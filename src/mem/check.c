@@ -4,7 +4,8 @@
  * Each refusal is one line: what is wrong, then what to use instead.
  * Status 2 (bad input) when the request is wrong or more than this machine
  * is set up to give (RAM, hugetlb pool, NUMA nodes); 3 (no kernel) when the
- * kernel lacks a feature the request needs (guest_memfd, a hugepage size).
+ * kernel lacks a feature the request needs (guest_memfd, a hugepage size,
+ * movable guest_memfd, direct-map removal, private memory).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -200,6 +201,109 @@ static int check_numa(const struct gm_mem_config *cfg, const struct gm_caps *cap
 		       cfg->numa_node, online, first);
 }
 
+/* The remedy for a RLIMIT_MEMLOCK too low for need bytes, after "; ". */
+static int memlock_fail(uint64_t need, const struct gm_caps *caps, const char *what, struct gm_error *err)
+{
+	char n[32], l[32];
+
+	if (caps->memlock_limit == 0)
+		snprintf(l, sizeof(l), "0");
+	else
+		gm_mem_size_str(caps->memlock_limit, l, sizeof(l));
+	gm_mem_size_str(need, n, sizeof(n));
+	return gm_fail(err, GM_STATUS_BAD_INPUT, ENOMEM,
+		       "%s pins %s (movable=off locks it) and RLIMIT_MEMLOCK is %s; raise it to %s or more (ulimit -l %" PRIu64 ", LimitMEMLOCK=%s under systemd, or memlock in /etc/security/limits.conf), give gmvm CAP_IPC_LOCK, or use movable=on",
+		       what, n, l, n, (need + 1023) / 1024, n);
+}
+
+static bool memlock_short(uint64_t need, const struct gm_caps *caps)
+{
+	return need && caps->memlock_probed && !caps->cap_ipc_lock && caps->memlock_limit != UINT64_MAX &&
+	       need > caps->memlock_limit;
+}
+
+int gm_memory_check_machine(const struct gm_config *cfg, const struct gm_caps *caps, struct gm_error *err)
+{
+	uint64_t need = gm_mem_pinned_bytes(&cfg->mem);
+	unsigned pinned = need ? 1 : 0;
+
+	for (unsigned i = 0; i < cfg->nregions; i++) {
+		uint64_t b = gm_mem_pinned_bytes(&cfg->regions[i].mem);
+
+		need += b;
+		pinned += b ? 1 : 0;
+	}
+	if (!memlock_short(need, caps))
+		return 0;
+	return memlock_fail(need, caps, pinned > 1 ? "this VM's pinned regions together" : "this VM", err);
+}
+
+int gm_private_mem_check(const struct gm_caps *caps, struct gm_error *err)
+{
+	bool type = caps->vm_types & GM_VM_TYPE_SW_PROTECTED;
+	bool attr = caps->memory_attributes & GM_MEM_ATTR_PRIVATE;
+
+	if (!type || !attr)
+		return gm_fail(err, GM_STATUS_NO_KERNEL, EOPNOTSUPP,
+			       "private=on needs a VM type with private memory (KVM_X86_SW_PROTECTED_VM: %s) and KVM_SET_MEMORY_ATTRIBUTES with KVM_MEMORY_ATTRIBUTE_PRIVATE (%s); this kernel lacks %s; drop private=on",
+			       type ? "present" : "absent", attr ? "present" : "absent",
+			       !type && !attr ? "both" : !type ? "the VM type" : "the attribute");
+	/* The kernel can: what remains is gmvm's, creating the VM with that type
+	 * and converting ranges with KVM_SET_MEMORY_ATTRIBUTES (shared for the
+	 * image and devices, private for the rest).  Until then, refuse here. */
+	return gm_fail(err, GM_STATUS_NO_KERNEL, EOPNOTSUPP,
+		       "this kernel offers private memory but gmvm does not convert memory to private yet; drop private=on");
+}
+
+/* movable=, direct-map= and private=: what the host may do to this memory. */
+static int check_policy(const struct gm_mem_config *cfg, const struct gm_caps *caps, struct gm_error *err)
+{
+	char f[96], what[64];
+	const struct gm_backend_ops *ops = gm_backend_ops(cfg->backend);
+	const char *be = ops ? ops->name : "unknown";
+
+	if (cfg->backend == GM_BACKEND_GUEST_MEMFD && gm_mem_movable(cfg)) {
+		if (!caps->gmem_movable)
+			return gm_fail(err, GM_STATUS_NO_KERNEL, EOPNOTSUPP,
+				       "guest_memfd folios cannot migrate on this kernel, so guest-memfd is unmovable; movable=on needs guest_memfd folio migration (RFC \"KVM: guest_memfd: folio migration for non-confidential VMs\"); use movable=off, or backend=memfd for movable memory");
+		if (cfg->private_mem)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "private memory cannot migrate (its contents need firmware-assisted copies); use movable=off with private=on");
+	}
+	if (cfg->no_direct_map) {
+		if (cfg->backend != GM_BACKEND_GUEST_MEMFD)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "direct-map=off needs backend=guest-memfd (only guest_memfd folios can leave the kernel's direct map) and this memory is backend=%s; use backend=guest-memfd or drop direct-map=off",
+				       be);
+		if (!(caps->gmem_flags & GM_GMEM_FLAG_NO_DIRECT_MAP))
+			return gm_fail(err, GM_STATUS_NO_KERNEL, EOPNOTSUPP,
+				       "direct-map=off needs guest_memfd's GUEST_MEMFD_FLAG_NO_DIRECT_MAP, which this kernel does not list (flags: %s); it comes with the series \"Direct Map Removal Support for guest_memfd\"; drop direct-map=off",
+				       gmem_flag_names(caps->gmem_flags, f, sizeof(f)));
+		/* KVM reaches such folios only through the gmem binding: a mapped
+		 * memslot would take them with get_user_pages, which refuses them. */
+		if (gm_mem_effective_bind(cfg) != GM_BIND_GMEM || cfg->track_dirty)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "direct-map=off memory can only be bound gmem (a mapped memslot, which dirty tracking needs, cannot reach folios outside the direct map); drop %s",
+				       cfg->track_dirty ? "track-dirty=on" : "bind=mapped");
+	}
+	if (cfg->private_mem) {
+		if (cfg->backend != GM_BACKEND_GUEST_MEMFD)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "private=on needs backend=guest-memfd (private memory lives only in guest_memfd) and this memory is backend=%s; use backend=guest-memfd",
+				       be);
+		int r = gm_private_mem_check(caps, err);
+		if (r)
+			return r;
+	}
+	/* this region alone; gm_memory_check_machine adds up all of a VM's */
+	uint64_t need = gm_mem_pinned_bytes(cfg);
+	if (memlock_short(need, caps)) {
+		snprintf(what, sizeof(what), "backend=%s with movable=off", be);
+		return memlock_fail(need, caps, what, err);
+	}
+	return 0;
+}
+
 int gm_memory_check(const struct gm_mem_config *cfg, const struct gm_caps *caps,
 		    struct gm_error *err)
 {
@@ -231,6 +335,11 @@ int gm_memory_check(const struct gm_mem_config *cfg, const struct gm_caps *caps,
 			       "bind=gmem needs backend=guest-memfd, and this memory is backend=%s; use bind=mapped",
 			       ops->name);
 
+	/* Before guest_memfd's own checks: what the host may do to the memory
+	 * is refused on any kernel that cannot give it, usable guest_memfd or not. */
+	ret = check_policy(cfg, caps, err);
+	if (ret)
+		return ret;
 	can = ops->abilities(caps);
 	if (cfg->backend == GM_BACKEND_GUEST_MEMFD) {
 		ret = check_gmem(cfg, caps, can, err);

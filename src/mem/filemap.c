@@ -43,7 +43,8 @@ int gm_memory_map_file_private(struct gm_memory *mem, const char *path, struct g
 		return gm_fail(err, GM_STATUS_FAILURE, e, "mmap of %s over guest RAM failed: %s", gm_escape(path, q, sizeof(q)),
 			       strerror(e));
 	mem->file_private = true;
-	return 0;
+	/* a new mapping: movable=off's pinning (pin.c) goes on it again */
+	return gm_mem_pin_redo(mem, 0, mem->size, err);
 }
 
 /*
@@ -59,5 +60,5 @@ int gm_mem_file_private_discard(struct gm_memory *mem, uint64_t offset, uint64_t
 	if (p == MAP_FAILED)
 		return gm_fail(err, GM_STATUS_FAILURE, errno, "discarding file-mapped guest RAM failed: %s; the memory is unchanged",
 			       strerror(errno));
-	return 0;
+	return gm_mem_pin_redo(mem, offset, len, err);
 }

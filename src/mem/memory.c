@@ -77,8 +77,13 @@ int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps
 	 * page, preallocated or faulted later by the guest, lands on the node. */
 	if (!ret && cfg->numa_node >= 0)
 		ret = mem->ops->set_node(mem, cfg->numa_node, err);
+	/* movable=off: advice before the first page, the lock after prealloc */
+	if (!ret)
+		ret = gm_mem_pin_advise(mem, err);
 	if (!ret && cfg->prealloc)
 		ret = mem->ops->prealloc(mem, err);
+	if (!ret)
+		ret = gm_mem_pin_lock(mem, err);
 	if (ret) {
 		teardown(mem);
 		return ret;
@@ -212,4 +217,6 @@ void gm_memory_info(const struct gm_memory *mem, struct gm_memory_info *out)
 		out->ranges[i].size = mem->regions[i].size;
 		out->nranges = i + 1;
 	}
+	out->direct_map = !mem->cfg.no_direct_map;
+	gm_mem_pin_info(mem, out);
 }

@@ -30,6 +30,9 @@ int gm_regions_prepare(struct gm_machine *m, const struct gm_caps *caps, struct 
 		r = gm_fail(err, GM_STATUS_NO_KERNEL, ENOSPC,
 			    "this KVM offers %u memslots and %u regions need up to %u; use fewer --region", caps->nr_memslots,
 			    1 + c->nregions, (1 + c->nregions) * GM_MEM_MAX_REGIONS);
+	/* what every region pins together must fit the lock limit, not just each alone */
+	if (!r)
+		r = gm_memory_check_machine(c, caps, err);
 	if (!r)
 		r = gm_layout_place_regions(c->mem.size, c->regions, c->nregions, gm_x86_phys_bits(), err);
 	return r;

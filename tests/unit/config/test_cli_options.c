@@ -456,7 +456,7 @@ Test(cli_run, long_values_keep_the_remedy)
 		{ "--entry", "", "; use auto, linux64 or pvh", 2000 },
 		{ "--cpus", "", ": must be 1 to 64", 2000 },
 		{ "--timeout", "", ": must be a positive number of seconds, e.g. 10 or 0.5", 2000 },
-		{ "--memory", "", "; use SIZE or size, backend, hugepages, prealloc, numa-node, bind or track-dirty", 2000 },
+		{ "--memory", "", "; use SIZE or size, backend, hugepages, prealloc, numa-node, bind, track-dirty, movable, direct-map or private", 2000 },
 		{ "--memory", "1G,backend=", "; write backend=guest-memfd|memfd|anon", 2000 },
 		/* values under the 256-byte item limit reach the value's own check */
 		{ "--memory", "1G,backend=", "; use guest-memfd, memfd or anon", 250 },

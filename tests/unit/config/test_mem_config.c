@@ -93,6 +93,7 @@ Test(mem_config, values)
 	cr_assert_eq(mem_ok("1G,hugepages=1g").page_size, GM_PAGE_1G);
 	cr_assert_eq(mem_ok("1G,prealloc=off").prealloc, false);
 	cr_assert_eq(mem_ok("1G,numa-node=0").numa_node, 0);
+	cr_assert_eq(mem_ok("1G,numa-node=any").numa_node, -1, "any: no policy");
 	cr_assert_eq(mem_ok("1G,bind=gmem").bind, GM_BIND_GMEM);
 	cr_assert_eq(mem_ok("1G,track-dirty=on").track_dirty, true);
 	cr_assert_eq(mem_ok("1G").track_dirty, false);
@@ -115,6 +116,60 @@ Test(mem_config, bind_default_follows_backend)
 	cr_assert_eq(m.bind_given, true);
 }
 
+Test(mem_config, movable_default_follows_backend)
+{
+	struct gm_mem_config m = mem_ok("1G");
+
+	cr_assert_eq(m.movable, false, "guest-memfd folios do not migrate");
+	cr_assert_eq(m.movable_given, false);
+	cr_assert_eq(gm_mem_movable(&m), false);
+	m = mem_ok("1G,backend=memfd");
+	cr_assert_eq(m.movable, true);
+	cr_assert_eq(m.movable_given, false);
+	cr_assert_eq(gm_mem_movable(&m), true);
+	m = mem_ok("1G,backend=anon");
+	cr_assert_eq(m.movable, true);
+	cr_assert_eq(gm_mem_movable(&m), true);
+	m = mem_ok("1G,backend=memfd,movable=off");
+	cr_assert_eq(m.movable, false);
+	cr_assert_eq(m.movable_given, true);
+	cr_assert_eq(gm_mem_movable(&m), false);
+	m = mem_ok("movable=OFF,backend=anon");
+	cr_assert_eq(gm_mem_movable(&m), false);
+	/* asked for: parsed, and gm_memory_check decides whether the kernel can */
+	m = mem_ok("1G,backend=guest-memfd,movable=on");
+	cr_assert_eq(m.movable, true);
+	cr_assert_eq(m.movable_given, true);
+	cr_assert_eq(gm_mem_movable(&m), true);
+}
+
+Test(mem_config, movable_without_the_parser_follows_the_backend)
+{
+	struct gm_mem_config m = defaults();
+
+	/* a restore or re-home target sets backend= directly */
+	m.backend = GM_BACKEND_MEMFD;
+	cr_assert_eq(gm_mem_movable(&m), true);
+	m.backend = GM_BACKEND_GUEST_MEMFD;
+	cr_assert_eq(gm_mem_movable(&m), false);
+}
+
+Test(mem_config, direct_map_and_private)
+{
+	struct gm_mem_config m = mem_ok("1G");
+
+	cr_assert_eq(m.no_direct_map, false);
+	cr_assert_eq(m.private_mem, false);
+	m = mem_ok("1G,direct-map=off,private=on");
+	cr_assert_eq(m.no_direct_map, true);
+	cr_assert_eq(m.private_mem, true);
+	m = mem_ok("1G,direct-map=on,private=off");
+	cr_assert_eq(m.no_direct_map, false);
+	cr_assert_eq(m.private_mem, false);
+	/* syntax only: direct-map=off with memfd is gm_memory_check's refusal */
+	cr_assert_eq(mem_ok("1G,backend=memfd,direct-map=off").no_direct_map, true);
+}
+
 Test(mem_config, explicit_gmem_with_memfd_is_left_to_memory_check)
 {
 	struct gm_mem_config m = mem_ok("1G,backend=memfd,bind=gmem");
@@ -133,6 +188,9 @@ Test(mem_config, unknown_values)
 	mem_bad("1G,numa-node=x", "numa-node 'x' is not a node number");
 	mem_bad("1G,numa-node=-1", "not a node number");
 	mem_bad("1G,numa-node=99999999999", "numa-node '99999999999' is too large");
+	mem_bad("1G,movable=yes", "unknown value movable=yes; use on or off");
+	mem_bad("1G,direct-map=no", "unknown value direct-map=no; use on or off");
+	mem_bad("1G,private=1", "unknown value private=1; use on or off");
 	mem_bad("size=lots", "size 'lots' is not a number");
 	mem_bad("size=-1G", "size '-1G' is negative");
 }
@@ -140,7 +198,7 @@ Test(mem_config, unknown_values)
 Test(mem_config, unknown_keys)
 {
 	mem_bad("1G,color=red",
-		"unknown memory option 'color'; use size, backend, hugepages, prealloc, numa-node, bind or track-dirty");
+		"unknown memory option 'color'; use size, backend, hugepages, prealloc, numa-node, bind, track-dirty, movable, direct-map or private");
 	mem_bad("shm", "unknown memory option 'shm'; use SIZE or size, backend");
 	mem_bad("1G,2G", "unknown memory option '2G'");
 	mem_bad("Size=1G", "unknown memory option 'Size'");
@@ -155,6 +213,9 @@ Test(mem_config, duplicates)
 	mem_bad("1G,prealloc=on,prealloc=on", "'prealloc' given twice");
 	mem_bad("1G,numa-node=0,numa-node=1", "'numa-node' given twice");
 	mem_bad("1G,bind=gmem,bind=mapped", "'bind' given twice");
+	mem_bad("1G,movable=on,movable=off", "'movable' given twice");
+	mem_bad("1G,direct-map=off,direct-map=off", "'direct-map' given twice");
+	mem_bad("1G,private=on,private=on", "'private' given twice");
 }
 
 Test(mem_config, missing_equals_and_empty_values)
@@ -166,6 +227,9 @@ Test(mem_config, missing_equals_and_empty_values)
 	mem_bad("1G,hugepages=", "write hugepages=4K|2M|1G");
 	mem_bad("1G,bind=", "write bind=gmem|mapped");
 	mem_bad("1G,numa-node=", "write numa-node=N");
+	mem_bad("1G,movable", "memory option 'movable' needs a value; write movable=on|off");
+	mem_bad("1G,direct-map=", "write direct-map=on|off");
+	mem_bad("1G,private=", "write private=on|off");
 	mem_bad("size=", "memory option 'size=' has an empty value");
 }
 

@@ -44,6 +44,22 @@ Test(region_config, name_and_the_memory_keys_in_any_order)
 	cr_assert_eq(r.gpa, 0, "placed by the machine");
 }
 
+Test(region_config, movable_and_hiding_keys_as_with_memory)
+{
+	struct gm_region_config r = parsed("name=pinned,size=64M,backend=anon,movable=off");
+
+	cr_assert_eq(r.mem.backend, GM_BACKEND_ANON);
+	cr_assert_eq(gm_mem_movable(&r.mem), false);
+	cr_assert(r.mem.movable_given);
+	r = parsed("name=free,size=64M,backend=memfd");
+	cr_assert_eq(gm_mem_movable(&r.mem), true, "memfd moves unless pinned");
+	r = parsed("name=hidden,size=64M,direct-map=off,private=on");
+	cr_assert_eq(r.mem.no_direct_map, true);
+	cr_assert_eq(r.mem.private_mem, true);
+	r = parsed("name=g");
+	cr_assert_eq(gm_mem_movable(&r.mem), false, "guest-memfd by default: unmovable");
+}
+
 Test(region_config, defaults_are_those_of_memory_without_a_size)
 {
 	struct gm_region_config r = parsed("name=a-1");
