@@ -96,9 +96,11 @@ enum gm_event_kind {
 	GM_EVENT_SHUTDOWN, /* the guest ended: exit */
 	GM_EVENT_MIGRATION, /* a migration changed phase or ended a round: migration */
 	GM_EVENT_MIGRATED,  /* the destination runs the guest: migration (then SHUTDOWN) */
+	GM_EVENT_REHOME,    /* a re-home changed phase, ended a round, or ended: rehome */
 };
 
 struct gm_migration_progress;
+struct gm_rehome_progress;
 
 struct gm_event {
 	enum gm_event_kind kind;
@@ -108,6 +110,7 @@ struct gm_event {
 	const char *region;        /* GM_EVENT_BINDING, GM_EVENT_DISCARD: the region's name */
 	const struct gm_exit *exit; /* GM_EVENT_SHUTDOWN */
 	const struct gm_migration_progress *migration; /* GM_EVENT_MIGRATION, _MIGRATED */
+	const struct gm_rehome_progress *rehome;       /* GM_EVENT_REHOME */
 };
 
 enum gm_log_level { GM_LOG_ERROR, GM_LOG_WARN, GM_LOG_INFO };

@@ -87,14 +87,30 @@ int gm_hostmap_set_node(struct gm_memory *mem, int node, struct gm_error *err)
 		       node, strerror(errno));
 }
 
+/* 64 MiB a call, or one page where pages are bigger (1G), so a call never splits a page */
+#define POPULATE_CHUNK (UINT64_C(64) << 20)
+
 int gm_hostmap_populate(struct gm_memory *mem, struct gm_error *err)
 {
 	char s[32], p[32], path[96];
 	int e;
 
-	if (madvise(mem->host, mem->size, MADV_POPULATE_WRITE) == 0)
+	/*
+	 * In pieces: the populate holds the process's mmap lock for reading, and
+	 * a thread being created (an API connection's) needs it for writing, so
+	 * one call over gigabytes would stall the control API for as long.
+	 */
+	uint64_t chunk = mem->page_size > POPULATE_CHUNK ? mem->page_size : POPULATE_CHUNK;
+
+	e = 0;
+	for (uint64_t off = 0; off < mem->size && !e; off += chunk) {
+		uint64_t len = mem->size - off < chunk ? mem->size - off : chunk;
+
+		if (madvise((uint8_t *)mem->host + off, len, MADV_POPULATE_WRITE))
+			e = errno;
+	}
+	if (!e)
 		return 0;
-	e = errno;
 	if (e == EINVAL)
 		return gm_fail(err, GM_STATUS_NO_KERNEL, e,
 			       "preallocating guest RAM with MADV_POPULATE_WRITE failed: %s (needs Linux 5.14); drop prealloc",

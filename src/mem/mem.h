@@ -47,6 +47,14 @@ struct gm_mem_dirty {
 	struct gm_dirty_rings *rings; /* the VM's dirty rings when attached (dirty_ring.h): no bitmap log */
 };
 
+/* What pinning (movable=off, pin.c) applied to the mapping, for vm.info. */
+#define GM_MEM_PIN_MAX 6
+struct gm_mem_pin {
+	bool locked;               /* mlock'ed: discards must unlock around MADV_DONTNEED */
+	unsigned n;
+	const char *applied[GM_MEM_PIN_MAX]; /* static strings: "mlock2(MLOCK_ONFAULT)", ... */
+};
+
 struct gm_memory {
 	struct gm_mem_config cfg;  /* copy; cfg.bind is the effective binding */
 	const struct gm_backend_ops *ops;
@@ -64,6 +72,7 @@ struct gm_memory {
 	uint8_t uuid[16];          /* the owning VM's UUID (gm_memory_set_identity) */
 	char name[16];             /* region name within that VM: "ram" */
 	struct gm_mem_dirty dirty;
+	struct gm_mem_pin pin;
 };
 
 /*
@@ -130,6 +139,61 @@ const char *gm_memory_name(const struct gm_memory *mem);
 
 /* filemap.c: free [offset, offset+len) of file-private RAM: zero pages, not the file's. */
 int gm_mem_file_private_discard(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err);
+
+/* --- adopt.c: re-homing a region onto a new memory object --------------- */
+
+/*
+ * Give mem the backing of fresh (an unbound memory of the same size made
+ * for the same VM): mem stays the same struct with its identity,
+ * placement and dirty state; its slots are deleted (logs saved) and made
+ * again on the new backing, mapped while tracking is on (a guest_memfd
+ * target then goes back to gmem when tracking stops).  On success fresh
+ * holds the old backing, for gm_memory_destroy; on failure nothing
+ * changed and mem is bound as before.  The vCPUs must be held.
+ */
+int gm_memory_adopt(struct gm_memory *mem, struct gm_memory *fresh, struct gm_error *err);
+
+/*
+ * Set in bm (one bit per 4 KiB page, cleared first) every page of mem that
+ * may hold data: SEEK_DATA for fds (page cache residency for guest_memfd,
+ * which cannot seek), present or swapped in /proc/self/pagemap for anon,
+ * every page of a private file mapping.  Nothing is read or faulted in.
+ */
+int gm_memory_data_pages(const struct gm_memory *mem, uint64_t *bm, struct gm_error *err);
+
+/* Bytes mem's backing holds now (fd: its blocks; anon: pages present or swapped). */
+uint64_t gm_memory_resident(const struct gm_memory *mem);
+
+/*
+ * Allocate [offset, offset+len) of mem (rounded out to its pages) with
+ * MADV_POPULATE_WRITE, so a backing that runs out says so here rather
+ * than by SIGBUS on the next write.  0 or -errno, no message.
+ */
+int gm_memory_populate(struct gm_memory *mem, uint64_t offset, uint64_t len);
+/* The message for a populate of mem that failed with errno e: what ran out and the remedy. */
+int gm_memory_populate_fail(const struct gm_memory *mem, int e, struct gm_error *err);
+
+/* caps' hugetlb pools as they are now (free less reserved), not as probed at start. */
+struct gm_caps;
+void gm_mem_pools_refresh(struct gm_caps *caps);
+
+/* "memfd 2M", "guest-memfd 4K node 0": what a config's memory is, for messages. */
+const char *gm_mem_config_describe(const struct gm_mem_config *cfg, char *buf, size_t len);
+
+/*
+ * Pinning (pin.c), for memfd and anon memory with movable=off; no-ops
+ * otherwise.  _advise before any page is allocated (THP, KSM, NUMA
+ * balancing advice), _lock after prealloc (mlock, or mlock2 MLOCK_ONFAULT
+ * without prealloc).  _redo applies both again to [offset, offset+len) after
+ * a mapping there was replaced (file-private restore, discards).
+ */
+int gm_mem_pin_advise(struct gm_memory *mem, struct gm_error *err);
+int gm_mem_pin_lock(struct gm_memory *mem, struct gm_error *err);
+int gm_mem_pin_redo(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err);
+void gm_mem_pin_info(const struct gm_memory *mem, struct gm_memory_info *out);
+
+/* Bytes movable=off locks for this config: 4K memfd/anon pinned regions only. */
+uint64_t gm_mem_pinned_bytes(const struct gm_mem_config *cfg);
 
 /* The layout regions (for dirty logging, state save). */
 const struct gm_mem_region *gm_memory_regions(const struct gm_memory *mem, unsigned *n);

@@ -104,13 +104,78 @@ void gm_channels_close(struct gm_channels *c);
 struct gm_pacer;
 /* A thread that every 10 ms holds m's vCPUs for throttle_pct of the time,
  * and calls abort(opaque) once when the deadline (0: none) passes or
- * *cancel turns non-zero. */
-int gm_pacer_start(struct gm_machine *m, uint64_t deadline_us, void (*abort)(void *), void *opaque,
-		   struct gm_pacer **out, struct gm_error *err);
+ * *cancel (an atomic int) turns non-zero. */
+int gm_pacer_start(struct gm_machine *m, uint64_t deadline_us, const int *cancel, void (*abort)(void *),
+		   void *opaque, struct gm_pacer **out, struct gm_error *err);
 void gm_pacer_set_throttle(struct gm_pacer *p, unsigned pct);
 /* True once the deadline passed (the abort was a timeout). */
 bool gm_pacer_timed_out(const struct gm_pacer *p);
 void gm_pacer_stop(struct gm_pacer *p);
+
+/* ---- rounds: the dirty-round loop, shared by migration and re-homing ---- */
+
+/* Where a round stands, for the caller's record. */
+struct gm_round_report {
+	unsigned round;
+	uint64_t total, left, sent, bytes;
+	double mbps, expect_ms, elapsed_ms;
+	unsigned throttle;
+};
+
+struct gm_rounds;
+
+/* What the caller does with the pages: send them (precopy) or copy them (re-home). */
+struct gm_rounds_sink {
+	/* Move what rs->bm selects, or (all) round 1: every page that may hold data. */
+	int (*move)(struct gm_rounds *rs, bool all, struct gm_error *err);
+	/* Bytes moved so far: what the rate is measured on. */
+	uint64_t (*bytes)(struct gm_rounds *rs);
+	/* The round's numbers into the caller's record; announce them when event. */
+	void (*report)(struct gm_rounds *rs, const struct gm_round_report *rr, bool event);
+};
+
+struct gm_rounds {
+	struct gm_machine *m;
+	const char *what;               /* "migration", "re-home": the log lines' subject */
+	const char *moved;              /* "sent", "copied" */
+	const struct gm_rounds_sink *sink;
+	void *opaque;                   /* the sink's */
+	struct gm_move_region rg[GM_MAX_REGIONS];
+	unsigned nrg;
+	uint64_t *bm[GM_MAX_REGIONS];   /* this round's dirty pages */
+	uint64_t *seen[GM_MAX_REGIONS]; /* every page tracking reported, for a failure */
+	bool tracking_ours[GM_MAX_REGIONS]; /* tracking of region i was started here */
+	struct gm_pacer *pacer;
+	unsigned downtime_ms;           /* converged: what is left goes within this */
+	bool first_only;                /* postcopy: round 1 only */
+	unsigned throttle;
+	uint64_t t0_us;
+	struct gm_round_report rr;
+	double rate;                    /* bytes per µs (MB/s) the last timed round moved */
+};
+
+/* The bitmaps for rs->rg[0..nrg). */
+int gm_rounds_alloc(struct gm_rounds *rs, struct gm_error *err);
+/* Tracking on for every region (left as it is where it is on); a gmem binding switches to mapped, paused. */
+int gm_rounds_start_tracking(struct gm_rounds *rs, struct gm_error *err);
+/* The pages written since the last collect, ORed into rs->bm (cleared first when fresh); their count. */
+int gm_rounds_collect(struct gm_rounds *rs, bool fresh, uint64_t *pages, struct gm_error *err);
+/*
+ * Round 1 (everything), then rounds of what was written meanwhile, holding
+ * the vCPUs back (auto-converge) when they dirty faster than the sink
+ * moves, until what is left would go within downtime_ms or 64 rounds
+ * passed.  The last collect stays in rs->bm for the paused round.
+ */
+int gm_rounds_run(struct gm_rounds *rs, struct gm_error *err);
+/* rs->rr with the bytes, rate and times brought up to date, to the sink's report. */
+void gm_rounds_report(struct gm_rounds *rs, bool event);
+/*
+ * Tracking as it was before: stopped where it was started here (held: the
+ * caller holds the vCPUs already), else every page seen marked again so
+ * the next diff snapshot has it.
+ */
+void gm_rounds_untrack(struct gm_rounds *rs, bool held);
+void gm_rounds_free(struct gm_rounds *rs);
 
 /* ---- the destination's connections (receive.c) ---- */
 

@@ -4,8 +4,10 @@
  * converges, so the engine asks for a throttle: every 10 ms period the
  * pacer holds the vCPUs (a pause hold, pause.c) for that share of it, as
  * QEMU's auto-converge sleeps its vCPUs.  It also watches the deadline and
- * vm.migration-cancel and, once either comes, calls the engine's abort,
- * which shuts the sockets down so every blocked send returns at once.
+ * the operation's cancel flag (vm.migration-cancel, vm.memory-rehome-cancel)
+ * and, once either comes, calls the engine's abort: a migration shuts its
+ * sockets down so every blocked send returns at once, a re-home stops
+ * copying at the next run of pages.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,6 +22,7 @@ struct gm_pacer {
 	struct gm_machine *m;
 	pthread_t tid;
 	uint64_t deadline_us;
+	const int *cancel;  /* the operation's cancel flag (atomic) */
 	void (*abort)(void *);
 	void *opaque;
 	int throttle_pct; /* atomic */
@@ -44,7 +47,7 @@ static void *pacer_thread(void *arg)
 		unsigned pct = (unsigned)__atomic_load_n(&p->throttle_pct, __ATOMIC_RELAXED);
 		bool late = p->deadline_us && gm_now_us() >= p->deadline_us;
 
-		if (!aborted && (late || __atomic_load_n(&p->m->migration.cancel, __ATOMIC_ACQUIRE))) {
+		if (!aborted && (late || __atomic_load_n(p->cancel, __ATOMIC_ACQUIRE))) {
 			aborted = true;
 			__atomic_store_n(&p->timed_out, late, __ATOMIC_RELEASE);
 			p->abort(p->opaque);
@@ -60,14 +63,14 @@ static void *pacer_thread(void *arg)
 	return NULL;
 }
 
-int gm_pacer_start(struct gm_machine *m, uint64_t deadline_us, void (*abort)(void *), void *opaque,
-		   struct gm_pacer **out, struct gm_error *err)
+int gm_pacer_start(struct gm_machine *m, uint64_t deadline_us, const int *cancel, void (*abort)(void *),
+		   void *opaque, struct gm_pacer **out, struct gm_error *err)
 {
 	struct gm_pacer *p = calloc(1, sizeof(*p));
 
 	if (!p)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "migration: out of memory");
-	*p = (struct gm_pacer){ .m = m, .deadline_us = deadline_us, .abort = abort, .opaque = opaque };
+	*p = (struct gm_pacer){ .m = m, .deadline_us = deadline_us, .cancel = cancel, .abort = abort, .opaque = opaque };
 	if (pthread_create(&p->tid, NULL, pacer_thread, p) != 0) {
 		free(p);
 		return gm_fail(err, GM_STATUS_FAILURE, EAGAIN, "migration: cannot start its pacing thread");

@@ -25,10 +25,6 @@
 #define CONNECT_MS 10000
 #define ANSWER_MS 60000
 #define IDENTITY_WAIT_MS 10000
-#define MAX_ROUNDS 64
-/* auto-converge: once a round's dirtying is over half of what the link sent */
-#define THROTTLE_FIRST 20u
-#define THROTTLE_STEP 10u
 
 struct mig {
 	struct gm_machine *m;
@@ -36,28 +32,13 @@ struct mig {
 	struct gm_move_url url;
 	char url_text[GM_MOVE_URL_TEXT];
 	struct gm_channels ch;
-	struct gm_move_region rg[GM_MAX_REGIONS];
-	unsigned nrg;
-	uint64_t *bm[GM_MAX_REGIONS];    /* this round's dirty pages */
-	uint64_t *seen[GM_MAX_REGIONS];  /* every page tracking reported, for a failure */
-	struct gm_pacer *pacer;
-	uint64_t t0_us, pause_us, downtime_us, deadline_us;
+	struct gm_rounds rs;     /* the regions, their bitmaps, the pacer (rounds.c) */
+	uint64_t pause_us, downtime_us, deadline_us;
 	bool committed;      /* the guest runs at the destination: this one may never resume */
-	bool tracking_ours;  /* this migration started dirty tracking */
 	bool held;
 	bool identity_given; /* the lock is released for the destination to take */
 	char session[33];
-	unsigned throttle;
 };
-
-static uint64_t bits(const uint64_t *bm, uint64_t npages)
-{
-	uint64_t n = 0;
-
-	for (uint64_t i = 0; i < (npages + 63) / 64; i++)
-		n += (uint64_t)__builtin_popcountll(bm[i]);
-	return n;
-}
 
 static void abort_sends(void *opaque)
 {
@@ -126,37 +107,11 @@ static int connect_all(struct mig *g, struct gm_error *err)
 	return r;
 }
 
-/* ---- the rounds ---- */
-
-/* The pages written since the last collect, ORed into bm (cleared first when fresh). */
-static int collect(struct mig *g, bool fresh, uint64_t *pages, struct gm_error *err)
-{
-	*pages = 0;
-	for (unsigned i = 0; i < g->nrg; i++) {
-		uint64_t words = (g->rg[i].npages + 63) / 64;
-		int r;
-
-		if (fresh)
-			memset(g->bm[i], 0, words * 8);
-		if ((r = gm_memory_dirty_collect(g->rg[i].mem, g->bm[i], err)) < 0)
-			return r;
-		for (uint64_t w = 0; w < words; w++)
-			g->seen[i][w] |= g->bm[i][w];
-		*pages += bits(g->bm[i], g->rg[i].npages);
-	}
-	return 0;
-}
-
-struct round_report {
-	unsigned round;
-	uint64_t total, left, sent, bytes;
-	double mbps, expect_ms, elapsed_ms;
-	unsigned throttle;
-};
+/* ---- the rounds (rounds.c) through the channels ---- */
 
 static void put_round(struct gm_migration_progress *pr, void *opaque)
 {
-	const struct round_report *rr = opaque;
+	const struct gm_round_report *rr = opaque;
 
 	pr->round = rr->round;
 	pr->pages_total = rr->total;
@@ -169,74 +124,29 @@ static void put_round(struct gm_migration_progress *pr, void *opaque)
 	pr->elapsed_ms = rr->elapsed_ms;
 }
 
-static void report(struct mig *g, struct round_report *rr, double rate, bool event)
+static void sink_report(struct gm_rounds *rs, const struct gm_round_report *rr, bool event)
 {
-	rr->bytes = gm_channels_bytes(&g->ch);
-	rr->mbps = rate;
-	rr->expect_ms = rate > 0 ? (double)rr->left * GM_MOVE_PAGE / rate / 1000.0 : 0;
-	rr->throttle = g->throttle;
-	rr->elapsed_ms = (double)(gm_now_us() - g->t0_us) / 1000.0;
-	gm_move_update(g->m, put_round, rr, event);
+	gm_move_update(rs->m, put_round, (void *)rr, event);
 }
 
-/* Send a round (all: every page, else this round's bitmaps); the link's
- * bytes per µs (== MB/s) into *rate when the round was big enough to time. */
-static int send_round(struct mig *g, bool all, double *rate, struct gm_error *err)
+static uint64_t sink_bytes(struct gm_rounds *rs)
 {
-	uint64_t b0 = gm_channels_bytes(&g->ch), t0 = gm_now_us();
-	int r = gm_channels_send(&g->ch, g->rg, g->nrg, all ? NULL : g->bm, !all, err);
-	uint64_t dt = gm_now_us() - t0, db = gm_channels_bytes(&g->ch) - b0;
-
-	if (!r && dt > 200 && db > 64 * 1024)
-		*rate = (double)db / (double)dt;
-	return r;
+	return gm_channels_bytes(&((struct mig *)rs->opaque)->ch);
 }
 
-/*
- * Rounds until what is dirty would go within the downtime asked for, at
- * the rate the last round measured; the last collect stays in g->bm for
- * the paused round.  rr keeps the count for the report.
- */
-static int precopy_rounds(struct mig *g, struct round_report *rr, double *rate, struct gm_error *err)
+/* A round: every page (zero pages left out: the destination's are zero), else this round's bitmaps. */
+static int sink_move(struct gm_rounds *rs, bool all, struct gm_error *err)
 {
-	uint64_t last_bytes = 0;
-	int r;
+	struct mig *g = rs->opaque;
 
-	for (unsigned i = 0; i < g->nrg; i++)
-		rr->total += g->rg[i].npages;
-	rr->round = 1;
-	rr->left = rr->total;
-	report(g, rr, 0, true);
-	r = send_round(g, true, rate, err);
-	rr->sent = rr->total;
-	for (unsigned round = 2; !r; round++) {
-		uint64_t before = gm_channels_bytes(&g->ch);
-
-		if ((r = collect(g, true, &rr->left, err)) < 0)
-			break;
-		rr->round = round;
-		double expect_ms = *rate > 0 ? (double)rr->left * GM_MOVE_PAGE / *rate / 1000.0 : 1e9;
-		/* postcopy starts the guest over there after the first round */
-		if (expect_ms <= g->p.downtime_ms || round > MAX_ROUNDS || g->p.postcopy) {
-			report(g, rr, *rate, true);
-			return 0;
-		}
-		/* dirtying keeps pace with the link: hold the vCPUs back a step more */
-		if (round > 2 && (double)rr->left * GM_MOVE_PAGE > 0.5 * (double)last_bytes && g->throttle < 99) {
-			g->throttle = g->throttle ? g->throttle + THROTTLE_STEP : THROTTLE_FIRST;
-			g->throttle = g->throttle > 99 ? 99 : g->throttle;
-			gm_pacer_set_throttle(g->pacer, g->throttle);
-			gm_log(g->m, GM_LOG_INFO,
-			       "migration: the guest wrote %.1f MB while %.1f MB were sent; its vCPUs are now held %u%% of the time",
-			       (double)rr->left * GM_MOVE_PAGE / 1e6, (double)last_bytes / 1e6, g->throttle);
-		}
-		report(g, rr, *rate, true);
-		r = send_round(g, false, rate, err);
-		last_bytes = gm_channels_bytes(&g->ch) - before;
-		rr->sent += rr->left;
-	}
-	return r;
+	return gm_channels_send(&g->ch, rs->rg, rs->nrg, all ? NULL : rs->bm, !all, err);
 }
+
+static const struct gm_rounds_sink channels_sink = {
+	.move = sink_move,
+	.bytes = sink_bytes,
+	.report = sink_report,
+};
 
 /* ---- the pause ---- */
 
@@ -245,11 +155,11 @@ static int send_dirty_bitmaps(struct mig *g, struct gm_error *err)
 {
 	int r = 0;
 
-	for (unsigned i = 0; i < g->nrg && !r; i++) {
+	for (unsigned i = 0; i < g->rs.nrg && !r; i++) {
 		struct gm_buf b = { 0 };
 
-		gm_buf_u64(&b, g->rg[i].npages);
-		gm_buf_bytes(&b, g->bm[i], (g->rg[i].npages + 63) / 64 * 8);
+		gm_buf_u64(&b, g->rs.rg[i].npages);
+		gm_buf_bytes(&b, g->rs.bm[i], (g->rs.rg[i].npages + 63) / 64 * 8);
 		r = b.failed ? gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "migration: out of memory for the dirty bitmap")
 			     : gm_stream_out_section(g->ch.ch[0].w, GM_SECTION_DIRTY_BITMAP, i, 1, b.data, b.len, true, err);
 		gm_buf_free(&b);
@@ -276,8 +186,9 @@ static int send_tail(struct mig *g, bool running, struct gm_error *err)
  * identity lock is let go just before the first connection's last bytes,
  * so a destination on this same host can take it when it has everything.
  */
-static int stop_and_copy(struct mig *g, struct round_report *rr, double rate, struct gm_error *err)
+static int stop_and_copy(struct mig *g, struct gm_error *err)
 {
+	struct gm_round_report *rr = &g->rs.rr;
 	struct gm_channel *main_ch = &g->ch.ch[0];
 	bool running;
 	uint64_t more;
@@ -286,16 +197,16 @@ static int stop_and_copy(struct mig *g, struct round_report *rr, double rate, st
 
 	gm_move_set_phase(g->m, g->p.postcopy ? GM_MIGRATION_POSTCOPY : GM_MIGRATION_STOP_AND_COPY, true);
 	g->pause_us = gm_now_us();
-	gm_pacer_set_throttle(g->pacer, 0);
+	gm_pacer_set_throttle(g->rs.pacer, 0);
 	if ((r = gm_hold(g->m, err)) < 0)
 		return r;
 	g->held = true;
 	pthread_mutex_lock(&g->m->lock);
 	running = !g->m->user_paused;
 	pthread_mutex_unlock(&g->m->lock);
-	r = collect(g, false, &more, err);
+	r = gm_rounds_collect(&g->rs, false, &more, err);
 	if (!r && !g->p.postcopy)
-		r = gm_channels_send(&g->ch, g->rg, g->nrg, g->bm, true, err);
+		r = gm_channels_send(&g->ch, g->rs.rg, g->rs.nrg, g->rs.bm, true, err);
 	if (!r)
 		r = gm_channels_end_others(&g->ch, err);
 	if (!r && g->p.postcopy)
@@ -314,7 +225,7 @@ static int stop_and_copy(struct mig *g, struct round_report *rr, double rate, st
 		rr->sent += more;
 		rr->left = 0;
 	}
-	report(g, rr, rate, false);
+	gm_rounds_report(&g->rs, false);
 	if (!r)
 		r = gm_frame_recv(main_ch->fd, &f, ANSWER_MS, err);
 	if (!r && f.kind == GM_FRAME_REFUSED)
@@ -358,37 +269,9 @@ static int setup(struct mig *g, struct gm_error *err)
 
 	for (unsigned i = 0; i < 16 && !r; i++)
 		snprintf(g->session + 2 * i, 3, "%02x", raw[i]);
-	g->nrg = gm_move_regions(g->m, g->rg, GM_MAX_REGIONS);
-	for (unsigned i = 0; i < g->nrg && !r; i++) {
-		size_t words = (g->rg[i].npages + 63) / 64;
-
-		g->bm[i] = calloc(words, 8);
-		g->seen[i] = calloc(words, 8);
-		if (!g->bm[i] || !g->seen[i])
-			r = gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "migration: out of memory for the dirty bitmaps");
-	}
-	return r;
-}
-
-/* Tracking on for every region; a gmem binding switches to mapped, paused. */
-static int start_tracking(struct mig *g, struct gm_error *err)
-{
-	int r = 0;
-
-	for (unsigned i = 0; i < g->nrg && !r; i++) {
-		struct gm_memory *mem = g->rg[i].mem;
-
-		if (gm_memory_dirty_active(mem))
-			continue; /* a snapshot's tracking: shared, and left on */
-		bool pause = gm_memory_dirty_needs_pause(mem);
-		if (pause && (r = gm_hold(g->m, err)) < 0)
-			break;
-		r = gm_memory_dirty_start(mem, err);
-		if (pause)
-			gm_release(g->m);
-		if (!r)
-			g->tracking_ours = true;
-	}
+	g->rs.nrg = gm_move_regions(g->m, g->rs.rg, GM_MAX_REGIONS);
+	if (!r)
+		r = gm_rounds_alloc(&g->rs, err);
 	return r;
 }
 
@@ -403,28 +286,12 @@ static bool undo(struct mig *g)
 	bool ours = true;
 
 	gm_channels_abort(&g->ch);
-	gm_pacer_stop(g->pacer);
-	g->pacer = NULL;
+	gm_pacer_stop(g->rs.pacer);
+	g->rs.pacer = NULL;
 	/* a destination that was killed lets go of it as its process ends */
 	if (g->identity_given && gm_identity_lock_wait(g->m->uuid, &g->m->lock_fd, IDENTITY_WAIT_MS, &e2) < 0)
 		ours = false;
-	for (unsigned i = 0; i < g->nrg; i++) {
-		struct gm_memory *mem = g->rg[i].mem;
-
-		if (g->tracking_ours) {
-			bool pause = gm_memory_dirty_needs_pause(mem) && !g->held;
-			if (!pause || gm_hold(g->m, NULL) == 0) {
-				gm_memory_dirty_stop(mem, &e2);
-				if (pause)
-					gm_release(g->m);
-			}
-		} else if (gm_memory_dirty_active(mem)) {
-			/* the pages seen belong to the next diff snapshot too */
-			for (uint64_t p = 0; p < g->rg[i].npages; p++)
-				if (g->seen[i][p / 64] >> (p % 64) & 1)
-					gm_memory_dirty_mark(mem, p * GM_MOVE_PAGE, GM_MOVE_PAGE);
-		}
-	}
+	gm_rounds_untrack(&g->rs, g->held);
 	if (g->held && ours)
 		gm_release(g->m);
 	return ours;
@@ -432,12 +299,8 @@ static bool undo(struct mig *g)
 
 static void free_mig(struct mig *g)
 {
-	gm_pacer_stop(g->pacer);
+	gm_rounds_free(&g->rs);
 	gm_channels_close(&g->ch);
-	for (unsigned i = 0; i < g->nrg; i++) {
-		free(g->bm[i]);
-		free(g->seen[i]);
-	}
 }
 
 struct ending {
@@ -459,8 +322,6 @@ static void put_end(struct gm_migration_progress *pr, void *opaque)
 
 static int run(struct mig *g, struct gm_error *err)
 {
-	struct round_report rr = { 0 };
-	double rate = 0;
 	int r;
 
 	gm_move_set_phase(g->m, GM_MIGRATION_CONNECTING, true);
@@ -470,22 +331,22 @@ static int run(struct mig *g, struct gm_error *err)
 	g->ch.flags = g->p.compress ? GM_PAGES_COMPRESS : 0;
 	r = setup(g, err);
 	if (!r)
-		r = gm_pacer_start(g->m, g->deadline_us, abort_sends, g, &g->pacer, err);
+		r = gm_pacer_start(g->m, g->deadline_us, &g->m->migration.cancel, abort_sends, g, &g->rs.pacer, err);
 	if (!r)
 		r = connect_all(g, err);
 	if (!r)
-		r = start_tracking(g, err);
+		r = gm_rounds_start_tracking(&g->rs, err);
 	if (!r) {
 		gm_move_set_phase(g->m, GM_MIGRATION_PRECOPY, true);
-		r = precopy_rounds(g, &rr, &rate, err);
+		r = gm_rounds_run(&g->rs, err);
 	}
 	if (!r)
-		r = stop_and_copy(g, &rr, rate, err);
+		r = stop_and_copy(g, err);
 	if (!r && g->p.postcopy) {
 		g->committed = true;
-		r = gm_postcopy_serve(g->ch.ch[0].fd, g->ch.ch[0].w, g->rg, g->nrg, g->bm, g->ch.flags, err);
-		rr.left = 0;
-		report(g, &rr, rate, false);
+		r = gm_postcopy_serve(g->ch.ch[0].fd, g->ch.ch[0].w, g->rs.rg, g->rs.nrg, g->rs.bm, g->ch.flags, err);
+		g->rs.rr.left = 0;
+		gm_rounds_report(&g->rs, false);
 	}
 	if (!r)
 		return 0;
@@ -503,7 +364,7 @@ static int run(struct mig *g, struct gm_error *err)
 	}
 	/* a cancel or the deadline shut the sockets: say that, not "broken pipe" */
 	struct gm_error why = { 0 };
-	if (g->pacer && gm_pacer_timed_out(g->pacer))
+	if (g->rs.pacer && gm_pacer_timed_out(g->rs.pacer))
 		gm_fail(&why, GM_STATUS_FAILURE, ETIMEDOUT,
 			"migration to %s did not finish within timeout_s=%u; the guest runs on here", g->url_text,
 			g->p.timeout_s);
@@ -542,9 +403,17 @@ int gm_machine_migrate(struct gm_machine *m, const struct gm_migration_params *p
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "migration: out of memory");
 	g->m = m;
 	g->p = *p;
+	g->rs = (struct gm_rounds){ .m = m, .what = "migration", .moved = "sent", .sink = &channels_sink, .opaque = g,
+				    .first_only = g->p.postcopy };
 	if ((r = check_params(g, err)) < 0) {
 		free(g);
 		return r;
+	}
+	g->rs.downtime_ms = g->p.downtime_ms;
+	if (__atomic_load_n(&m->rehome.running, __ATOMIC_ACQUIRE)) {
+		free(g);
+		return gm_fail(err, GM_STATUS_FAILURE, EBUSY,
+			       "a re-home of guest memory is running; wait for it or PUT vm.memory-rehome-cancel");
 	}
 	if (!__atomic_compare_exchange_n(&m->migration.running, &expect, 1, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
@@ -562,14 +431,14 @@ int gm_machine_migrate(struct gm_machine *m, const struct gm_migration_params *p
 		memset(&m->migration.prog, 0, sizeof(m->migration.prog));
 		snprintf(m->migration.prog.url, sizeof(m->migration.prog.url), "%s", g->url_text);
 		pthread_mutex_unlock(&m->migration.lock);
-		g->t0_us = gm_now_us();
-		g->deadline_us = p->timeout_s ? g->t0_us + (uint64_t)p->timeout_s * 1000000 : 0;
+		g->rs.t0_us = gm_now_us();
+		g->deadline_us = p->timeout_s ? g->rs.t0_us + (uint64_t)p->timeout_s * 1000000 : 0;
 		r = run(g, err);
 		bool cancelled = r == -ECANCELED;
 		struct ending e = { .phase = r ? (cancelled ? GM_MIGRATION_CANCELLED : GM_MIGRATION_FAILED)
 					       : GM_MIGRATION_COMPLETED,
 				    .error = r ? err->msg : NULL,
-				    .elapsed_ms = (double)(gm_now_us() - g->t0_us) / 1000.0,
+				    .elapsed_ms = (double)(gm_now_us() - g->rs.t0_us) / 1000.0,
 				    .downtime_ms = r ? 0 : (double)g->downtime_us / 1000.0 };
 		gm_move_update(m, put_end, &e, true);
 		if (!r) {

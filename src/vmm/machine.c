@@ -138,6 +138,7 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	m->kvm_fd = m->vm_fd = m->lock_fd = -1;
 	pthread_mutex_init(&m->op_lock, NULL);
 	pthread_mutex_init(&m->migration.lock, NULL);
+	pthread_mutex_init(&m->rehome.lock, NULL);
 	pthread_mutex_init(&m->lock, NULL);
 	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
 	pthread_condattr_t ca;
@@ -424,6 +425,7 @@ void gm_machine_destroy(struct gm_machine *m)
 	pthread_mutex_destroy(&m->lock);
 	pthread_mutex_destroy(&m->op_lock);
 	pthread_mutex_destroy(&m->migration.lock);
+	pthread_mutex_destroy(&m->rehome.lock);
 	gm_identity_unlock(m->uuid, m->lock_fd);
 	free(m->kernel);
 	free(m->cmdline);

@@ -21,6 +21,7 @@
 #include "dev/dev.h"
 #include "gmvm/machine.h"
 #include "gmvm/migration.h"
+#include "gmvm/rehome.h"
 #include "kvm/kvm.h"
 
 #define GM_KICK_SIGNAL (SIGRTMIN + 3)
@@ -50,6 +51,14 @@ struct gm_migration_slot {
 	struct gm_migration_progress prog;
 	int running;                /* atomic: one migration at a time */
 	int cancel;                 /* atomic: vm.migration-cancel asked */
+};
+
+/* A re-home's record on its machine (src/move/rehome.c runs it; vm.info reads it). */
+struct gm_rehome_slot {
+	pthread_mutex_t lock;       /* guards prog */
+	struct gm_rehome_progress prog;
+	int running;                /* atomic: one re-home at a time */
+	int cancel;                 /* atomic: vm.memory-rehome-cancel asked */
 };
 
 struct gm_machine {
@@ -102,6 +111,7 @@ struct gm_machine {
 
 	struct gm_trace trace;  /* the points this machine marked */
 	struct gm_migration_slot migration;
+	struct gm_rehome_slot rehome;
 };
 
 /* vcpu.c */
