@@ -12,6 +12,8 @@
  *   info.c     vmm.ping, vm.info, vm.counters
  *   control.c  the PUT routes that act on the machine or the process
  *   snapshot.c vm.snapshot and its file:// destination
+ *   migration.c vm.send-migration, vm.migration-cancel
+ *   rehome.c   vm.memory-rehome, vm.memory-rehome-cancel
  *   events.c   the event monitor (gm_events_*)
  */
 #ifndef GM_API_INTERNAL_H
@@ -76,14 +78,16 @@ struct gm_route;
 
 /*
  * One field of a request body.  Every field listed is required unless it is
- * optional; an integer must not be negative (they are addresses and sizes);
+ * optional; an integer must not be negative (they are addresses and sizes)
+ * unless the field has a check, which then judges its range; JSON_TRUE
+ * stands for a boolean (true or false);
  * a string must be one of choices when choices is given (NULL-terminated),
  * and pass check when check is given.  Checks that need no machine belong
  * here, so a bad body is a 400 whether or not a VM is attached.
  */
 struct gm_field {
 	const char *name;
-	json_type type; /* JSON_STRING or JSON_INTEGER */
+	json_type type; /* JSON_STRING, JSON_INTEGER, or JSON_TRUE: a boolean */
 	const char *const *choices;
 	bool optional;
 	/* 0, or -1 with a 400 in r that names the field and says what to send */
@@ -167,6 +171,20 @@ int gm_check_migration_timeout(const struct gm_route *rt, const struct gm_field 
 struct gm_migration_progress;
 /* {"phase": ..., and when one ran the rest of the record}; vm.info and the events. */
 json_t *gm_json_migration(const struct gm_migration_progress *p);
+
+/* rehome.c: vm.memory-rehome, vm.memory-rehome-cancel, and the progress as JSON */
+void gm_route_rehome(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+void gm_route_rehome_cancel(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+/* region: a plausible region name; numa_node: -1 (no policy) or a node number */
+int gm_check_rehome_region(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+			   struct gm_api_reply *r);
+int gm_check_rehome_numa_node(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+			      struct gm_api_reply *r);
+struct gm_rehome_progress;
+/* {"phase": ..., and when one ran the rest of the record}; the events. */
+json_t *gm_json_rehome(const struct gm_rehome_progress *p);
+/* The same for m's current or last re-home: vm.info's "rehome". */
+json_t *gm_json_rehome_of(struct gm_machine *m);
 
 /* socket.c --------------------------------------------------------------- */
 

@@ -75,7 +75,7 @@ static int check_value(const struct gm_route *rt, const struct gm_field *f, json
 {
 	char shown[GM_ESCAPE_SHORT], list[256];
 
-	if (json_is_integer(val) && json_integer_value(val) < 0) {
+	if (json_is_integer(val) && json_integer_value(val) < 0 && !f->check) {
 		gm_reply_error(r, 400, "field '%s' in %s is negative (%lld); give a byte address or count, 0 or more",
 			       f->name, rt->name, (long long)json_integer_value(val));
 		return -1;
@@ -115,7 +115,7 @@ static int check_fields(const struct gm_route *rt, json_t *obj, struct gm_api_re
 				       field_list(rt, list, sizeof(list)));
 			return -1;
 		}
-		if (json_typeof(val) != f->type) {
+		if (json_typeof(val) != f->type && !(f->type == JSON_TRUE && json_is_boolean(val))) {
 			gm_reply_error(r, 400, "field '%s' in %s must be %s, not %s; %s", f->name, rt->name,
 				       type_name(f->type), type_name(json_typeof(val)),
 				       field_list(rt, list, sizeof(list)));

@@ -181,6 +181,7 @@ static const char *event_name(enum gm_event_kind k)
 	case GM_EVENT_SHUTDOWN: return "shutdown";
 	case GM_EVENT_MIGRATION: return "migration";
 	case GM_EVENT_MIGRATED: return "migrated";
+	case GM_EVENT_REHOME: return "rehome";
 	}
 	return "unknown";
 }
@@ -214,6 +215,10 @@ void gm_events_machine_hook(void *events, const struct gm_event *e)
 	case GM_EVENT_MIGRATED:
 		if (e->migration)
 			json_object_update_missing_new(o, gm_json_migration(e->migration));
+		break;
+	case GM_EVENT_REHOME:
+		if (e->rehome)
+			json_object_update_missing_new(o, gm_json_rehome(e->rehome));
 		break;
 	default:
 		break;

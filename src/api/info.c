@@ -13,8 +13,8 @@
 void gm_route_ping(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r)
 {
 	(void)api, (void)m, (void)body;
-	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s,s]}", "version", GMVM_VERSION, "build_id",
-					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot", "migration"));
+	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s,s,s]}", "version", GMVM_VERSION, "build_id",
+					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot", "migration", "rehome"));
 }
 
 static const char *entry_name(enum gm_entry e)
@@ -95,7 +95,11 @@ static json_t *region_json(struct gm_memory *mem, const char *uuid)
 		json_array_append_new(ranges, json_pack("{s:o, s:o}", "gpa", gm_json_u64(info.ranges[i].gpa),
 							"size", gm_json_u64(info.ranges[i].size)));
 	snprintf(identity, sizeof(identity), "%s/%s", uuid, name);
-	return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o}",
+	/* movable=: what was applied to keep the host's policies off it (pinning) */
+	json_t *pinning = json_array();
+	for (unsigned i = 0; pinning && i < info.npinning; i++)
+		json_array_append_new(pinning, json_string(info.pinning[i]));
+	return json_pack("{s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:b, s:o, s:s, s:b}",
 			 "name", gm_json_text(name),
 			 "backend", gm_backend_name(info.backend),
 			 "binding", gm_bind_name(info.binding),
@@ -103,7 +107,11 @@ static json_t *region_json(struct gm_memory *mem, const char *uuid)
 			 "page_size", gm_json_u64(info.page_size),
 			 "gpa", gm_json_u64(info.nranges ? info.ranges[0].gpa : 0),
 			 "ranges", ranges,
-			 "identity", gm_json_text(identity));
+			 "identity", gm_json_text(identity),
+			 "movable", info.movable,
+			 "pinning", pinning,
+			 "movable_note", info.movable_note ? info.movable_note : "",
+			 "direct_map", info.direct_map);
 }
 
 static json_t *regions_json(struct gm_machine *m, const char *uuid)
@@ -168,6 +176,7 @@ void gm_route_info(struct gm_api *api, struct gm_machine *m, json_t *body, struc
 			 "regions", regions_json(m, uuid),
 			 "vcpus", vcpus_json(m),
 			 "migration", gm_json_migration(&mig));
+	json_object_set_new(info, "rehome", gm_json_rehome_of(m));
 	if (info && gm_machine_exit(m, &ex) == 0)
 		json_object_set_new(info, "exit", json_pack("{s:s, s:i, s:o, s:I}",
 							    "kind", gm_exit_kind_name(ex.kind),

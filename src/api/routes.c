@@ -49,6 +49,22 @@ static const struct gm_field migration_fields[] = {
 	{ NULL, JSON_NULL, NULL },
 };
 
+static const char *const backends[] = { "guest-memfd", "memfd", "anon", NULL };
+static const char *const page_sizes[] = { "4K", "2M", "1G", "off", NULL };
+
+/* every field optional: none at all re-homes "ram" onto a fresh copy of itself (compaction) */
+static const struct gm_field rehome_fields[] = {
+	{ "region", JSON_STRING, NULL, true, gm_check_rehome_region },
+	{ "backend", JSON_STRING, backends, true, NULL },
+	{ "hugepages", JSON_STRING, page_sizes, true, NULL },
+	{ "numa_node", JSON_INTEGER, NULL, true, gm_check_rehome_numa_node },
+	{ "prealloc", JSON_TRUE, NULL, true, NULL },
+	{ "movable", JSON_TRUE, NULL, true, NULL },
+	{ "downtime_ms", JSON_INTEGER, NULL, true, gm_check_migration_downtime },
+	{ "timeout_s", JSON_INTEGER, NULL, true, gm_check_migration_timeout },
+	{ NULL, JSON_NULL, NULL },
+};
+
 static const struct gm_route routes[] = {
 	{ "vmm.ping", "GET", NULL, false, gm_route_ping },
 	{ "vm.info", "GET", NULL, true, gm_route_info },
@@ -61,6 +77,9 @@ static const struct gm_route routes[] = {
 	{ "vm.snapshot", "PUT", snapshot_fields, true, gm_route_snapshot },
 	{ "vm.send-migration", "PUT", migration_fields, true, gm_route_send_migration },
 	{ "vm.migration-cancel", "PUT", NULL, true, gm_route_migration_cancel, true },
+	/* unordered: a second re-home is 409 at once; the route takes the PUTs' order itself (rehome.c) */
+	{ "vm.memory-rehome", "PUT", rehome_fields, true, gm_route_rehome, true },
+	{ "vm.memory-rehome-cancel", "PUT", NULL, true, gm_route_rehome_cancel, true },
 	{ "vmm.shutdown", "PUT", NULL, false, gm_route_vmm_shutdown },
 };
 

@@ -62,6 +62,8 @@ struct gm_cli_args {
 extern const struct gm_cli_args gm_cli_snapshot_args;
 /* client_migrate.c: URL [--downtime-ms N] ... for gmvm migrate, which shows progress while it blocks. */
 extern const struct gm_cli_args gm_cli_migrate_args;
+/* client_rehome.c: REGION [key=value,...] for gmvm rehome, which shows progress while it blocks. */
+extern const struct gm_cli_args gm_cli_rehome_args;
 
 /* client_http.c: one request to the API socket and its answer. */
 struct gm_http_reply {
@@ -97,5 +99,7 @@ int gm_cli_print_state(const struct json_t *body, FILE *out);
 int gm_cli_print_snapshot(const struct json_t *body, FILE *out);
 /* client_migrate.c: "migration cancelled; ..." for gmvm migrate-cancel */
 int gm_cli_print_cancelled(const struct json_t *body, FILE *out);
+/* client_rehome.c: "re-home cancelled; ..." for gmvm rehome-cancel */
+int gm_cli_print_rehome_cancelled(const struct json_t *body, FILE *out);
 
 #endif

@@ -45,6 +45,10 @@ static const struct client_cmd cmds[] = {
 	  NULL, &gm_cli_migrate_args },
 	{ "migrate-cancel", "PUT", "vm.migration-cancel", "stop a running migration; the guest runs on here",
 	  gm_cli_print_cancelled },
+	{ "rehome", "PUT", "vm.memory-rehome", "move a memory region onto new memory while the guest runs",
+	  NULL, &gm_cli_rehome_args },
+	{ "rehome-cancel", "PUT", "vm.memory-rehome-cancel", "stop a running re-home; the guest keeps its old memory",
+	  gm_cli_print_rehome_cancelled },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
