@@ -18,6 +18,8 @@ mount -t 9p -o $p9 io /io || say "mount of the run directory failed"
 dmesg > /io/dmesg-boot 2>/dev/null
 mount -t proc proc /host/proc
 mount -t sysfs sys /host/sys
+# cgroup v2 where systemd puts it: the guarantee tests reclaim through memory.reclaim
+mount -t cgroup2 cgroup2 /host/sys/fs/cgroup 2>/dev/null || say "mount of cgroup2 failed"
 mkdir -p /dev/pts /dev/shm
 mount -o bind /dev /host/dev
 mount -t tmpfs -o mode=1777 tmp /host/tmp
