@@ -133,6 +133,20 @@ void bench_case_snapshot(struct bench_case *c, const struct bench_opts *o);
 
 /* case_migrate.c: case 8, live migration at three dirty rates, next to QEMU (--case migrate). */
 void bench_case_migrate(struct bench_case *c, const struct bench_opts *o);
+/* What one QEMU live migration measured (NaN: not measured). */
+struct bench_migration {
+	double total_ms, mb, down_ms, seen_ms, dirty_mbs;
+};
+/*
+ * For other cases: one QEMU live migration of side's guest (the side's
+ * QEMU command, guest_mib of RAM, `dirty` writing at pages_s) over a UNIX
+ * socket to a QEMU whose -object is dst_object (NULL: the source's).
+ */
+int bench_qemu_migration(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib, double pages_s,
+			 const char *dst_object, struct bench_migration *res, char *why, size_t whylen, char **output);
+
+/* case_rehome.c: case 9, re-homing a running guest's memory 4K -> 2M, next to a QEMU migration (--case rehome). */
+void bench_case_rehome(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

@@ -30,6 +30,7 @@
 
 #include "api_client.h"
 #include "background.h"
+#include "beats.h"
 #include "bench.h"
 #include "qmp.h"
 
@@ -47,150 +48,11 @@ enum { S8_GMVM0, S8_QEMU0, S8_GMVM10, S8_QEMU10, S8_GMVM50, S8_QEMU50 };
 enum { M8_TOTAL, M8_MB, M8_DOWN, M8_SEEN, M8_DIRTY };
 
 static const int pct[] = { 0, 0, 10, 10, 50, 50 };
-static int mib, written_mib;
+static int mib;
 static double link_bps;		/* from the first gmvm idle run; 0 before it */
 static char about[4096];
 static char qemu_mem[16];
 static int migrate_timeout_ms = MIGRATE_TIMEOUT_MS;
-
-/* ---- the consoles, read with host timestamps ---- */
-
-struct beats {
-	int fd[2], keep[2];	/* [0] source, [1] destination: read ends, and our own write ends */
-	int stop[2];
-	pthread_t th;
-	pthread_mutex_t mu;
-	char buf[2][512];
-	size_t len[2];
-	uint64_t lines[2];
-	double last_us;		/* the last beat line of either console */
-	double max_gap_us;	/* while armed */
-	bool armed, bad;
-	char bad_line[160];
-};
-
-static void beat_line(struct beats *b, int i, const char *line, double now)
-{
-	pthread_mutex_lock(&b->mu);
-	if (!strcmp(line, "b")) {
-		b->lines[i]++;
-		if (b->armed && b->last_us > 0 && now - b->last_us > b->max_gap_us)
-			b->max_gap_us = now - b->last_us;
-		b->last_us = now;
-	} else if (!strncmp(line, "dirty: MISMATCH", 15) || !strncmp(line, "dirty: not enough", 17)) {
-		b->bad = true;
-		snprintf(b->bad_line, sizeof(b->bad_line), "%s", line);
-	}
-	pthread_mutex_unlock(&b->mu);
-}
-
-static void *beat_thread(void *arg)
-{
-	struct beats *b = arg;
-	struct pollfd p[3] = { { b->fd[0], POLLIN, 0 }, { b->fd[1], POLLIN, 0 }, { b->stop[0], POLLIN, 0 } };
-
-	for (;;) {
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
-			return NULL;
-		if (p[2].revents)
-			return NULL;
-		for (int i = 0; i < 2; i++) {
-			if (!(p[i].revents & POLLIN))
-				continue;
-			ssize_t n = read(b->fd[i], b->buf[i] + b->len[i], sizeof(b->buf[i]) - 1 - b->len[i]);
-			double now = bg_now_us();
-
-			if (n <= 0)
-				continue;
-			b->len[i] += (size_t)n;
-			char *s = b->buf[i], *nl;
-
-			while ((nl = memchr(s, '\n', b->len[i] - (size_t)(s - b->buf[i])))) {
-				*nl = '\0';
-				if (nl > s && nl[-1] == '\r')
-					nl[-1] = '\0';
-				beat_line(b, i, s, now);
-				s = nl + 1;
-			}
-			b->len[i] -= (size_t)(s - b->buf[i]);
-			memmove(b->buf[i], s, b->len[i]);
-			if (b->len[i] == sizeof(b->buf[i]) - 1)
-				b->len[i] = 0; /* a line too long to be a beat */
-		}
-	}
-}
-
-/* FIFOs at paths[0..1]; we hold a write end of each so that no EOF comes between the two VMMs. */
-static int beats_start(struct beats *b, char paths[2][128], char *why, size_t whylen)
-{
-	memset(b, 0, sizeof(*b));
-	b->fd[0] = b->fd[1] = b->keep[0] = b->keep[1] = b->stop[0] = b->stop[1] = -1;
-	pthread_mutex_init(&b->mu, NULL);
-	for (int i = 0; i < 2; i++) {
-		unlink(paths[i]);
-		if (mkfifo(paths[i], 0600) < 0 || (b->fd[i] = open(paths[i], O_RDONLY | O_NONBLOCK | O_CLOEXEC)) < 0 ||
-		    (b->keep[i] = open(paths[i], O_WRONLY | O_CLOEXEC)) < 0) {
-			snprintf(why, whylen, "cannot make the console FIFO %s: %s", paths[i], strerror(errno));
-			return -1;
-		}
-	}
-	if (pipe2(b->stop, O_CLOEXEC) < 0 || pthread_create(&b->th, NULL, beat_thread, b)) {
-		snprintf(why, whylen, "cannot start the console reader: %s", strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static void beats_stop(struct beats *b, char paths[2][128])
-{
-	if (b->stop[1] >= 0) {
-		if (write(b->stop[1], "x", 1) == 1)
-			pthread_join(b->th, NULL);
-	}
-	for (int i = 0; i < 2; i++) {
-		if (b->fd[i] >= 0)
-			close(b->fd[i]);
-		if (b->keep[i] >= 0)
-			close(b->keep[i]);
-		if (b->stop[i] >= 0)
-			close(b->stop[i]);
-		unlink(paths[i]);
-	}
-	pthread_mutex_destroy(&b->mu);
-}
-
-static uint64_t beats_count(struct beats *b, int i)
-{
-	pthread_mutex_lock(&b->mu);
-	uint64_t n = b->lines[i];
-	pthread_mutex_unlock(&b->mu);
-	return n;
-}
-
-/* Waits until console i has printed at least want beat lines; -1 with a reason. */
-static int beats_wait(struct beats *b, int i, uint64_t want, struct bg_proc *p, int timeout_ms, const char *what,
-		      char *why, size_t whylen)
-{
-	double end = bg_now_us() + timeout_ms * 1e3;
-
-	while (beats_count(b, i) < want) {
-		if (b->bad) {
-			snprintf(why, whylen, "the guest printed '%s'", b->bad_line);
-			return -1;
-		}
-		if (p && !bg_alive(p)) {
-			snprintf(why, whylen, "%s ended (status %d) before its guest printed beats", what, p->status);
-			return -1;
-		}
-		if (bg_now_us() > end) {
-			snprintf(why, whylen, "%s: %llu of %llu beat lines within %d s", what,
-				 (unsigned long long)beats_count(b, i), (unsigned long long)want, timeout_ms / 1000);
-			return -1;
-		}
-		usleep(2000);
-	}
-	return 0;
-}
 
 /* ---- one run ---- */
 
@@ -201,6 +63,7 @@ struct mig_run {
 	struct beats b;
 	struct bg_proc src, dst;
 	double scale;
+	const char *dst_object;	/* QEMU destination's -object; NULL: the source's */
 };
 
 static void path(char *buf, const struct bench_opts *o, const char *name)
@@ -231,23 +94,8 @@ static int measure_dirty(struct mig_run *x, double *mbs, char *why, size_t whyle
 {
 	if (beats_wait(&x->b, 0, 20, &x->src, (int)(BOOT_TIMEOUT_MS * x->scale), "the source", why, whylen) < 0)
 		return -1;
-	uint64_t n0 = beats_count(&x->b, 0);
-	double t0 = bg_now_us();
-
-	usleep(RATE_WINDOW_MS * 1000);
-	uint64_t n1 = beats_count(&x->b, 0);
-	double t1 = bg_now_us();
-
-	*mbs = (double)(n1 - n0) * x->beat * 4096 / (t1 - t0);
+	*mbs = beats_rate_mbs(&x->b, 0, x->beat, RATE_WINDOW_MS);
 	return 0;
-}
-
-static void arm(struct mig_run *x)
-{
-	pthread_mutex_lock(&x->b.mu);
-	x->b.armed = true;
-	x->b.max_gap_us = 0;
-	pthread_mutex_unlock(&x->b.mu);
 }
 
 /* Once migrated: BEATS_AFTER lines at the destination, then the largest gap since arm(). */
@@ -256,9 +104,7 @@ static int seen_downtime(struct mig_run *x, double *ms, char *why, size_t whylen
 	if (beats_wait(&x->b, 1, BEATS_AFTER, &x->dst, (int)(AFTER_TIMEOUT_MS * x->scale), "the destination", why,
 		       whylen) < 0)
 		return -1;
-	pthread_mutex_lock(&x->b.mu);
-	*ms = x->b.max_gap_us / 1e3;
-	pthread_mutex_unlock(&x->b.mu);
+	*ms = beats_max_gap_ms(&x->b);
 	return 0;
 }
 
@@ -297,7 +143,7 @@ static int run_gmvm(struct mig_run *x, double *out, char *why, size_t whylen)
 	if (measure_dirty(x, &out[M8_DIRTY], why, whylen) < 0 || api_client_open(&a, x->sock[0], why, whylen) < 0)
 		goto out;
 	snprintf(body, sizeof(body), "{\"destination_url\":\"%s\"}", url);
-	arm(x);
+	beats_arm(&x->b);
 	long st = api_put_json(&a, "vm.send-migration", body, (long)(4 * migrate_timeout_ms * x->scale),
 			       why, whylen);
 	if (st != 200) {
@@ -321,8 +167,9 @@ out:
 	return r;
 }
 
-/* The side's QEMU command with its serial to fifo, plus extra (NULL-terminated). */
-static void qemu_argv(char **argv, const struct bench_side *s, const char *serial, char *const *extra)
+/* The side's QEMU command with its serial to fifo, its -object replaced by object (when not NULL), plus extra (NULL-terminated). */
+static void qemu_argv(char **argv, const struct bench_side *s, const char *serial, const char *object,
+		      char *const *extra)
 {
 	int n = 0;
 
@@ -330,6 +177,9 @@ static void qemu_argv(char **argv, const struct bench_side *s, const char *seria
 		argv[n++] = s->argv[i];
 		if (!strcmp(s->argv[i], "-serial") && s->argv[i + 1]) {
 			argv[n++] = (char *)serial;
+			i++;
+		} else if (object && !strcmp(s->argv[i], "-object") && s->argv[i + 1]) {
+			argv[n++] = (char *)object;
 			i++;
 		}
 	}
@@ -348,13 +198,13 @@ static int run_qemu(struct mig_run *x, double *out, char *why, size_t whylen)
 
 	snprintf(url, sizeof(url), "unix:%s", x->in);
 	snprintf(serial, sizeof(serial), "file:%s", x->con[1]);
-	qemu_argv(argv, s, serial, (char *[]){ "-incoming", url, NULL });
+	qemu_argv(argv, s, serial, x->dst_object, (char *[]){ "-incoming", url, NULL });
 	if (bg_start(&x->dst, argv, why, whylen) < 0 ||
 	    wait_listening(&x->dst, x->in, (int)(10000 * x->scale), why, whylen) < 0)
 		return -1;
 	snprintf(serial, sizeof(serial), "file:%s", x->con[0]);
 	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", x->sock[0]);
-	qemu_argv(argv, s, serial, (char *[]){ "-append", x->cmdline, "-qmp", qmp_arg, NULL });
+	qemu_argv(argv, s, serial, NULL, (char *[]){ "-append", x->cmdline, "-qmp", qmp_arg, NULL });
 	if (bg_start(&x->src, argv, why, whylen) < 0)
 		return -1;
 	int fd = bg_connect_unix(&x->src, x->sock[0], BG_POLL_US, (int)(BOOT_TIMEOUT_MS * x->scale), why, whylen);
@@ -369,7 +219,7 @@ static int run_qemu(struct mig_run *x, double *out, char *why, size_t whylen)
 				   "capabilities", "capability", "events", "state", 1), NULL, why, whylen) < 0 ||
 	    measure_dirty(x, &out[M8_DIRTY], why, whylen) < 0)
 		goto out;
-	arm(x);
+	beats_arm(&x->b);
 	if (qmp_call(&q, json_pack("{s:s, s:{s:s}}", "execute", "migrate", "arguments", "uri", url), NULL, why,
 		     whylen) < 0)
 		goto out;
@@ -405,7 +255,13 @@ out:
 	return r;
 }
 
-static int run_migrate(struct bench_case *c, int side, double *out, char *why, size_t whylen, char **output)
+/*
+ * One migration of side's guest (guest_mib of RAM, writing all but
+ * SPARE_MIB at pages_s) by QEMU (qemu) or gmvm; a QEMU destination gets
+ * dst_object as its -object (NULL: the source's).  out[] in M8_* order.
+ */
+static int one_migration(struct bench_case *c, int side, int guest_mib, double pages_s, bool qemu,
+			 const char *dst_object, double *out, char *why, size_t whylen, char **output)
 {
 	struct mig_run *x = calloc(1, sizeof(*x));
 	int r = -1;
@@ -416,19 +272,13 @@ static int run_migrate(struct bench_case *c, int side, double *out, char *why, s
 	}
 	x->c = c;
 	x->side = side;
-	x->scale = c->timeout_scale * (mib > 512 ? mib / 512.0 : 1);
+	x->dst_object = dst_object;
+	x->scale = c->timeout_scale * (guest_mib > 512 ? guest_mib / 512.0 : 1);
 	x->src.out = x->dst.out = -1;
-	double pages_s = pct[side] ? link_bps * pct[side] / 100 / 4096 : IDLE_PAGES_S;
-
-	if (pct[side] && link_bps == 0) {
-		snprintf(why, whylen, "no link bandwidth: the gmvm idle side must run first");
-		free(x);
-		return -1;
-	}
 	x->beat = pages_s / BEATS_PER_S > 1 ? (int)(pages_s / BEATS_PER_S) : 1;
 	snprintf(x->cmdline, sizeof(x->cmdline),
 		 "dirty.mb=%d dirty.share=100 dirty.rate=%.0f dirty.beat=%d dirty.seconds=36000 dirty.rounds=1000000000",
-		 written_mib, pages_s, x->beat);
+		 guest_mib - SPARE_MIB, pages_s, x->beat);
 	path(x->con[0], opts, "mig-src.con");
 	path(x->con[1], opts, "mig-dst.con");
 	path(x->in, opts, "mig-in.sock");
@@ -436,7 +286,7 @@ static int run_migrate(struct bench_case *c, int side, double *out, char *why, s
 	unlink(x->in);
 	unlink(x->sock[0]);
 	if (beats_start(&x->b, x->con, why, whylen) == 0) {
-		r = side % 2 ? run_qemu(x, out, why, whylen) : run_gmvm(x, out, why, whylen);
+		r = qemu ? run_qemu(x, out, why, whylen) : run_gmvm(x, out, why, whylen);
 		if (r == 0 && x->b.bad) {
 			snprintf(why, whylen, "the guest printed '%s'", x->b.bad_line);
 			r = -1;
@@ -460,6 +310,29 @@ static int run_migrate(struct bench_case *c, int side, double *out, char *why, s
 	return r;
 }
 
+static int run_migrate(struct bench_case *c, int side, double *out, char *why, size_t whylen, char **output)
+{
+	double pages_s = pct[side] ? link_bps * pct[side] / 100 / 4096 : IDLE_PAGES_S;
+
+	if (pct[side] && link_bps == 0) {
+		snprintf(why, whylen, "no link bandwidth: the gmvm idle side must run first");
+		return -1;
+	}
+	return one_migration(c, side, mib, pages_s, side % 2, NULL, out, why, whylen, output);
+}
+
+int bench_qemu_migration(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib, double pages_s,
+			 const char *dst_object, struct bench_migration *res, char *why, size_t whylen, char **output)
+{
+	double out[5] = { NAN, NAN, NAN, NAN, NAN };
+	int r;
+
+	opts = o;
+	r = one_migration(c, side, guest_mib, pages_s, true, dst_object, out, why, whylen, output);
+	*res = (struct bench_migration){ out[M8_TOTAL], out[M8_MB], out[M8_DOWN], out[M8_SEEN], out[M8_DIRTY] };
+	return r;
+}
+
 void bench_case_migrate(struct bench_case *c, const struct bench_opts *o)
 {
 	const char *env = getenv("GMVM_BENCH_MIGRATE_MIB");
@@ -472,7 +345,6 @@ void bench_case_migrate(struct bench_case *c, const struct bench_opts *o)
 	env = getenv("GMVM_BENCH_MIGRATE_TIMEOUT_S");
 	if (env && atoi(env) > 0)
 		migrate_timeout_ms = atoi(env) * 1000;
-	written_mib = mib - SPARE_MIB;
 	snprintf(qemu_mem, sizeof(qemu_mem), "%dM", mib);
 	snprintf(mem, sizeof(mem), "%dM,backend=memfd", mib);
 	bench_init_case(c, o, 8, "Live migration");
@@ -535,7 +407,7 @@ void bench_case_migrate(struct bench_case *c, const struct bench_opts *o)
 		 "*guest dirty MB/s*: the rate the guest actually kept over %d ms before the migration, counted from "
 		 "the beats, host-timed (where the guest has no TSC frequency dirty.rate cannot pace it and this "
 		 "shows what it did).",
-		 mib, written_mib, IDLE_PAGES_S, migrate_timeout_ms / 1000, BEATS_AFTER, RATE_WINDOW_MS);
+		 mib, mib - SPARE_MIB, IDLE_PAGES_S, migrate_timeout_ms / 1000, BEATS_AFTER, RATE_WINDOW_MS);
 	c->about = about;
 	bg_kvm_unusable(c->skip, sizeof(c->skip));
 }
