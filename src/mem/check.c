@@ -222,6 +222,11 @@ static bool memlock_short(uint64_t need, const struct gm_caps *caps)
 	       need > caps->memlock_limit;
 }
 
+int gm_mem_check_memlock(uint64_t need, const struct gm_caps *caps, const char *what, struct gm_error *err)
+{
+	return memlock_short(need, caps) ? memlock_fail(need, caps, what, err) : 0;
+}
+
 int gm_memory_check_machine(const struct gm_config *cfg, const struct gm_caps *caps, struct gm_error *err)
 {
 	uint64_t need = gm_mem_pinned_bytes(&cfg->mem);

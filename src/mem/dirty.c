@@ -194,6 +194,12 @@ int gm_memory_dirty_start(struct gm_memory *mem, struct gm_error *err)
 	if (!mem->bound)
 		return gm_fail(err, GM_STATUS_FAILURE, EINVAL,
 			       "dirty tracking needs the memory bound to a VM; bind it first");
+	/* Logging needs a mapped binding, and KVM cannot reach pages that are out
+	 * of the direct map through one: such memory is bound gmem for good. */
+	if (mem->cfg.no_direct_map)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EOPNOTSUPP,
+			       "region %s is out of the kernel's direct map (direct-map=off), and dirty logging needs a mapped memslot KVM cannot use for it; give direct-map=on to a region that must be migrated, re-homed or diff-snapshotted",
+			       mem->name);
 	ret = alloc_bitmaps(mem, err);
 	if (ret)
 		return ret;

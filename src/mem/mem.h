@@ -194,6 +194,8 @@ void gm_mem_pin_info(const struct gm_memory *mem, struct gm_memory_info *out);
 
 /* Bytes movable=off locks for this config: 4K memfd/anon pinned regions only. */
 uint64_t gm_mem_pinned_bytes(const struct gm_mem_config *cfg);
+/* Refuse (status 2, the limit and how to raise it) when need locked bytes pass RLIMIT_MEMLOCK; what pins them starts the line. */
+int gm_mem_check_memlock(uint64_t need, const struct gm_caps *caps, const char *what, struct gm_error *err);
 
 /* The layout regions (for dirty logging, state save). */
 const struct gm_mem_region *gm_memory_regions(const struct gm_memory *mem, unsigned *n);

@@ -271,6 +271,12 @@ static int plan(struct rh *h, struct gm_error *err)
 	gm_mem_pools_refresh(&h->caps);
 	if ((r = gm_memory_check(&h->cfg, &h->caps, err)) < 0)
 		return r;
+	/* while it copies, the old object stays locked beside the new one */
+	uint64_t locked = gm_mem_pinned_bytes(&h->cfg);
+	for (unsigned i = 0; i < h->m->nmems && locked; i++)
+		locked += gm_mem_pinned_bytes(&h->m->mems[i]->cfg);
+	if ((r = gm_mem_check_memlock(locked, &h->caps, "this VM's pinned memory with the new object beside it", err)) < 0)
+		return r;
 	gm_mem_config_describe(old, h->pr.from, sizeof(h->pr.from));
 	gm_mem_config_describe(&h->cfg, h->pr.to, sizeof(h->pr.to));
 	return 0;
