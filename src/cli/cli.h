@@ -7,6 +7,7 @@
 #define GM_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "gmvm/error.h"
@@ -88,8 +89,32 @@ void gm_cli_http_free(struct gm_http_reply *r);
 /* client.c: an answer that is not 2xx: the server's line (or what we can say) on stderr; returns 1. */
 int gm_cli_report_refusal(const struct gm_http_reply *rep);
 
-/* client_print.c: a 2xx answer (a JSON object) as text; return the exit status. */
+/*
+ * client_watch.c: the perform of a subcommand whose PUT blocks until a
+ * long job ends (gmvm migrate, gmvm rehome).  On a terminal it redraws one
+ * progress line on stderr from vm.info's record of the job meanwhile.  The
+ * body's timeout_s, when there is one, bounds the wait.
+ */
 struct json_t;
+struct gm_cli_watch {
+	const char *endpoint; /* the PUT, e.g. "vm.send-migration" */
+	const char *member;   /* vm.info's record of the job, e.g. "migration" */
+	const char *rate;     /* the record's MB/s member, e.g. "bandwidth_mbps" */
+	/*
+	 * NULL, or the progress line into line from the record rec and the
+	 * common part "PHASE round N [bar] P%, R MB/s, N pages left".
+	 */
+	void (*decorate)(const struct json_t *rec, const char *common, char *line, size_t len);
+	/* A 2xx answer as a line on stdout (req: the request's body); returns the exit status. */
+	int (*print)(const struct gm_http_reply *rep, const struct json_t *req);
+	/* HTTP 400, a target refused as impossible, exits 2 (else 1); 501 exits 3 all the same. */
+	bool impossible_is_bad_input;
+};
+int gm_cli_watch(const struct gm_cli_watch *w, const char *sock, const char *body, bool json);
+/* The whole number member key of o, 0 when absent or not positive. */
+uint64_t gm_cli_u64(const struct json_t *o, const char *key);
+
+/* client_print.c: a 2xx answer (a JSON object) as text; return the exit status. */
 int gm_cli_print_ping(const struct json_t *body, FILE *out);
 int gm_cli_print_info(const struct json_t *body, FILE *out);
 int gm_cli_print_counters(const struct json_t *body, FILE *out);

@@ -1,36 +1,24 @@
 /*
  * cli/client_migrate: `gmvm migrate --api-sock PATH URL [options]`, a live
  * migration of the guest of that socket to a `gmvm run --incoming URL`.
- * The PUT of vm.send-migration blocks until the migration ends; meanwhile,
- * when stderr is a terminal, a second thread asks vm.info every 200 ms on a
- * connection of its own and redraws one progress line there, cleared
- * before the answer is shown.  Without a terminal nothing is printed while
- * it waits.  The answer is one line on stdout (exit 0), or the server's
- * line on stderr: exit 3 when the kernel lacks what was asked (HTTP 501),
- * else 1.  Also the printer of `gmvm migrate-cancel`.
+ * The PUT of vm.send-migration blocks until the migration ends, a progress
+ * line on a terminal meanwhile (client_watch.c).  The answer is one line
+ * on stdout (exit 0), or the server's line on stderr: exit 3 when the
+ * kernel lacks what was asked (HTTP 501), else 1.  Also the printer of
+ * `gmvm migrate-cancel`.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "move/transport.h"
 #include "util/escape.h"
-
-#define POLL_MS 200
-/* A poll of vm.info that takes longer is skipped: the line just waits. */
-#define POLL_TIMEOUT_S 2L
-/* With --timeout-s the server ends the migration by then; the answer may take a little longer. */
-#define ANSWER_MARGIN_S 60L
-#define BAR_WIDTH 10
 
 /* The contract's limits (docs/migration.md). */
 #define DOWNTIME_MS_MAX 60000L
@@ -175,142 +163,25 @@ static int build(const char *cmd, const char *usage, int argc, char **argv, char
 	return r;
 }
 
-/* ---- progress while it waits -------------------------------------------------- */
-
-struct progress {
-	const char *sock;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
-	bool drawn; /* a line stands on stderr */
-};
-
-static uint64_t u64(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
-
-static size_t terminal_width(void)
-{
-	struct winsize ws;
-
-	return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 80;
-}
+/* ---- progress while it waits, and the answer ------------------------------------ */
 
 /*
  * "precopy round 2 [########--]  75%, 812.3 MB/s, 250 pages left, throttle
  * 20%": the share of guest pages already over there and how fast the rest
- * goes, in 80 columns.  Cut to the terminal's width all the same: a wrapped
- * line cannot be redrawn with \r.
+ * goes, in 80 columns.
  */
-static void draw(struct progress *p, const json_t *mig)
+static void decorate(const json_t *mig, const char *common, char *line, size_t len)
 {
-	char line[512], phase[GM_ESCAPE_SHORT], bar[BAR_WIDTH + 1];
-	const char *ph = json_string_value(json_object_get(mig, "phase"));
-	uint64_t total = u64(mig, "pages_total"), left = u64(mig, "pages_left");
-	unsigned pct = total ? (unsigned)((total - (left < total ? left : total)) * 100 / total) : 0;
-	size_t width = terminal_width() - 1;
-
-	if (!ph || !strcmp(ph, "none"))
-		return;
-	for (unsigned i = 0; i < BAR_WIDTH; i++)
-		bar[i] = i < pct * BAR_WIDTH / 100 ? '#' : '-';
-	bar[BAR_WIDTH] = '\0';
-	snprintf(line, sizeof(line), "%s round %" PRIu64 " [%s] %3u%%, %.1f MB/s, %" PRIu64 " pages left, throttle %" PRIu64 "%%",
-		 gm_escape(ph, phase, sizeof(phase)), u64(mig, "round"), bar, pct,
-		 json_number_value(json_object_get(mig, "bandwidth_mbps")), left, u64(mig, "throttle_pct"));
-	if (strlen(line) > width)
-		line[width] = '\0';
-	fprintf(stderr, "\r%s\033[K", line);
-	fflush(stderr);
-	p->drawn = true;
+	snprintf(line, len, "%s, throttle %" PRIu64 "%%", common, gm_cli_u64(mig, "throttle_pct"));
 }
-
-static void poll_once(struct progress *p)
-{
-	struct gm_error err = { 0 };
-	struct gm_http_reply rep;
-
-	/* a poll that fails draws nothing: the migration's own answer says what happened */
-	if (gm_cli_http(p->sock, "GET", "vm.info", NULL, POLL_TIMEOUT_S, &rep, &err) < 0)
-		return;
-	if (rep.status == 200) {
-		json_t *j = json_loadb(rep.body, rep.len, 0, NULL);
-		const json_t *mig = json_object_get(j, "migration");
-
-		if (json_is_object(mig))
-			draw(p, mig);
-		json_decref(j);
-	}
-	gm_cli_http_free(&rep);
-}
-
-static void *poller(void *opaque)
-{
-	struct progress *p = opaque;
-	struct timespec until;
-
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop) {
-		pthread_mutex_unlock(&p->lock);
-		poll_once(p);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += POLL_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
-			;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
-}
-
-static bool progress_start(struct progress *p, pthread_t *t)
-{
-	pthread_condattr_t ca;
-
-	if (!isatty(STDERR_FILENO))
-		return false;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(t, NULL, poller, p) != 0) {
-		/* no progress line is no reason not to migrate */
-		pthread_cond_destroy(&p->wake);
-		pthread_mutex_destroy(&p->lock);
-		return false;
-	}
-	return true;
-}
-
-static void progress_stop(struct progress *p, pthread_t t)
-{
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_signal(&p->wake);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(t, NULL);
-	pthread_cond_destroy(&p->wake);
-	pthread_mutex_destroy(&p->lock);
-	if (p->drawn) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
-	}
-}
-
-/* ---- the request and its answer --------------------------------------------- */
 
 /* "migrated to URL in T ms: B bytes sent, downtime D ms, R rounds" */
-static int print_migrated(const struct gm_http_reply *rep, const char *sent_url)
+static int print_migrated(const struct gm_http_reply *rep, const json_t *req)
 {
 	char u[GM_ESCAPE_PATH];
 	json_t *j = json_loadb(rep->body, rep->len, 0, NULL);
 	const char *url = json_string_value(json_object_get(j, "destination_url"));
+	const char *sent = json_string_value(json_object_get(req, "destination_url"));
 
 	if (!json_is_object(j)) {
 		fputs("gmvm: the API answered vm.send-migration with a body that is not a JSON object; is it a gmvm API socket?\n",
@@ -319,54 +190,23 @@ static int print_migrated(const struct gm_http_reply *rep, const char *sent_url)
 		return GM_STATUS_FAILURE;
 	}
 	printf("migrated to %s in %.0f ms: %" PRIu64 " bytes sent, downtime %.1f ms, %" PRIu64 " rounds\n",
-	       gm_escape(url ? url : sent_url, u, sizeof(u)), json_number_value(json_object_get(j, "total_ms")),
-	       u64(j, "bytes_sent"), json_number_value(json_object_get(j, "downtime_ms")), u64(j, "rounds"));
+	       gm_escape(url ? url : sent ? sent : "?", u, sizeof(u)), json_number_value(json_object_get(j, "total_ms")),
+	       gm_cli_u64(j, "bytes_sent"), json_number_value(json_object_get(j, "downtime_ms")), gm_cli_u64(j, "rounds"));
 	json_decref(j);
 	return GM_STATUS_OK;
 }
 
+static const struct gm_cli_watch watch = {
+	.endpoint = "vm.send-migration",
+	.member = "migration",
+	.rate = "bandwidth_mbps",
+	.decorate = decorate,
+	.print = print_migrated,
+};
+
 static int perform(const char *sock, const char *body, bool json)
 {
-	struct progress p = { .sock = sock };
-	struct gm_error err = { 0 };
-	struct gm_http_reply rep;
-	pthread_t t;
-	json_t *req = json_loads(body, 0, NULL);
-	long timeout_s = (long)u64(req, "timeout_s");
-	const char *sent = json_string_value(json_object_get(req, "destination_url"));
-	char *url = strdup(sent ? sent : "?");
-	bool polling;
-	int r;
-
-	json_decref(req);
-	if (!url) {
-		fputs("gmvm: out of memory for the request\n", stderr);
-		return GM_STATUS_FAILURE;
-	}
-	polling = progress_start(&p, &t);
-	r = gm_cli_http(sock, "PUT", "vm.send-migration", body,
-			timeout_s ? timeout_s + ANSWER_MARGIN_S : GM_CLI_HTTP_NO_TIMEOUT, &rep, &err);
-	if (polling)
-		progress_stop(&p, t);
-	if (r < 0) {
-		r = gm_cli_report(&err);
-	} else {
-		if (rep.status >= 200 && rep.status < 300 && json) {
-			fwrite(rep.body, 1, rep.len, stdout);
-			if (rep.len && rep.body[rep.len - 1] != '\n')
-				fputc('\n', stdout);
-			r = GM_STATUS_OK;
-		} else if (rep.status >= 200 && rep.status < 300) {
-			r = print_migrated(&rep, url);
-		} else {
-			r = gm_cli_report_refusal(&rep);
-			if (rep.status == 501)
-				r = GM_STATUS_NO_KERNEL;
-		}
-		gm_cli_http_free(&rep);
-	}
-	free(url);
-	return r;
+	return gm_cli_watch(&watch, sock, body, json);
 }
 
 const struct gm_cli_args gm_cli_migrate_args = {

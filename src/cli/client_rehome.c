@@ -2,34 +2,23 @@
  * cli/client_rehome: `gmvm rehome --api-sock PATH REGION [key=value,...]`,
  * one memory region of the running guest moved onto new memory (another
  * backend, page size or NUMA node; no keys: a fresh compact copy).  The PUT
- * of vm.memory-rehome blocks until it ends; meanwhile, when stderr is a
- * terminal, a second thread asks vm.info every 200 ms on a connection of
- * its own and redraws one progress line there, cleared before the answer
- * is shown.  The answer is one line on stdout (exit 0), or the server's
- * line on stderr: exit 2 for a target refused as impossible (HTTP 400),
- * 3 when the kernel lacks it (501), else 1.  Also the printer of
- * `gmvm rehome-cancel`.
+ * of vm.memory-rehome blocks until it ends, a progress line on a terminal
+ * meanwhile (client_watch.c).  The answer is one line on stdout (exit 0),
+ * or the server's line on stderr: exit 2 for a target refused as
+ * impossible (HTTP 400), 3 when the kernel lacks it (501), else 1.  Also
+ * the printer of `gmvm rehome-cancel`.
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/ioctl.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli/cli.h"
 #include "util/escape.h"
 
-#define POLL_MS 200
-#define POLL_TIMEOUT_S 2L
-/* With timeout-s the server ends the re-home by then; the answer may take a little longer. */
-#define ANSWER_MARGIN_S 60L
-#define BAR_WIDTH 10
 #define MIB (1024.0 * 1024.0)
 
 /* ---- the body ------------------------------------------------------------------ */
@@ -165,22 +154,7 @@ static int build(const char *cmd, const char *usage, int argc, char **argv, char
 	return r;
 }
 
-/* ---- progress while it waits -------------------------------------------------- */
-
-struct progress {
-	const char *sock;
-	pthread_mutex_t lock;
-	pthread_cond_t wake;
-	bool stop;
-	bool drawn; /* a line stands on stderr */
-};
-
-static uint64_t u64(const json_t *o, const char *key)
-{
-	json_int_t v = json_integer_value(json_object_get(o, key));
-
-	return v > 0 ? (uint64_t)v : 0;
-}
+/* ---- progress while it waits, and the answer ------------------------------------ */
 
 static double real(const json_t *o, const char *key)
 {
@@ -194,128 +168,29 @@ static const char *text(const json_t *o, const char *key, char *buf, size_t len)
 	return gm_escape(s ? s : "?", buf, len);
 }
 
-static size_t terminal_width(void)
-{
-	struct winsize ws;
-
-	return ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1 ? ws.ws_col : 80;
-}
-
 /*
  * "rehome ram copying round 2 [########--]  75%, 812.3 MB/s, 250 pages
  * left": the share of the region over on the new memory and how fast the
- * rest goes, cut to the terminal's width (a wrapped line cannot be redrawn).
+ * rest goes.
  */
-static void draw(struct progress *p, const json_t *rh)
+static void decorate(const json_t *rh, const char *common, char *line, size_t len)
 {
-	char line[512], phase[GM_ESCAPE_SHORT], region[GM_ESCAPE_SHORT], bar[BAR_WIDTH + 1];
-	const char *ph = json_string_value(json_object_get(rh, "phase"));
-	uint64_t total = u64(rh, "pages_total"), left = u64(rh, "pages_left");
-	unsigned pct = total ? (unsigned)((total - (left < total ? left : total)) * 100 / total) : 0;
-	size_t width = terminal_width() - 1;
+	char region[GM_ESCAPE_SHORT];
 
-	if (!ph || !strcmp(ph, "none"))
-		return;
-	for (unsigned i = 0; i < BAR_WIDTH; i++)
-		bar[i] = i < pct * BAR_WIDTH / 100 ? '#' : '-';
-	bar[BAR_WIDTH] = '\0';
-	snprintf(line, sizeof(line), "rehome %s %s round %" PRIu64 " [%s] %3u%%, %.1f MB/s, %" PRIu64 " pages left",
-		 text(rh, "region", region, sizeof(region)), gm_escape(ph, phase, sizeof(phase)), u64(rh, "round"), bar,
-		 pct, real(rh, "copy_mbps"), left);
-	if (strlen(line) > width)
-		line[width] = '\0';
-	fprintf(stderr, "\r%s\033[K", line);
-	fflush(stderr);
-	p->drawn = true;
+	snprintf(line, len, "rehome %s %s", text(rh, "region", region, sizeof(region)), common);
 }
-
-static void poll_once(struct progress *p)
-{
-	struct gm_error err = { 0 };
-	struct gm_http_reply rep;
-
-	/* a poll that fails draws nothing: the re-home's own answer says what happened */
-	if (gm_cli_http(p->sock, "GET", "vm.info", NULL, POLL_TIMEOUT_S, &rep, &err) < 0)
-		return;
-	if (rep.status == 200) {
-		json_t *j = json_loadb(rep.body, rep.len, 0, NULL);
-		const json_t *rh = json_object_get(j, "rehome");
-
-		if (json_is_object(rh))
-			draw(p, rh);
-		json_decref(j);
-	}
-	gm_cli_http_free(&rep);
-}
-
-static void *poller(void *opaque)
-{
-	struct progress *p = opaque;
-	struct timespec until;
-
-	pthread_mutex_lock(&p->lock);
-	while (!p->stop) {
-		pthread_mutex_unlock(&p->lock);
-		poll_once(p);
-		clock_gettime(CLOCK_MONOTONIC, &until);
-		until.tv_nsec += POLL_MS * 1000000L;
-		until.tv_sec += until.tv_nsec / 1000000000L;
-		until.tv_nsec %= 1000000000L;
-		pthread_mutex_lock(&p->lock);
-		while (!p->stop && pthread_cond_timedwait(&p->wake, &p->lock, &until) == 0)
-			;
-	}
-	pthread_mutex_unlock(&p->lock);
-	return NULL;
-}
-
-static bool progress_start(struct progress *p, pthread_t *t)
-{
-	pthread_condattr_t ca;
-
-	if (!isatty(STDERR_FILENO))
-		return false;
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p->wake, &ca);
-	pthread_condattr_destroy(&ca);
-	if (pthread_create(t, NULL, poller, p) != 0) {
-		/* no progress line is no reason not to re-home */
-		pthread_cond_destroy(&p->wake);
-		pthread_mutex_destroy(&p->lock);
-		return false;
-	}
-	return true;
-}
-
-static void progress_stop(struct progress *p, pthread_t t)
-{
-	pthread_mutex_lock(&p->lock);
-	p->stop = true;
-	pthread_cond_signal(&p->wake);
-	pthread_mutex_unlock(&p->lock);
-	pthread_join(t, NULL);
-	pthread_cond_destroy(&p->wake);
-	pthread_mutex_destroy(&p->lock);
-	if (p->drawn) {
-		fputs("\r\033[K", stderr);
-		fflush(stderr);
-	}
-}
-
-/* ---- the request and its answer --------------------------------------------- */
 
 /*
  * "rehome: region ram now memfd 2M: 262144 pages copied (1024 MiB) in 3
  * rounds, 12345 skipped, paused 4.2 ms, 812 ms in all"
  */
-static int print_rehomed(const struct gm_http_reply *rep)
+static int print_rehomed(const struct gm_http_reply *rep, const json_t *req)
 {
 	char region[GM_ESCAPE_SHORT], to[GM_ESCAPE_SHORT];
 	json_t *j = json_loadb(rep->body, rep->len, 0, NULL);
 	const json_t *rh = json_object_get(j, "rehome");
 
+	(void)req;
 	if (!json_is_object(rh)) {
 		fputs("gmvm: the API answered vm.memory-rehome without a rehome object; is it a gmvm API socket?\n",
 		      stderr);
@@ -324,48 +199,25 @@ static int print_rehomed(const struct gm_http_reply *rep)
 	}
 	printf("rehome: region %s now %s: %" PRIu64 " pages copied (%.0f MiB) in %" PRIu64 " rounds, %" PRIu64
 	       " skipped, paused %.1f ms, %.0f ms in all\n",
-	       text(rh, "region", region, sizeof(region)), text(rh, "to", to, sizeof(to)), u64(rh, "pages_copied"),
-	       (double)u64(rh, "pages_copied") * 4096 / MIB, u64(rh, "round"), u64(rh, "pages_skipped"),
+	       text(rh, "region", region, sizeof(region)), text(rh, "to", to, sizeof(to)), gm_cli_u64(rh, "pages_copied"),
+	       (double)gm_cli_u64(rh, "pages_copied") * 4096 / MIB, gm_cli_u64(rh, "round"), gm_cli_u64(rh, "pages_skipped"),
 	       real(rh, "pause_ms"), real(rh, "elapsed_ms"));
 	json_decref(j);
 	return GM_STATUS_OK;
 }
 
+static const struct gm_cli_watch watch = {
+	.endpoint = "vm.memory-rehome",
+	.member = "rehome",
+	.rate = "copy_mbps",
+	.decorate = decorate,
+	.print = print_rehomed,
+	.impossible_is_bad_input = true,
+};
+
 static int perform(const char *sock, const char *body, bool json)
 {
-	struct progress p = { .sock = sock };
-	struct gm_error err = { 0 };
-	struct gm_http_reply rep;
-	pthread_t t;
-	json_t *req = json_loads(body, 0, NULL);
-	long timeout_s = (long)u64(req, "timeout_s");
-	bool polling;
-	int r;
-
-	json_decref(req);
-	polling = progress_start(&p, &t);
-	r = gm_cli_http(sock, "PUT", "vm.memory-rehome", body,
-			timeout_s ? timeout_s + ANSWER_MARGIN_S : GM_CLI_HTTP_NO_TIMEOUT, &rep, &err);
-	if (polling)
-		progress_stop(&p, t);
-	if (r < 0)
-		return gm_cli_report(&err);
-	if (rep.status >= 200 && rep.status < 300 && json) {
-		fwrite(rep.body, 1, rep.len, stdout);
-		if (rep.len && rep.body[rep.len - 1] != '\n')
-			fputc('\n', stdout);
-		r = GM_STATUS_OK;
-	} else if (rep.status >= 200 && rep.status < 300) {
-		r = print_rehomed(&rep);
-	} else {
-		r = gm_cli_report_refusal(&rep);
-		if (rep.status == 400)
-			r = GM_STATUS_BAD_INPUT;
-		else if (rep.status == 501)
-			r = GM_STATUS_NO_KERNEL;
-	}
-	gm_cli_http_free(&rep);
-	return r;
+	return gm_cli_watch(&watch, sock, body, json);
 }
 
 const struct gm_cli_args gm_cli_rehome_args = {

@@ -251,3 +251,26 @@ char *test_scratch(const char *tag, const char *name)
 	cr_assert(asprintf(&p, "%s/%s", base, name) > 0);
 	return p;
 }
+
+long read_long(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long v = -1;
+
+	if (f) {
+		if (fscanf(f, "%ld", &v) != 1)
+			v = -1;
+		fclose(f);
+	}
+	return v;
+}
+
+bool write_long(const char *path, long v)
+{
+	FILE *f = fopen(path, "w");
+	bool ok = f && fprintf(f, "%ld\n", v) > 0;
+
+	if (f && fclose(f) != 0)
+		ok = false;
+	return ok;
+}

@@ -69,6 +69,11 @@ void require_host_ram(uint64_t bytes);
  */
 char *test_scratch(const char *tag, const char *name);
 
+/* The number in the file (a sysfs or procfs knob), or -1 when it cannot be read. */
+long read_long(const char *path);
+/* Write v and a newline to the file; false when it cannot be written. */
+bool write_long(const char *path, long v);
+
 /* Number of occurrences of needle in hay. */
 size_t count_substr(const char *hay, const char *needle);
 

@@ -106,3 +106,26 @@ bool wait_file_has(const char *path, const char *want, double limit)
 	}
 	return false;
 }
+
+struct answer api_put(const char *sock, const char *endpoint, const char *body, const char *path,
+		      void (*dump)(void))
+{
+	char cmd[1024];
+	struct answer a = { 0 };
+
+	snprintf(cmd, sizeof(cmd),
+		 "curl -sS --unix-socket '%s' -X PUT %s%s%s -o '%s' -w '%%{http_code}' http://localhost/api/v1/%s",
+		 sock, body ? "-H 'Content-Type: application/json' --data '" : "", body ? body : "", body ? "'" : "",
+		 path, endpoint);
+	FILE *f = popen(cmd, "r");
+	cr_assert(f);
+	cr_assert_eq(fscanf(f, "%d", &a.http), 1, "curl gave no status");
+	pclose(f);
+	char *text = slurp(path);
+	a.body = json_loads(text, 0, NULL);
+	if (!a.body && dump)
+		dump();
+	cr_assert(a.body, "not JSON: %s", text);
+	free(text);
+	return a;
+}

@@ -1,11 +1,12 @@
 /*
  * tests/integration/procs: gmvm processes in the background, as a user
  * starts them in other terminals: spawn with output to files, wait for an
- * exit or a socket, read what they wrote.
+ * exit or a socket, read what they wrote, ask their API with curl(1).
  */
 #ifndef GM_TEST_PROCS_H
 #define GM_TEST_PROCS_H
 
+#include <jansson.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -23,5 +24,18 @@ char *slurp(const char *path);
 bool can_connect(const char *path);
 /* Wait up to limit seconds for want in the file; false if it never came. */
 bool wait_file_has(const char *path, const char *want, double limit);
+
+/* An answer of the API: the HTTP status and its JSON body (freed by the caller). */
+struct answer {
+	int http;
+	json_t *body;
+};
+/*
+ * PUT /api/v1/endpoint on the API socket sock through curl(1), with body
+ * (JSON, NULL: none), the answer's body kept in the file path.  A body
+ * that is not JSON calls dump (when not NULL), then fails the test.
+ */
+struct answer api_put(const char *sock, const char *endpoint, const char *body, const char *path,
+		      void (*dump)(void));
 
 #endif

@@ -138,29 +138,6 @@ Test(boot, hello_sees_four_vcpus, .timeout = 120)
 /* The 2M hugetlb pool, raised for one test and put back as it was. */
 #define NR_HUGEPAGES_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages"
 
-static long read_long(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long v = -1;
-
-	if (f) {
-		if (fscanf(f, "%ld", &v) != 1)
-			v = -1;
-		fclose(f);
-	}
-	return v;
-}
-
-static bool write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	bool ok = f && fprintf(f, "%ld\n", v) > 0;
-
-	if (f && fclose(f) != 0)
-		ok = false;
-	return ok;
-}
-
 static long saved_hugepages = -1;
 
 static void hugetlb_setup(void)

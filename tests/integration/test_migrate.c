@@ -145,33 +145,13 @@ static void start_dest(const char *extra, ...)
 		cr_assert_eq(wait_exit(mt.dst.pid, 0.02), -1, "the destination ended early:\n%s", slurp(mt.dst.err));
 }
 
-struct answer {
-	int http;
-	json_t *body;
-};
-
-/* PUT /api/v1/vm.send-migration with body through curl; the HTTP status and the JSON. */
+/* PUT /api/v1/endpoint with body through curl; the HTTP status and the JSON. */
 static struct answer put(const char *sock, const char *endpoint, const char *body)
 {
-	char cmd[1024], path[160];
-	struct answer a = { 0 };
+	char path[160];
 
 	snprintf(path, sizeof(path), "%s/answer.json", mt.dir);
-	snprintf(cmd, sizeof(cmd),
-		 "curl -sS --unix-socket '%s' -X PUT %s%s%s -o '%s' -w '%%{http_code}' http://localhost/api/v1/%s",
-		 sock, body ? "-H 'Content-Type: application/json' --data '" : "", body ? body : "", body ? "'" : "",
-		 path, endpoint);
-	FILE *f = popen(cmd, "r");
-	cr_assert(f);
-	cr_assert_eq(fscanf(f, "%d", &a.http), 1, "curl gave no status");
-	pclose(f);
-	char *text = slurp(path);
-	a.body = json_loads(text, 0, NULL);
-	if (!a.body)
-		dump_all();
-	cr_assert(a.body, "not JSON: %s", text);
-	free(text);
-	return a;
+	return api_put(sock, endpoint, body, path, dump_all);
 }
 
 static struct answer migrate(const char *fields)

@@ -53,25 +53,6 @@ static void setup(void)
 	rt.nr_hugepages = -1;
 }
 
-static long read_long(const char *path)
-{
-	char *s = slurp(path);
-	long v = *s ? strtol(s, NULL, 10) : -1;
-
-	free(s);
-	return v;
-}
-
-static bool write_long(const char *path, long v)
-{
-	FILE *f = fopen(path, "w");
-	bool ok = f && fprintf(f, "%ld\n", v) > 0;
-
-	if (f && fclose(f) != 0)
-		ok = false;
-	return ok;
-}
-
 /*
  * The tests of a suite run in parallel processes: those that read or set
  * the 2M pool hold this lock until they end (the process's exit drops it).
@@ -153,33 +134,13 @@ static void start_vm(const char *memory, const char *cmdline, ...)
 	free(elf);
 }
 
-struct answer {
-	int http;
-	json_t *body;
-};
-
-/* PUT endpoint with body (NULL: none) through curl: the HTTP status and the JSON. */
+/* PUT endpoint with body (NULL: none) through curl, the answer kept in rt.dir/file. */
 static struct answer put(const char *endpoint, const char *body, const char *file)
 {
-	char cmd[1024], path[160];
-	struct answer a = { 0 };
+	char path[160];
 
 	snprintf(path, sizeof(path), "%s/%s", rt.dir, file);
-	snprintf(cmd, sizeof(cmd),
-		 "curl -sS --unix-socket '%s' -X PUT %s%s%s -o '%s' -w '%%{http_code}' http://localhost/api/v1/%s",
-		 rt.sock, body ? "-H 'Content-Type: application/json' --data '" : "", body ? body : "", body ? "'" : "",
-		 path, endpoint);
-	FILE *f = popen(cmd, "r");
-	cr_assert(f);
-	cr_assert_eq(fscanf(f, "%d", &a.http), 1, "curl gave no status");
-	pclose(f);
-	char *text = slurp(path);
-	a.body = json_loads(text, 0, NULL);
-	if (!a.body)
-		dump_all();
-	cr_assert(a.body, "not JSON: %s", text);
-	free(text);
-	return a;
+	return api_put(rt.sock, endpoint, body, path, dump_all);
 }
 
 static struct answer rehome(const char *body)

@@ -190,6 +190,33 @@ int test_handle(struct gm_api *api, const char *method, const char *name, const 
 	return status;
 }
 
+struct gm_api *test_api;
+json_t *test_obj;
+
+void test_detached_init(void)
+{
+	struct gm_error err = { 0 };
+
+	cr_assert_eq(gm_api_new_detached(&test_api, &err), 0, "%s", err.msg);
+	test_obj = NULL;
+}
+
+void test_detached_fini(void)
+{
+	json_decref(test_obj);
+	gm_api_destroy(test_api);
+}
+
+void test_expect_put(const char *endpoint, const char *body, int want, const char *needle)
+{
+	json_decref(test_obj);
+	int status = test_handle(test_api, "PUT", endpoint, body, &test_obj);
+	const char *line = test_error_line(test_obj);
+
+	cr_assert_eq(status, want, "status %d, want %d for %s: %s", status, want, body, line);
+	cr_assert_not_null(strstr(line, needle), "'%s' not in: %s", needle, line);
+}
+
 int test_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };

@@ -51,6 +51,19 @@ const char *test_error_line(json_t *obj);
 int test_handle(struct gm_api *api, const char *method, const char *name, const char *body,
 		json_t **obj);
 
+/*
+ * The suites on a detached api (no socket, no machine):
+ * TestSuite(name, .init = test_detached_init, .fini = test_detached_fini)
+ * gives each test test_api, and test_obj for the reply (NULL at first,
+ * freed after the test).
+ */
+extern struct gm_api *test_api;
+extern json_t *test_obj;
+void test_detached_init(void);
+void test_detached_fini(void);
+/* PUT endpoint with body (or NULL) on test_api: asserts status want and an error line holding needle. */
+void test_expect_put(const char *endpoint, const char *body, int want, const char *needle);
+
 /* A blocking connection to path, or -1 with errno. */
 int test_connect(const char *path);
 /* Microseconds on CLOCK_MONOTONIC. */

@@ -15,69 +15,42 @@
 #include "api/api_internal.h"
 #include "api_test.h"
 
-static struct gm_api *api;
-static json_t *obj;
-
-static void setup(void)
-{
-	struct gm_error err = { 0 };
-
-	cr_assert_eq(gm_api_new_detached(&api, &err), 0, "%s", err.msg);
-	obj = NULL;
-}
-
-static void teardown(void)
-{
-	json_decref(obj);
-	gm_api_destroy(api);
-}
-
-TestSuite(rehome, .init = setup, .fini = teardown);
-
-static void expect(const char *endpoint, const char *body, int want, const char *needle)
-{
-	json_decref(obj);
-	int status = test_handle(api, "PUT", endpoint, body, &obj);
-	const char *line = test_error_line(obj);
-
-	cr_assert_eq(status, want, "status %d, want %d for %s: %s", status, want, body, line);
-	cr_assert_not_null(strstr(line, needle), "'%s' not in: %s", needle, line);
-	cr_assert_null(strchr(line, '\n'), "more than one line: %s", line);
-}
+TestSuite(rehome, .init = test_detached_init, .fini = test_detached_fini);
 
 Test(rehome, good_bodies_reach_the_machine_check)
 {
-	expect("vm.memory-rehome", "{}", 409, "no VM is attached yet");
-	expect("vm.memory-rehome",
-	       "{\"region\":\"extra\",\"backend\":\"memfd\",\"hugepages\":\"2M\",\"numa_node\":0,\"prealloc\":true,"
-	       "\"movable\":false,\"downtime_ms\":1,\"timeout_s\":0}",
-	       409, "no VM is attached yet");
-	expect("vm.memory-rehome", "{\"hugepages\":\"off\",\"numa_node\":-1}", 409, "no VM is attached yet");
-	expect("vm.memory-rehome-cancel", NULL, 409, "no VM is attached yet");
+	test_expect_put("vm.memory-rehome", "{}", 409, "no VM is attached yet");
+	test_expect_put("vm.memory-rehome",
+			"{\"region\":\"extra\",\"backend\":\"memfd\",\"hugepages\":\"2M\",\"numa_node\":0,\"prealloc\":true,"
+			"\"movable\":false,\"downtime_ms\":1,\"timeout_s\":0}",
+			409, "no VM is attached yet");
+	test_expect_put("vm.memory-rehome", "{\"hugepages\":\"off\",\"numa_node\":-1}", 409, "no VM is attached yet");
+	test_expect_put("vm.memory-rehome-cancel", NULL, 409, "no VM is attached yet");
 }
 
 Test(rehome, choices_types_and_ranges_are_400_naming_the_field)
 {
-	expect("vm.memory-rehome", "{\"backend\":\"tmpfs\"}", 400,
-	       "field 'backend' in vm.memory-rehome is 'tmpfs'; use \"guest-memfd\", \"memfd\" or \"anon\"");
-	expect("vm.memory-rehome", "{\"hugepages\":\"4M\"}", 400, "\"1G\" or \"off\"");
-	expect("vm.memory-rehome", "{\"prealloc\":\"on\"}", 400, "field 'prealloc' in vm.memory-rehome must be a boolean");
-	expect("vm.memory-rehome", "{\"movable\":1}", 400, "must be a boolean, not an integer");
-	expect("vm.memory-rehome", "{\"numa_node\":-2}", 400, "or -1 for no policy");
-	expect("vm.memory-rehome", "{\"numa_node\":\"0\"}", 400, "must be an integer");
-	expect("vm.memory-rehome", "{\"downtime_ms\":0}", 400, "1 to 60000");
-	expect("vm.memory-rehome", "{\"downtime_ms\":-5}", 400, "1 to 60000");
-	expect("vm.memory-rehome", "{\"timeout_s\":604801}", 400, "604800");
-	expect("vm.memory-rehome", "{\"size\":\"1G\"}", 400, "unknown field 'size' in vm.memory-rehome");
-	expect("vm.memory-rehome", "{\"region\":\"ram,size=1G\"}", 400, "not a region name");
-	expect("vm.memory-rehome", "{\"region\":\"\"}", 400, "not a region name");
-	expect("vm.memory-rehome", NULL, 400, "needs a JSON object as its body");
-	expect("vm.memory-rehome-cancel", "{\"now\":true}", 400, "takes no fields");
+	test_expect_put("vm.memory-rehome", "{\"backend\":\"tmpfs\"}", 400,
+			"field 'backend' in vm.memory-rehome is 'tmpfs'; use \"guest-memfd\", \"memfd\" or \"anon\"");
+	test_expect_put("vm.memory-rehome", "{\"hugepages\":\"4M\"}", 400, "\"1G\" or \"off\"");
+	test_expect_put("vm.memory-rehome", "{\"prealloc\":\"on\"}", 400,
+			"field 'prealloc' in vm.memory-rehome must be a boolean");
+	test_expect_put("vm.memory-rehome", "{\"movable\":1}", 400, "must be a boolean, not an integer");
+	test_expect_put("vm.memory-rehome", "{\"numa_node\":-2}", 400, "or -1 for no policy");
+	test_expect_put("vm.memory-rehome", "{\"numa_node\":\"0\"}", 400, "must be an integer");
+	test_expect_put("vm.memory-rehome", "{\"downtime_ms\":0}", 400, "1 to 60000");
+	test_expect_put("vm.memory-rehome", "{\"downtime_ms\":-5}", 400, "1 to 60000");
+	test_expect_put("vm.memory-rehome", "{\"timeout_s\":604801}", 400, "604800");
+	test_expect_put("vm.memory-rehome", "{\"size\":\"1G\"}", 400, "unknown field 'size' in vm.memory-rehome");
+	test_expect_put("vm.memory-rehome", "{\"region\":\"ram,size=1G\"}", 400, "not a region name");
+	test_expect_put("vm.memory-rehome", "{\"region\":\"\"}", 400, "not a region name");
+	test_expect_put("vm.memory-rehome", NULL, 400, "needs a JSON object as its body");
+	test_expect_put("vm.memory-rehome-cancel", "{\"now\":true}", 400, "takes no fields");
 }
 
 Test(rehome, other_routes_still_refuse_negative_numbers)
 {
-	expect("vm.memory-discard", "{\"gpa\":-1,\"length\":4096}", 400, "is negative");
+	test_expect_put("vm.memory-discard", "{\"gpa\":-1,\"length\":4096}", 400, "is negative");
 }
 
 Test(rehome, progress_json_names_every_member_by_phase)

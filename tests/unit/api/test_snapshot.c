@@ -9,33 +9,11 @@
 
 #include "api_test.h"
 
-static struct gm_api *api;
-static json_t *obj;
-
-static void setup(void)
-{
-	struct gm_error err = { 0 };
-
-	cr_assert_eq(gm_api_new_detached(&api, &err), 0, "%s", err.msg);
-	obj = NULL;
-}
-
-static void teardown(void)
-{
-	json_decref(obj);
-	gm_api_destroy(api);
-}
-
-TestSuite(snapshot, .init = setup, .fini = teardown);
+TestSuite(snapshot, .init = test_detached_init, .fini = test_detached_fini);
 
 static void expect(const char *body, int want, const char *needle)
 {
-	json_decref(obj);
-	int status = test_handle(api, "PUT", "vm.snapshot", body, &obj);
-	const char *line = test_error_line(obj);
-
-	cr_assert_eq(status, want, "status %d, want %d for %s: %s", status, want, body, line);
-	cr_assert_not_null(strstr(line, needle), "'%s' not in: %s", needle, line);
+	test_expect_put("vm.snapshot", body, want, needle);
 }
 
 Test(snapshot, good_bodies_reach_the_machine_check)
@@ -47,16 +25,16 @@ Test(snapshot, good_bodies_reach_the_machine_check)
 
 Test(snapshot, is_a_put)
 {
-	json_decref(obj);
-	cr_assert_eq(test_handle(api, "GET", "vm.snapshot", NULL, &obj), 405);
-	cr_assert_not_null(strstr(test_error_line(obj), "vm.snapshot takes PUT, not GET"));
+	json_decref(test_obj);
+	cr_assert_eq(test_handle(test_api, "GET", "vm.snapshot", NULL, &test_obj), 405);
+	cr_assert_not_null(strstr(test_error_line(test_obj), "vm.snapshot takes PUT, not GET"));
 }
 
 Test(snapshot, listed_among_the_endpoints)
 {
-	json_decref(obj);
-	cr_assert_eq(test_handle(api, "GET", "vm.snapshots", NULL, &obj), 404);
-	cr_assert_not_null(strstr(test_error_line(obj), "PUT vm.snapshot"), "%s", test_error_line(obj));
+	json_decref(test_obj);
+	cr_assert_eq(test_handle(test_api, "GET", "vm.snapshots", NULL, &test_obj), 404);
+	cr_assert_not_null(strstr(test_error_line(test_obj), "PUT vm.snapshot"), "%s", test_error_line(test_obj));
 }
 
 Test(snapshot, no_body_names_the_fields)
