@@ -65,6 +65,20 @@ int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps
 		     int vm_fd, struct gm_memory **out, struct gm_error *err);
 
 /*
+ * Make a memory over fd, which already holds a region's pages (a live
+ * update: the old process handed it over): checks that fd is what cfg says
+ * (memfd or guest_memfd, cfg->size, the page size), maps it as the backend
+ * does, and neither preallocates nor sets a NUMA policy (the pages and the
+ * inode's policy exist already).  The memory keeps a duplicate of fd; the
+ * caller still owns its own.  A guest_memfd imported here records
+ * bind=mapped: this kernel refuses KVM_MEM_GUEST_MEMFD in any VM but the
+ * one that created it.  backend=anon has no fd and is refused (re-home it to
+ * memfd first).  Place, name and bind it as one from gm_memory_create.
+ */
+int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps, int vm_fd, int fd,
+		     struct gm_memory **out, struct gm_error *err);
+
+/*
  * Name the memory: its identity is the owning VM's UUID plus this region
  * name (at most 15 bytes).  The owner gives it; until then it is "ram" of
  * an all-zero UUID.
