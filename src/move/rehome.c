@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gmvm/rehome.h"
 #include "mem/mem.h"
@@ -35,6 +36,7 @@ struct rh {
 	uint64_t *data;           /* round 1: the pages that may hold data */
 	uint64_t copied, skipped; /* 4 KiB pages */
 	long fail_after;          /* GMVM_TEST_REHOME_FAIL_AFTER, -1: none */
+	long slow_ms;             /* GMVM_TEST_REHOME_SLOW_MS: a sleep before each run copied, 0: none */
 	uint64_t populates;
 	bool no_populate;         /* the kernel lacks MADV_POPULATE_WRITE */
 	bool held;
@@ -136,6 +138,9 @@ static int copy_run(struct rh *h, uint64_t first, uint64_t n, bool round1, struc
 	uint64_t end = first + n;
 	int r = 0;
 
+	/* test only: a re-home long enough to be cancelled, however fast the host copies */
+	if (h->slow_ms > 0)
+		usleep((useconds_t)h->slow_ms * 1000);
 	if (__atomic_load_n(&h->aborted, __ATOMIC_ACQUIRE))
 		return -ECANCELED; /* the message is the caller's: cancel or timeout */
 	if (!round1)
@@ -421,7 +426,7 @@ int gm_machine_rehome(struct gm_machine *m, const struct gm_rehome_params *p, st
 		      struct gm_error *err)
 {
 	struct rh *h = calloc(1, sizeof(*h));
-	const char *hook = getenv("GMVM_TEST_REHOME_FAIL_AFTER");
+	const char *hook = getenv("GMVM_TEST_REHOME_FAIL_AFTER"), *slow = getenv("GMVM_TEST_REHOME_SLOW_MS");
 	int expect = 0, r;
 
 	if (!h)
@@ -429,6 +434,7 @@ int gm_machine_rehome(struct gm_machine *m, const struct gm_rehome_params *p, st
 	h->m = m;
 	h->p = *p;
 	h->fail_after = hook && *hook ? strtol(hook, NULL, 10) : -1;
+	h->slow_ms = slow && *slow ? strtol(slow, NULL, 10) : 0;
 	h->rs = (struct gm_rounds){ .m = m, .what = "re-home", .moved = "copied", .sink = &copy_sink, .opaque = h,
 				    .downtime_ms = p->downtime_ms ? p->downtime_ms : 10 };
 	snprintf(h->pr.region, sizeof(h->pr.region), "%s", p->region && *p->region ? p->region : GM_RAM_REGION);

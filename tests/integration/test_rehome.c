@@ -553,7 +553,11 @@ Test(rehome, busy_then_cancel_leaves_the_guest_on_its_old_memory)
 	struct run_result r;
 	bool cancelled = false;
 
+	/* test only: 100 ms before each run copied, so the cancel (a process
+	 * started under emulation takes seconds) comes while it copies */
+	setenv("GMVM_TEST_REHOME_SLOW_MS", "100", 1);
 	start_vm("size=1G,backend=memfd", "dirty.mb=64 dirty.seconds=60 dirty.rounds=6000", NULL);
+	unsetenv("GMVM_TEST_REHOME_SLOW_MS");
 	for (int attempt = 0; attempt < 6 && !cancelled; attempt++) {
 		struct bg b = { .body = bodies[attempt % 2] };
 		char *ev = slurp(rt.events);

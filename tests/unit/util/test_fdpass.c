@@ -281,7 +281,9 @@ Test(fdpass, a_frame_cut_short_is_refused)
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	header(h, GM_FDPASS_MAGIC, GM_FDPASS_VERSION, 1, 100, 1);
 	raw_send(h, sizeof(h), p, 1);
-	raw_send("only fifty bytes ........................ of 100", 50, NULL, 0);
+	static const char fifty[50] = "only fifty bytes ........................ of 100";
+
+	raw_send(fifty, sizeof(fifty), NULL, 0);
 	shutdown(sv[0], SHUT_WR);
 	close(p[0]);
 	close(p[1]);
