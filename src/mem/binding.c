@@ -93,6 +93,9 @@ static int check_mode(const struct gm_memory *mem, enum gm_bind mode, struct gm_
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "bind=gmem needs backend=guest-memfd, and this memory is backend=%s; use bind=mapped",
 			       mem->cfg.backend == GM_BACKEND_MEMFD ? "memfd" : "anon");
+	if (mode == GM_BIND_GMEM && mem->foreign_gmem)
+		return gm_fail(err, GM_STATUS_NO_KERNEL, EOPNOTSUPP,
+			       "this guest_memfd was made by another VM, and this kernel binds a guest_memfd only to the VM that created it (KVM_LINK_GUEST_MEMFD is not upstream); keep bind=mapped");
 	if (mode == GM_BIND_GMEM && mem->dirty.active)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EBUSY,
 			       "bind=gmem is refused while dirty tracking is on, because a guest_memfd memslot cannot log dirty pages; stop tracking first (it returns to gmem by itself) or keep bind=mapped");

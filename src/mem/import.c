@@ -181,6 +181,7 @@ int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps
 		 * as given so gm_mem_effective_bind says mapped as well. */
 		mem->cfg.bind = GM_BIND_MAPPED;
 		mem->cfg.bind_given = true;
+		mem->foreign_gmem = true;
 	} else {
 		mem->cfg.bind = gm_mem_effective_bind(cfg);
 	}

@@ -69,6 +69,7 @@ struct gm_memory {
 	enum gm_bind binding;      /* current mode, or the one bind will use */
 	bool bound;
 	bool file_private;         /* RAM is a private mapping of a snapshot file (filemap.c) */
+	bool foreign_gmem;         /* a guest_memfd another VM created (import.c): bindable mapped only */
 	uint8_t uuid[16];          /* the owning VM's UUID (gm_memory_set_identity) */
 	char name[16];             /* region name within that VM: "ram" */
 	struct gm_mem_dirty dirty;

@@ -291,6 +291,9 @@ Test(import_kvm, guest_memfd_into_a_second_vm_binds_mapped)
 		     "an imported guest_memfd must not ask for the gmem binding");
 	gm_memory_destroy(orig);
 	mt_vm_close(&a);
+	cr_expect_eq(gm_memory_bind(mem, GM_BIND_GMEM, &err), -EOPNOTSUPP, "an imported guest_memfd was bound gmem");
+	cr_expect(strstr(err.msg, "binds a guest_memfd only to the VM that created it"), "%s", err.msg);
+	gm_error_clear(&err);
 	cr_assert_eq(gm_memory_bind(mem, gm_memory_config(mem)->bind, &err), 0, "%s", err.msg);
 	*(uint8_t *)gm_memory_hva(mem, 0x2001, 1) = 0;
 	cr_expect_eq(mt_vm_peek_poke(&b, mem), 0x37, "the second VM does not see the first one's memory");
