@@ -245,7 +245,7 @@ static int run_qemu(struct mig_run *x, double *out, char *why, size_t whylen)
 	if (x->c->verbose) {
 		char *d = json_dumps(ret, JSON_COMPACT);
 
-		fprintf(stderr, "  QEMU %d%%: %.600s\n", pct[x->side], d ? d : "");
+		fprintf(stderr, "  %s: %.600s\n", x->c->sides[x->side].label, d ? d : "");
 		free(d);
 	}
 	r = seen_downtime(x, &out[M8_SEEN], why, whylen);
