@@ -170,28 +170,18 @@ int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps
 	if (r)
 		return r;
 
-	mem = calloc(1, sizeof(*mem));
+	mem = gm_mem_alloc(cfg, vm_fd, err);
 	if (!mem)
-		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of host memory for the guest memory object");
-	mem->cfg = *cfg;
+		return -ENOMEM;
 	/* the pages exist: nothing to preallocate, and the inode keeps its NUMA policy */
 	mem->cfg.prealloc = false;
 	if (cfg->backend == GM_BACKEND_GUEST_MEMFD) {
 		/* KVM_MEM_GUEST_MEMFD in a VM but the creator: EINVAL.  Recorded
 		 * as given so gm_mem_effective_bind says mapped as well. */
-		mem->cfg.bind = GM_BIND_MAPPED;
+		mem->cfg.bind = mem->binding = GM_BIND_MAPPED;
 		mem->cfg.bind_given = true;
 		mem->foreign_gmem = true;
-	} else {
-		mem->cfg.bind = gm_mem_effective_bind(cfg);
 	}
-	mem->ops = gm_backend_ops(cfg->backend);
-	mem->size = cfg->size;
-	mem->page_size = cfg->page_size;
-	mem->vm_fd = vm_fd;
-	mem->nr_regions = gm_layout_regions(cfg->size, mem->regions);
-	mem->binding = mem->cfg.bind;
-	strcpy(mem->name, GM_MEM_REGION_NAME);
 	/* a duplicate of our own: the caller keeps (and closes) the fd it passed */
 	mem->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (mem->fd < 0) {

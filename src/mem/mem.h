@@ -198,6 +198,9 @@ uint64_t gm_mem_pinned_bytes(const struct gm_mem_config *cfg);
 /* Refuse (status 2, the limit and how to raise it) when need locked bytes pass RLIMIT_MEMLOCK; what pins them starts the line. */
 int gm_mem_check_memlock(uint64_t need, const struct gm_caps *caps, const char *what, struct gm_error *err);
 
+/* A memory object with cfg's fields set and no backing yet (fd -1, not mapped): create's and import's start; NULL when out of memory. */
+struct gm_memory *gm_mem_alloc(const struct gm_mem_config *cfg, int vm_fd, struct gm_error *err);
+
 /* The layout regions (for dirty logging, state save). */
 const struct gm_mem_region *gm_memory_regions(const struct gm_memory *mem, unsigned *n);
 

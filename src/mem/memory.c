@@ -39,6 +39,29 @@ static void teardown(struct gm_memory *mem)
 	free(mem);
 }
 
+struct gm_memory *gm_mem_alloc(const struct gm_mem_config *cfg, int vm_fd, struct gm_error *err)
+{
+	struct gm_memory *mem = calloc(1, sizeof(*mem));
+
+	if (!mem) {
+		gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of host memory for the guest memory object");
+		return NULL;
+	}
+	mem->cfg = *cfg;
+	mem->cfg.bind = gm_mem_effective_bind(cfg);
+	mem->ops = gm_backend_ops(cfg->backend);
+	mem->fd = -1;
+	mem->size = cfg->size;
+	mem->page_size = cfg->page_size;
+	mem->vm_fd = vm_fd;
+	mem->nr_regions = gm_layout_regions(cfg->size, mem->regions);
+	mem->binding = mem->cfg.bind;
+	/* the owner names the memory (gm_memory_set_identity); until then it is
+	 * "ram" of no VM (an all-zero UUID) */
+	strcpy(mem->name, GM_MEM_REGION_NAME);
+	return mem;
+}
+
 int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps,
 		     int vm_fd, struct gm_memory **out, struct gm_error *err)
 {
@@ -53,23 +76,9 @@ int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps
 	if (ret)
 		return ret;
 
-	mem = calloc(1, sizeof(*mem));
+	mem = gm_mem_alloc(cfg, vm_fd, err);
 	if (!mem)
-		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
-			       "out of host memory for the guest memory object");
-	mem->cfg = *cfg;
-	mem->cfg.bind = gm_mem_effective_bind(cfg);
-	mem->ops = gm_backend_ops(cfg->backend);
-	mem->fd = -1;
-	mem->size = cfg->size;
-	mem->page_size = cfg->page_size;
-	mem->vm_fd = vm_fd;
-	mem->nr_regions = gm_layout_regions(cfg->size, mem->regions);
-	mem->binding = mem->cfg.bind;
-
-	/* the owner names the memory (gm_memory_set_identity); until then it is
-	 * "ram" of no VM (an all-zero UUID) */
-	strcpy(mem->name, GM_MEM_REGION_NAME);
+		return -ENOMEM;
 	ret = mem->ops->create(mem, caps, err);
 	if (!ret)
 		ret = mem->ops->map(mem, err);
