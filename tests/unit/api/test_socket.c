@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api_test.h"
+#include "../fd_count.h"
 
 static struct test_dir dir;
 
@@ -161,25 +162,13 @@ Test(socket, missing_directory_is_refused)
 	cr_assert_not_null(strstr(err.msg, "directory exists"), "%s", err.msg);
 }
 
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 /* The listening socket comes back from MHD on quiesce: it is ours to close. */
 Test(socket, destroy_closes_every_descriptor)
 {
-	int before = open_fds();
+	int before = test_open_fds();
 	struct gm_api *api = test_server_start(&dir, NULL);
 
 	assert_pinged();
 	gm_api_destroy(api);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }

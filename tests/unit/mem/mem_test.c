@@ -78,17 +78,6 @@ bool mt_all_bytes(const void *p, size_t len, uint8_t value)
 	return true;
 }
 
-int mt_open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 void mt_vm_open(struct mt_vm *vm)
 {

@@ -28,8 +28,8 @@ size_t mt_resident_pages(const void *p, size_t len);
 
 bool mt_all_bytes(const void *p, size_t len, uint8_t value);
 
-/* Open fds of this process (to catch leaks). */
-int mt_open_fds(void);
+/* Open fds of this process (to catch leaks): test_open_fds. */
+#include "../fd_count.h"
 
 /* A VM with one vCPU that runs real-mode code from guest memory. */
 struct mt_vm {

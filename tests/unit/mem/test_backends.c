@@ -371,12 +371,12 @@ Test(guest_memfd, create_without_a_vm_fails_cleanly)
 	struct gm_caps caps = mt_caps_real();
 	struct gm_memory *mem = NULL;
 	struct gm_error err = { 0 };
-	int fds = mt_open_fds();
+	int fds = test_open_fds();
 
 	cr_expect_eq(gm_memory_create(&cfg, &caps, -1, &mem, &err), -EBADF);
 	cr_expect(strstr(err.msg, "create the VM before its memory"), "%s", err.msg);
 	cr_expect_null(mem);
-	cr_expect_eq(mt_open_fds(), fds);
+	cr_expect_eq(test_open_fds(), fds);
 }
 
 Test(memfd, failed_hugetlb_reservation_undoes_everything)
@@ -386,7 +386,7 @@ Test(memfd, failed_hugetlb_reservation_undoes_everything)
 	struct gm_memory *mem = NULL;
 	struct gm_error err = { 0 };
 	const struct gm_hugetlb_pool *pool = gm_caps_hugetlb(&caps, GM_PAGE_1G);
-	int fds = mt_open_fds();
+	int fds = test_open_fds();
 
 	if (!pool)
 		cr_skip_test("this kernel has no 1G hugetlb pages");
@@ -400,7 +400,7 @@ Test(memfd, failed_hugetlb_reservation_undoes_everything)
 	cr_expect(strstr(err.msg, "hugetlb pool has too few free pages; raise /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages"),
 		  "%s", err.msg);
 	cr_expect_null(mem);
-	cr_expect_eq(mt_open_fds(), fds, "no fd left open");
+	cr_expect_eq(test_open_fds(), fds, "no fd left open");
 }
 
 Test(identity, the_owner_names_the_memory)

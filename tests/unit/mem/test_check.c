@@ -303,10 +303,10 @@ Test(check, create_refuses_what_check_refuses_without_side_effects)
 	struct gm_mem_config cfg = mt_cfg(GM_BACKEND_MEMFD, 0);
 	struct gm_memory *mem = (struct gm_memory *)0x1;
 	struct gm_error err = { 0 };
-	int fds = mt_open_fds();
+	int fds = test_open_fds();
 
 	cr_assert_eq(gm_memory_create(&cfg, &caps, -1, &mem, &err), -EINVAL);
 	cr_expect_null(mem);
 	cr_expect_eq(err.status, GM_STATUS_BAD_INPUT);
-	cr_expect_eq(mt_open_fds(), fds);
+	cr_expect_eq(test_open_fds(), fds);
 }

@@ -48,7 +48,7 @@ Test(import, memfd_shows_the_bytes_and_allocates_nothing)
 	struct gm_caps caps = mt_caps_generous();
 	struct gm_error err = { 0 };
 	struct gm_memory *orig, *mem = NULL;
-	int before = mt_open_fds();
+	int before = test_open_fds();
 	uint8_t *o, *n;
 	uint64_t held;
 
@@ -80,7 +80,7 @@ Test(import, memfd_shows_the_bytes_and_allocates_nothing)
 	gm_memory_destroy(orig);
 	cr_expect_eq(n[0x2000], 0x42);
 	gm_memory_destroy(mem);
-	cr_expect_eq(mt_open_fds(), before, "fds leaked");
+	cr_expect_eq(test_open_fds(), before, "fds leaked");
 }
 
 Test(import, a_size_mismatch_is_refused)
@@ -89,13 +89,13 @@ Test(import, a_size_mismatch_is_refused)
 	struct gm_caps caps = mt_caps_generous();
 	struct gm_error err = { 0 };
 	struct gm_memory *orig = make_memfd(SIZE), *mem = (void *)1;
-	int before = mt_open_fds();
+	int before = test_open_fds();
 
 	cr_assert_eq(gm_memory_import(&cfg, &caps, -1, gm_memory_fd(orig), &mem, &err), -EINVAL);
 	cr_expect_null(mem);
 	cr_expect_eq(err.status, GM_STATUS_BAD_INPUT);
 	cr_expect(strstr(err.msg, "holds 64M and the region is 128M"), "%s", err.msg);
-	cr_expect_eq(mt_open_fds(), before, "a refused import left an fd open");
+	cr_expect_eq(test_open_fds(), before, "a refused import left an fd open");
 	gm_memory_destroy(orig);
 }
 
@@ -108,10 +108,10 @@ Test(import, a_pipe_is_refused)
 	int p[2], before;
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
-	before = mt_open_fds();
+	before = test_open_fds();
 	cr_assert_eq(gm_memory_import(&cfg, &caps, -1, p[0], &mem, &err), -EINVAL);
 	cr_expect(strstr(err.msg, "is not guest memory (pipe:["), "%s", err.msg);
-	cr_expect_eq(mt_open_fds(), before);
+	cr_expect_eq(test_open_fds(), before);
 	close(p[0]);
 	close(p[1]);
 }
@@ -221,7 +221,7 @@ Test(import, hugetlb_2M_memfd_shows_the_bytes)
 	struct gm_caps caps = mt_caps_generous();
 	struct gm_error err = { 0 };
 	struct gm_memory *mem = NULL;
-	int fd = hugetlb_memfd(4 * MT_MIB), before = mt_open_fds();
+	int fd = hugetlb_memfd(4 * MT_MIB), before = test_open_fds();
 	uint8_t *n;
 
 	cfg.page_size = GM_PAGE_2M;
@@ -232,7 +232,7 @@ Test(import, hugetlb_2M_memfd_shows_the_bytes)
 	cr_expect_str_eq((char *)n + GM_PAGE_2M, "second");
 	cr_expect_eq(gm_memory_page_size(mem), GM_PAGE_2M);
 	gm_memory_destroy(mem);
-	cr_expect_eq(mt_open_fds(), before);
+	cr_expect_eq(test_open_fds(), before);
 
 	/* the same fd is not 4K memory */
 	gm_error_clear(&err);

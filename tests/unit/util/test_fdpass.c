@@ -16,20 +16,9 @@
 
 #include "util/fdpass.h"
 #include "util/le.h"
+#include "../fd_count.h"
 
 static int sv[2];
-
-static int open_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
 
 static void pair_up(void)
 {
@@ -85,7 +74,7 @@ Test(fdpass, memfd_and_pipe_round_trip)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	const char text[] = "{\"phase\":\"handover\"}";
-	int before = open_fds(), mfd, p[2], fds[2];
+	int before = test_open_fds(), mfd, p[2], fds[2];
 	uint8_t *map;
 	char got[8] = { 0 };
 
@@ -126,14 +115,14 @@ Test(fdpass, memfd_and_pipe_round_trip)
 	close(mfd);
 	close(p[0]);
 	close(p[1]);
-	cr_assert_eq(open_fds(), before, "fds leaked: %d before, %d after", before, open_fds());
+	cr_assert_eq(test_open_fds(), before, "fds leaked: %d before, %d after", before, test_open_fds());
 }
 
 Test(fdpass, frames_keep_their_own_fds_and_take_moves_one)
 {
 	struct gm_fdpass_msg a, b;
 	struct gm_error err = { 0 };
-	int before = open_fds(), p[2], fd;
+	int before = test_open_fds(), p[2], fd;
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	/* two frames back to back, fds on the first only: the second must not see them */
@@ -155,7 +144,7 @@ Test(fdpass, frames_keep_their_own_fds_and_take_moves_one)
 	gm_fdpass_msg_free(&b);
 	close(p[0]);
 	close(p[1]);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }
 
 Test(fdpass, bad_magic_is_refused_and_its_fds_closed)
@@ -163,7 +152,7 @@ Test(fdpass, bad_magic_is_refused_and_its_fds_closed)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	uint8_t h[GM_FDPASS_HDR_SIZE];
-	int before = open_fds(), p[2];
+	int before = test_open_fds(), p[2];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	header(h, 0x12345678, GM_FDPASS_VERSION, 1, 0, 2);
@@ -173,7 +162,7 @@ Test(fdpass, bad_magic_is_refused_and_its_fds_closed)
 	cr_assert_eq(gm_fdpass_recv(sv[1], 16, 4, 1000, &msg, &err), -EPROTO);
 	cr_assert(strstr(err.msg, "not a gmvm handover frame"), "%s", err.msg);
 	cr_assert_eq(msg.nfds, 0);
-	cr_assert_eq(open_fds(), before, "the refused frame's fds stayed open");
+	cr_assert_eq(test_open_fds(), before, "the refused frame's fds stayed open");
 }
 
 Test(fdpass, another_version_is_refused)
@@ -181,7 +170,7 @@ Test(fdpass, another_version_is_refused)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	uint8_t h[GM_FDPASS_HDR_SIZE];
-	int before = open_fds(), p[2];
+	int before = test_open_fds(), p[2];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	header(h, GM_FDPASS_MAGIC, GM_FDPASS_VERSION + 1, 1, 0, 1);
@@ -190,14 +179,14 @@ Test(fdpass, another_version_is_refused)
 	close(p[1]);
 	cr_assert_eq(gm_fdpass_recv(sv[1], 16, 4, 1000, &msg, &err), -EPROTONOSUPPORT);
 	cr_assert(strstr(err.msg, "version 2"), "%s", err.msg);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }
 
 Test(fdpass, too_many_fds_are_refused_on_both_sides)
 {
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
-	int before = open_fds(), p[2], many[GM_FDPASS_MAX_FDS + 1];
+	int before = test_open_fds(), p[2], many[GM_FDPASS_MAX_FDS + 1];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	for (unsigned i = 0; i < GM_FDPASS_MAX_FDS + 1; i++)
@@ -213,7 +202,7 @@ Test(fdpass, too_many_fds_are_refused_on_both_sides)
 	cr_assert_eq(msg.nfds, 0);
 	close(p[0]);
 	close(p[1]);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }
 
 Test(fdpass, truncated_control_data_is_refused)
@@ -221,7 +210,7 @@ Test(fdpass, truncated_control_data_is_refused)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	uint8_t h[GM_FDPASS_HDR_SIZE];
-	int before = open_fds(), p[2], many[60];
+	int before = test_open_fds(), p[2], many[60];
 
 	/* more fds than the receiver's control buffer holds: MSG_CTRUNC, the
 	 * ones that did arrive must be closed */
@@ -233,7 +222,7 @@ Test(fdpass, truncated_control_data_is_refused)
 	close(p[0]);
 	close(p[1]);
 	cr_assert_eq(gm_fdpass_recv(sv[1], 16, GM_FDPASS_MAX_FDS, 1000, &msg, &err), -E2BIG);
-	cr_assert_eq(open_fds(), before, "fds of a truncated control message stayed open");
+	cr_assert_eq(test_open_fds(), before, "fds of a truncated control message stayed open");
 }
 
 Test(fdpass, fds_not_as_announced_are_refused)
@@ -241,7 +230,7 @@ Test(fdpass, fds_not_as_announced_are_refused)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	uint8_t h[GM_FDPASS_HDR_SIZE];
-	int before = open_fds(), p[2];
+	int before = test_open_fds(), p[2];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	header(h, GM_FDPASS_MAGIC, GM_FDPASS_VERSION, 1, 0, 2);
@@ -250,7 +239,7 @@ Test(fdpass, fds_not_as_announced_are_refused)
 	close(p[1]);
 	cr_assert_eq(gm_fdpass_recv(sv[1], 16, 4, 1000, &msg, &err), -EPROTO);
 	cr_assert(strstr(err.msg, "announced 2 fds and 1 came"), "%s", err.msg);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }
 
 Test(fdpass, fds_after_the_first_byte_are_refused)
@@ -258,7 +247,7 @@ Test(fdpass, fds_after_the_first_byte_are_refused)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	uint8_t h[GM_FDPASS_HDR_SIZE];
-	int before = open_fds(), p[2];
+	int before = test_open_fds(), p[2];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	header(h, GM_FDPASS_MAGIC, GM_FDPASS_VERSION, 1, 4, 1);
@@ -268,7 +257,7 @@ Test(fdpass, fds_after_the_first_byte_are_refused)
 	close(p[1]);
 	cr_assert_eq(gm_fdpass_recv(sv[1], 16, 4, 1000, &msg, &err), -EPROTO);
 	cr_assert(strstr(err.msg, "after the frame's first byte"), "%s", err.msg);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }
 
 Test(fdpass, a_frame_cut_short_is_refused)
@@ -276,7 +265,7 @@ Test(fdpass, a_frame_cut_short_is_refused)
 	struct gm_fdpass_msg msg;
 	struct gm_error err = { 0 };
 	uint8_t h[GM_FDPASS_HDR_SIZE];
-	int before = open_fds(), p[2];
+	int before = test_open_fds(), p[2];
 
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	header(h, GM_FDPASS_MAGIC, GM_FDPASS_VERSION, 1, 100, 1);
@@ -290,7 +279,7 @@ Test(fdpass, a_frame_cut_short_is_refused)
 	cr_assert_eq(gm_fdpass_recv(sv[1], 4096, 4, 1000, &msg, &err), -EPROTO);
 	cr_assert(strstr(err.msg, "truncated handover frame"), "%s", err.msg);
 	cr_assert(strstr(err.msg, "50 of 100 payload bytes"), "%s", err.msg);
-	cr_assert_eq(open_fds(), before);
+	cr_assert_eq(test_open_fds(), before);
 }
 
 Test(fdpass, a_header_cut_short_is_refused)
