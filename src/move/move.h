@@ -64,6 +64,9 @@ struct gm_move_region {
 	uint64_t npages; /* GM_MOVE_PAGE pages */
 };
 
+/* Pages a dirty bitmap of npages selects (set bits). */
+uint64_t gm_move_bits(const uint64_t *bm, uint64_t npages);
+
 /* m's memory regions in index order (the stream's region numbers); how many. */
 unsigned gm_move_regions(struct gm_machine *m, struct gm_move_region *out, unsigned max);
 

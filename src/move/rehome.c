@@ -184,15 +184,6 @@ static uint64_t next_clear(const uint64_t *bm, uint64_t p, uint64_t n)
 	return n;
 }
 
-static uint64_t popcount(const uint64_t *bm, uint64_t npages)
-{
-	uint64_t c = 0;
-
-	for (uint64_t w = 0; w < (npages + 63) / 64; w++)
-		c += (uint64_t)__builtin_popcountll(bm[w]);
-	return c;
-}
-
 /* The rounds' sink: round 1 every page that may hold data, later rounds the dirty ones. */
 static int sink_move(struct gm_rounds *rs, bool all, struct gm_error *err)
 {
@@ -205,7 +196,7 @@ static int sink_move(struct gm_rounds *rs, bool all, struct gm_error *err)
 		if ((r = gm_memory_data_pages(h->mem, h->data, err)) < 0)
 			return r;
 		sel = h->data;
-		h->skipped += npages - popcount(sel, npages); /* holes: never read, never allocated */
+		h->skipped += npages - gm_move_bits(sel, npages); /* holes: never read, never allocated */
 	}
 	for (uint64_t p = next_set(sel, 0, npages); p < npages && !r; p = next_set(sel, p, npages)) {
 		uint64_t end = next_clear(sel, p, npages);

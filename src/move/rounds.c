@@ -22,7 +22,7 @@
 #define THROTTLE_FIRST 20u
 #define THROTTLE_STEP 10u
 
-static uint64_t bits(const uint64_t *bm, uint64_t npages)
+uint64_t gm_move_bits(const uint64_t *bm, uint64_t npages)
 {
 	uint64_t n = 0;
 
@@ -91,7 +91,7 @@ int gm_rounds_collect(struct gm_rounds *rs, bool fresh, uint64_t *pages, struct 
 			return r;
 		for (uint64_t w = 0; w < words; w++)
 			rs->seen[i][w] |= rs->bm[i][w];
-		*pages += bits(rs->bm[i], rs->rg[i].npages);
+		*pages += gm_move_bits(rs->bm[i], rs->rg[i].npages);
 	}
 	return 0;
 }
