@@ -46,6 +46,11 @@ void gm_events_close(struct gm_events *ev);
  * attached later (routes that need one answer 409 until then).
  */
 int gm_api_create(const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err);
+/*
+ * The same on a listening socket another gmvm made at path and handed
+ * over (a live update's new process); fd is the api's from now on.
+ */
+int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err);
 void gm_api_attach(struct gm_api *api, struct gm_machine *m);
 /*
  * True once a client asked the process to end (PUT vmm.shutdown); the

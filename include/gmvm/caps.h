@@ -90,6 +90,12 @@ struct gm_caps {
 	 * says how such a kernel is recognised.
 	 */
 	bool gmem_movable;
+	/*
+	 * KVM_LINK_GUEST_MEMFD (RFC, not upstream): a guest_memfd another VM
+	 * created can be bound gmem in a new VM, so a live update keeps the gmem
+	 * binding.  Without it the new process binds such memory mapped.
+	 */
+	bool gmem_link;
 	struct gm_host_mm host_mm;
 	/* Pinning (movable=off) locks memory: RLIMIT_MEMLOCK or CAP_IPC_LOCK decide how much. */
 	bool memlock_probed;         /* the next two were read (gm_caps_probe does, always) */

@@ -110,6 +110,9 @@ struct gm_config {
 	const char *incoming;          /* tcp:HOST:PORT or unix:PATH, checked; NULL: none */
 	const char *incoming_identity; /* --incoming-identity UUID: refuse any other VM; NULL: any */
 	double incoming_timeout;       /* --incoming-timeout: seconds to wait for the sender, 0 = for ever */
+	/* --takeover FD (hidden): a live update's new process; the guest comes over fd */
+	int takeover_fd;               /* -1: none */
+	const char *test_update_die;   /* --test-update-die PHASE: tests kill the new process there */
 	/* The owner's side (gmvm run), kept here so vm.info can show them. */
 	const char *api_sock;       /* --api-sock PATH, NULL: no API */
 	const char *event_monitor;  /* --event-monitor path=FILE|fd=N, NULL: none */

@@ -10,5 +10,6 @@
 #include "gmvm/trace.h"
 #include "gmvm/machine.h"
 #include "gmvm/snapshot.h"
+#include "gmvm/update.h"
 
 #endif

@@ -57,6 +57,7 @@ enum gm_exit_kind {
 	GM_EXIT_ERROR,     /* a host-side failure (ioctl failed) */
 	GM_EXIT_SHUTDOWN,  /* gm_machine_shutdown(): asked to end (API), status 0 */
 	GM_EXIT_MIGRATED,  /* the guest runs on at a migration's destination, status 0 */
+	GM_EXIT_UPDATED,   /* a live update's new process runs the guest, status 0 */
 };
 
 /* What the machine is doing, as the API reports it. */
@@ -97,10 +98,12 @@ enum gm_event_kind {
 	GM_EVENT_MIGRATION, /* a migration changed phase or ended a round: migration */
 	GM_EVENT_MIGRATED,  /* the destination runs the guest: migration (then SHUTDOWN) */
 	GM_EVENT_REHOME,    /* a re-home changed phase, ended a round, or ended: rehome */
+	GM_EVENT_UPDATE,    /* a live update changed phase or ended: update */
 };
 
 struct gm_migration_progress;
 struct gm_rehome_progress;
+struct gm_update_progress;
 
 struct gm_event {
 	enum gm_event_kind kind;
@@ -111,6 +114,7 @@ struct gm_event {
 	const struct gm_exit *exit; /* GM_EVENT_SHUTDOWN */
 	const struct gm_migration_progress *migration; /* GM_EVENT_MIGRATION, _MIGRATED */
 	const struct gm_rehome_progress *rehome;       /* GM_EVENT_REHOME */
+	const struct gm_update_progress *update;       /* GM_EVENT_UPDATE */
 };
 
 enum gm_log_level { GM_LOG_ERROR, GM_LOG_WARN, GM_LOG_INFO };

@@ -75,6 +75,8 @@ int gm_memory_create(const struct gm_mem_config *cfg, const struct gm_caps *caps
  * one that created it.  backend=anon has no fd and is refused (re-home it to
  * memfd first).  Place, name and bind it as one from gm_memory_create.
  */
+/* What gm_memory_import would refuse of cfg before it sees the fd (a live update asks before it pauses). */
+int gm_memory_import_check(const struct gm_mem_config *cfg, const struct gm_caps *caps, struct gm_error *err);
 int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps, int vm_fd, int fd,
 		     struct gm_memory **out, struct gm_error *err);
 

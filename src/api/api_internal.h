@@ -14,6 +14,7 @@
  *   snapshot.c vm.snapshot and its file:// destination
  *   migration.c vm.send-migration, vm.migration-cancel
  *   rehome.c   vm.memory-rehome, vm.memory-rehome-cancel
+ *   update.c   vmm.live-update
  *   events.c   the event monitor (gm_events_*)
  */
 #ifndef GM_API_INTERNAL_H
@@ -186,6 +187,23 @@ json_t *gm_json_rehome(const struct gm_rehome_progress *p);
 /* The same for m's current or last re-home: vm.info's "rehome". */
 json_t *gm_json_rehome_of(struct gm_machine *m);
 
+/* update.c: vmm.live-update, and the progress as JSON */
+void gm_route_live_update(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
+/* binary: an absolute path to an executable file; args: at most GM_UPDATE_MAX_ARGS
+ * strings, none an option the running VM hands over itself (--api-sock, --memory, ...) */
+int gm_check_update_binary(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+			   struct gm_api_reply *r);
+int gm_check_update_args(const struct gm_route *rt, const struct gm_field *f, json_t *val,
+			 struct gm_api_reply *r);
+struct gm_update_progress;
+/* {"phase": ..., "updates": N, and when one ran the rest of the record}; the events and the answer. */
+json_t *gm_json_update(const struct gm_update_progress *p);
+/* The same for m's current or last live update: vm.info's "live_update". */
+json_t *gm_json_update_of(struct gm_machine *m);
+
+/* events.c: the monitor's fd, which a live update hands to the new process (-1 for NULL). */
+int gm_events_fd(struct gm_events *ev);
+
 /* socket.c --------------------------------------------------------------- */
 
 /* The listening socket and how to recognise its file later. */
@@ -203,10 +221,25 @@ struct gm_api_socket {
 int gm_api_socket_open(const char *path, struct gm_api_socket *s, struct gm_error *err);
 /* Unlink the path if it is still the socket we made; free the path (the fd is not closed). */
 void gm_api_socket_unlink(struct gm_api_socket *s);
+/* A listening socket another process made at path (a live update's): ours now, recognised by the path's inode. */
+int gm_api_socket_adopt(int fd, const char *path, struct gm_api_socket *s, struct gm_error *err);
 
 /* server.c --------------------------------------------------------------- */
 
 /* Stop the server of api (in-flight answers finish first, bounded), remove its socket. */
 void gm_api_server_stop(struct gm_api *api);
+
+/*
+ * A live update hands the listening socket to a new process.  listen_fd:
+ * the socket (-1 for a detached api) and its path.  quiesce: stop
+ * accepting (answers in flight go on; new clients wait in the backlog);
+ * unquiesce: accept again on the same socket (the update aborted).
+ * handed_over: the path is the new process's now, never unlink it.
+ * quiesce and unquiesce take the api as void * to serve as the update's hooks.
+ */
+int gm_api_server_listen_fd(struct gm_api *api, const char **path);
+int gm_api_server_quiesce(void *api, struct gm_error *err);
+void gm_api_server_unquiesce(void *api);
+void gm_api_server_handed_over(struct gm_api *api);
 
 #endif

@@ -109,6 +109,11 @@ void gm_events_close(struct gm_events *ev)
 	free(ev);
 }
 
+int gm_events_fd(struct gm_events *ev)
+{
+	return ev ? ev->fd : -1;
+}
+
 /*
  * write() without dying of SIGPIPE when the reader of a pipe has gone: the
  * library installs no handler, so it blocks the signal on this thread for
@@ -182,6 +187,7 @@ static const char *event_name(enum gm_event_kind k)
 	case GM_EVENT_MIGRATION: return "migration";
 	case GM_EVENT_MIGRATED: return "migrated";
 	case GM_EVENT_REHOME: return "rehome";
+	case GM_EVENT_UPDATE: return "update";
 	}
 	return "unknown";
 }

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <microhttpd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -27,8 +28,13 @@
 /* A chunked body past the limit is read and dropped this far, then the connection is cut. */
 #define GM_API_MAX_DISCARD (16 * GM_API_MAX_BODY)
 
+/* Daemons an aborted live update left quiesced, stopped at destroy. */
+#define GM_API_MAX_RETIRED 16
+
 struct gm_api_server {
-	struct MHD_Daemon *daemon;
+	struct MHD_Daemon *daemon;   /* the one accepting; NULL while a live update holds it quiesced */
+	struct MHD_Daemon *retired[GM_API_MAX_RETIRED];
+	unsigned nretired;
 	struct gm_api_socket sock;
 	pthread_mutex_t lock;
 	pthread_cond_t drained; /* CLOCK_MONOTONIC */
@@ -189,11 +195,35 @@ static void server_free(struct gm_api_server *srv)
 	free(srv);
 }
 
-int gm_api_create(const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+/* Serve api on its socket: a new daemon over srv->sock.fd. */
+static int start_daemon(struct gm_api *api, struct gm_error *err)
 {
 	const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			       MHD_USE_POLL | MHD_USE_ITC;
+	struct gm_api_server *srv = api->server;
 	char shown[GM_ESCAPE_PATH];
+
+	/* the logger comes first so that nothing is printed while options are read */
+	srv->daemon = MHD_start_daemon(
+		flags, 0, NULL, NULL, on_request, api,
+		MHD_OPTION_EXTERNAL_LOGGER, no_log, NULL,
+		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)srv->sock.fd,
+		MHD_OPTION_CONNECTION_LIMIT, (unsigned)GM_API_MAX_CONNS,
+		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GM_API_IDLE_SECONDS,
+		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GM_API_HEADER_MEMORY,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
+		MHD_OPTION_END);
+	if (!srv->daemon)
+		return gm_fail(err, GM_STATUS_FAILURE, errno ? errno : EINVAL,
+			       "cannot start the API server on %s: %s; check the thread and fd limits",
+			       gm_escape(srv->sock.path ? srv->sock.path : "its socket", shown, sizeof(shown)),
+			       strerror(errno ? errno : EINVAL));
+	return 0;
+}
+
+/* A new api with a server on the socket that open_sock makes or adopts. */
+static int create(const char *path, int fd, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+{
 	struct gm_api *api;
 	int rc;
 
@@ -207,25 +237,16 @@ int gm_api_create(const char *path, struct gm_events *events, struct gm_api **ou
 		gm_api_free(api);
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the API server; free some memory and retry");
 	}
-	rc = gm_api_socket_open(path, &api->server->sock, err);
+	rc = fd < 0 ? gm_api_socket_open(path, &api->server->sock, err)
+		    : gm_api_socket_adopt(fd, path, &api->server->sock, err);
 	if (rc < 0)
 		goto fail;
-	/* the logger comes first so that nothing is printed while options are read */
-	api->server->daemon = MHD_start_daemon(
-		flags, 0, NULL, NULL, on_request, api,
-		MHD_OPTION_EXTERNAL_LOGGER, no_log, NULL,
-		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)api->server->sock.fd,
-		MHD_OPTION_CONNECTION_LIMIT, (unsigned)GM_API_MAX_CONNS,
-		MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)GM_API_IDLE_SECONDS,
-		MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)GM_API_HEADER_MEMORY,
-		MHD_OPTION_NOTIFY_COMPLETED, on_completed, api,
-		MHD_OPTION_END);
-	if (!api->server->daemon) {
-		rc = gm_fail(err, GM_STATUS_FAILURE, errno ? errno : EINVAL,
-			     "cannot start the API server on %s: %s; check the thread and fd limits",
-			     gm_escape(path, shown, sizeof(shown)), strerror(errno ? errno : EINVAL));
+	rc = start_daemon(api, err);
+	if (rc < 0) {
 		/* a daemon that failed to start leaves the listening socket to us */
-		gm_api_socket_unlink(&api->server->sock);
+		if (fd < 0)
+			gm_api_socket_unlink(&api->server->sock);
+		free(api->server->sock.path);
 		close(api->server->sock.fd);
 		goto fail;
 	}
@@ -235,6 +256,67 @@ fail:
 	server_free(api->server);
 	gm_api_free(api);
 	return rc;
+}
+
+int gm_api_create(const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+{
+	return create(path, -1, events, out, err);
+}
+
+int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+{
+	if (fd < 0)
+		return gm_fail(err, GM_STATUS_FAILURE, EBADF, "no API socket was handed over; this is a bug in the caller");
+	return create(path ? path : "", fd, events, out, err);
+}
+
+int gm_api_server_listen_fd(struct gm_api *api, const char **path)
+{
+	if (path)
+		*path = api->server ? api->server->sock.path : NULL;
+	return api->server ? api->server->sock.fd : -1;
+}
+
+int gm_api_server_quiesce(void *opaque, struct gm_error *err)
+{
+	struct gm_api_server *srv = ((struct gm_api *)opaque)->server;
+
+	if (!srv)
+		return 0;
+	if (srv->nretired == GM_API_MAX_RETIRED)
+		return gm_fail(err, GM_STATUS_FAILURE, EMFILE,
+			       "the API server was restarted after %d aborted live updates; restart gmvm to update again",
+			       GM_API_MAX_RETIRED);
+	/* the daemon answers what it has (this very request too), accepts no more;
+	 * the socket stays ours, so clients queue in its backlog meanwhile */
+	if (MHD_quiesce_daemon(srv->daemon) == MHD_INVALID_SOCKET)
+		return gm_fail(err, GM_STATUS_FAILURE, EINVAL,
+			       "the API server could not stop accepting connections; the live update cannot hand its socket over");
+	srv->retired[srv->nretired++] = srv->daemon;
+	srv->daemon = NULL;
+	return 0;
+}
+
+void gm_api_server_unquiesce(void *opaque)
+{
+	struct gm_api *api = opaque;
+	struct gm_error err = { 0 };
+
+	if (!api->server || api->server->daemon)
+		return;
+	/* the quiesced daemon may still be answering on this very thread: it
+	 * cannot stop here, so a new one takes the socket and the old one goes at destroy */
+	if (start_daemon(api, &err) < 0)
+		fprintf(stderr, "gmvm: the API stays down after the aborted live update: %s\n", err.msg);
+}
+
+void gm_api_server_handed_over(struct gm_api *api)
+{
+	if (!api->server)
+		return;
+	/* the new process serves the path now: forget it instead of unlinking it */
+	free(api->server->sock.path);
+	api->server->sock.path = NULL;
 }
 
 /* Wait until no request is in flight, at most GM_API_DRAIN_MS. */
@@ -256,15 +338,18 @@ static void drain(struct gm_api_server *srv)
 void gm_api_server_stop(struct gm_api *api)
 {
 	struct gm_api_server *srv = api->server;
-	MHD_socket lfd = MHD_quiesce_daemon(srv->daemon);
 
+	/* a quiesced daemon hands its listening socket back; the socket is ours either way */
+	if (srv->daemon)
+		MHD_quiesce_daemon(srv->daemon);
 	/* new clients now find no socket instead of waiting in a backlog nobody reads */
 	gm_api_socket_unlink(&srv->sock);
 	drain(srv);
-	MHD_stop_daemon(srv->daemon);
-	/* a quiesced daemon hands its listening socket back; otherwise MHD closed it */
-	if (lfd != MHD_INVALID_SOCKET)
-		close(lfd);
+	if (srv->daemon)
+		MHD_stop_daemon(srv->daemon);
+	for (unsigned i = 0; i < srv->nretired; i++)
+		MHD_stop_daemon(srv->retired[i]);
+	close(srv->sock.fd);
 	server_free(srv);
 	api->server = NULL;
 }

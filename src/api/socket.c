@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api/api_internal.h"
@@ -45,4 +46,22 @@ void gm_api_socket_unlink(struct gm_api_socket *s)
 	gm_unix_unlink(&l);
 	free(s->path);
 	s->path = NULL;
+}
+
+int gm_api_socket_adopt(int fd, const char *path, struct gm_api_socket *s, struct gm_error *err)
+{
+	struct stat st;
+
+	*s = (struct gm_api_socket){ .fd = -1 };
+	s->path = strdup(path);
+	if (!s->path)
+		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the API socket path; free some memory and retry");
+	/* the path is still the socket handed over unless someone replaced it:
+	 * then it is not ours to unlink, and ino 0 matches nothing */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		s->dev = st.st_dev;
+		s->ino = st.st_ino;
+	}
+	s->fd = fd;
+	return 0;
 }

@@ -19,6 +19,8 @@ int gm_cli_snapshot_merge(int argc, char **argv);
 /* terminal.c: raw keys for the guest's stdio console, restored at exit or on a signal. */
 void gm_cli_terminal_raw(void);
 void gm_cli_terminal_restore(void);
+/* A live update's new process: the terminal is raw already; restore it at the end as the old one would have. */
+void gm_cli_terminal_inherit_raw(void);
 
 /* Print "gmvm: MESSAGE" for err on stderr and return its exit status. */
 int gm_cli_report(const struct gm_error *err);
@@ -65,6 +67,8 @@ extern const struct gm_cli_args gm_cli_snapshot_args;
 extern const struct gm_cli_args gm_cli_migrate_args;
 /* client_rehome.c: REGION [key=value,...] for gmvm rehome, which shows progress while it blocks. */
 extern const struct gm_cli_args gm_cli_rehome_args;
+/* client_update.c: [--binary PATH] [-- ARGS...] for gmvm update, which shows the phase while it blocks. */
+extern const struct gm_cli_args gm_cli_update_args;
 
 /* client_http.c: one request to the API socket and its answer. */
 struct gm_http_reply {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -22,7 +23,7 @@
 enum opt_id {
 	O_KERNEL, O_MEMORY, O_REGION, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
 	O_EVENT_MONITOR, O_UUID, O_RESTORE, O_NEW_IDENTITY, O_RESTORE_MODE, O_DIRTY_LOG,
-	O_INCOMING, O_INCOMING_IDENTITY, O_INCOMING_TIMEOUT, O_HELP,
+	O_INCOMING, O_INCOMING_IDENTITY, O_INCOMING_TIMEOUT, O_TAKEOVER, O_TEST_UPDATE_DIE, O_HELP,
 };
 
 struct opt {
@@ -53,6 +54,9 @@ static const struct opt opts[] = {
 	{ "incoming-identity", 0, "UUID", O_INCOMING_IDENTITY },
 	{ "incoming-timeout", 0, "SECONDS", O_INCOMING_TIMEOUT },
 	{ "help", 'h', NULL, O_HELP },
+	/* not in the usage: what a live update starts its new process with (docs/live-update.md) */
+	{ "takeover", 0, "FD", O_TAKEOVER },
+	{ "test-update-die", 0, "PHASE", O_TEST_UPDATE_DIE },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -272,6 +276,7 @@ static int parse_incoming(const char *s, struct gm_config *cfg, struct gm_error 
 /* What the parser remembers between arguments. */
 struct parse_state {
 	bool mem_given;
+	bool console_given;
 	bool kernel_from_opt; /* cfg->kernel came from --kernel, not the GUEST argument */
 };
 
@@ -351,6 +356,7 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 		cfg->cmdline = val;
 		return 0;
 	case O_CONSOLE:
+		st->console_given = true;
 		return parse_console(val, cfg, err);
 	case O_ENTRY:
 		return parse_entry(val, &cfg->entry, err);
@@ -425,9 +431,42 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 		/* the spec itself is checked by gm_events_open, still before any VM exists */
 		cfg->event_monitor = val;
 		return 0;
+	case O_TAKEOVER: {
+		char *end;
+		long fd = strtol(val, &end, 10);
+
+		if (!*val || *end || fd < 3 || fd > 65535)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--takeover %s: not an fd number; this option is for the process a live update starts (PUT vmm.live-update)",
+				       Q(val, q));
+		cfg->takeover_fd = (int)fd;
+		return 0;
+	}
+	case O_TEST_UPDATE_DIE:
+		cfg->test_update_die = val;
+		return 0;
 	case O_HELP:
 		return 0;
 	}
+	return 0;
+}
+
+/* A live update's new process gets its guest, memory, identity and sockets from the old one. */
+static int check_takeover(const struct gm_config *cfg, const struct parse_state *st, struct gm_error *err)
+{
+	const char *clash = cfg->kernel ? "a guest ELF" : cfg->nrestore ? "--restore" : cfg->incoming ? "--incoming"
+			  : st->mem_given ? "--memory" : cfg->nregions ? "--region" : cfg->api_sock ? "--api-sock"
+			  : st->console_given ? "--console"
+			  : cfg->event_monitor ? "--event-monitor" : cfg->uuid ? "--uuid"
+			  : cfg->new_identity ? "--new-identity" : NULL;
+
+	if (cfg->takeover_fd < 0)
+		return cfg->test_update_die ? gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--test-update-die needs --takeover FD")
+					    : 0;
+	if (clash)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "%s with --takeover: the running gmvm hands over its guest, memory, identity and sockets; drop it",
+			       clash);
 	return 0;
 }
 
@@ -525,6 +564,11 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--new-identity and --restore-mode need --restore DIR");
 	if (cfg->nrestore && cfg->uuid && cfg->new_identity)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--uuid and --new-identity both set the identity; give one");
+	ret = check_takeover(cfg, &st, err);
+	if (ret)
+		return ret;
+	if (cfg->takeover_fd >= 0)
+		return 0;
 	if (!cfg->kernel && !cfg->nrestore && !cfg->incoming)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "missing the guest ELF; " USAGE_LINE);
 	/* a restore takes each region's size from the snapshot, an incoming guest from its sender */

@@ -248,6 +248,9 @@ static void emit_hiding(struct emit *e, const struct gm_caps *c)
 	put(e, "guest_memfd_movable", json_boolean(c->gmem_movable), "guest_memfd folio migration", "%s",
 	    c->gmem_movable ? "yes: movable=on works on guest-memfd"
 			    : "no: guest_memfd is unmovable; folio migration would allow movable=on on guest-memfd (compaction, offlining)");
+	put(e, "guest_memfd_link", json_boolean(c->gmem_link), "guest_memfd link to a new VM", "%s",
+	    c->gmem_link ? "yes (KVM_LINK_GUEST_MEMFD): after a live update guest-memfd memory stays bound gmem"
+			 : "no (KVM_LINK_GUEST_MEMFD, an RFC): a live update binds guest-memfd memory mapped in the new VM; the link would keep it gmem");
 }
 
 /* The host settings that decide what can act on guest memory, and how much may be pinned. */

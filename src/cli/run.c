@@ -106,6 +106,51 @@ static int make_machine(const struct gm_config *cfg, const struct gm_caps *caps,
 	return snap ? gm_machine_resume(*m, err) : gm_machine_start(*m, err);
 }
 
+/*
+ * A live update's new process: the guest, its memory, identity, console and
+ * sockets come from the old gmvm over --takeover FD.  The API starts only
+ * once the guest is ours (before, the old process still answers on it).
+ */
+static int take_over(const struct gm_config *cfg, const struct gm_caps *caps, struct run_ctx *ctx,
+		     struct gm_api **api, struct gm_machine **m, struct gm_error *err)
+{
+	struct gm_takeover *t = NULL;
+	const char *path = NULL;
+	int r = gm_takeover_open(cfg->takeover_fd, cfg, caps, &t, err);
+
+	if (!r)
+		r = gm_takeover_receive(t, m, err);
+	int efd = r ? -1 : gm_takeover_take_fd(t, "events", NULL);
+	if (efd >= 0) {
+		char spec[32];
+
+		snprintf(spec, sizeof(spec), "fd=%d", efd);
+		r = gm_events_open(spec, &ctx->events, err);
+	}
+	if (!r) {
+		struct gm_hooks hooks = { .opaque = ctx, .log = print_log, .event = forward_event };
+
+		gm_machine_set_hooks(*m, &hooks);
+		r = gm_takeover_finish(t, *m, err);
+	}
+	int afd = r ? -1 : gm_takeover_take_fd(t, "api", &path);
+	if (afd >= 0) {
+		struct gm_error e = { 0 };
+
+		/* the guest runs here already: without its API it runs on all the same */
+		if (gm_api_adopt(afd, path, ctx->events, api, &e) < 0) {
+			fprintf(stderr, "gmvm: the guest runs, but its API does not: %s\n", e.msg);
+			close(afd);
+		} else {
+			gm_api_attach(*api, *m);
+		}
+	}
+	if (!r && gm_machine_config(*m)->console == GM_CONSOLE_STDIO)
+		gm_cli_terminal_inherit_raw();
+	gm_takeover_close(t);
+	return r;
+}
+
 int gm_cli_run(int argc, char **argv)
 {
 	struct gm_error err = { 0 };
@@ -134,7 +179,9 @@ int gm_cli_run(int argc, char **argv)
 	if (!r)
 		r = gm_caps_probe(&caps, GM_PROBE_FAST, &err);
 	gm_trace_mark(&trace, GM_TRACE_PROBED);
-	if (!r)
+	if (!r && cfg.takeover_fd >= 0)
+		r = take_over(&cfg, &caps, &ctx, &api, &m, &err);
+	else if (!r)
 		r = make_machine(&cfg, &caps, snap, &ctx, api, &m, &in, &err);
 	gm_snapshot_close(snap);
 	if (r) {
@@ -153,7 +200,9 @@ int gm_cli_run(int argc, char **argv)
 	gm_api_destroy(api);
 	gm_incoming_close(in);
 	gm_machine_destroy(m);
-	gm_cli_terminal_restore();
+	/* after a live update the terminal is the new process's */
+	if (ex.kind != GM_EXIT_UPDATED)
+		gm_cli_terminal_restore();
 	gm_events_close(ctx.events);
 	if (cfg.trace_startup) {
 		gm_trace_mark(&trace, GM_TRACE_EXIT);

@@ -23,19 +23,23 @@ static void restore_tty_and_die(int sig)
 	raise(sig);
 }
 
-void gm_cli_terminal_raw(void)
+static void catch_signals(void)
 {
 	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 	struct sigaction sa;
 
-	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
-		return;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = restore_tty_and_die;
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
 		sigaction(sigs[i], &sa, NULL);
+}
 
+void gm_cli_terminal_raw(void)
+{
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+		return;
+	catch_signals();
 	struct termios raw = saved_tty;
 	raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
 	raw.c_iflag &= ~(tcflag_t)ICRNL;
@@ -43,6 +47,17 @@ void gm_cli_terminal_raw(void)
 	raw.c_cc[VTIME] = 0;
 	if (tcsetattr(STDIN_FILENO, TCSANOW, &raw) == 0)
 		tty_saved = 1;
+}
+
+void gm_cli_terminal_inherit_raw(void)
+{
+	/* the old gmvm made it raw and left it so: put back what raw took away */
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tty) < 0)
+		return;
+	catch_signals();
+	saved_tty.c_lflag |= ICANON | ECHO;
+	saved_tty.c_iflag |= ICRNL;
+	tty_saved = 1;
 }
 
 void gm_cli_terminal_restore(void)

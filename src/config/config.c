@@ -22,6 +22,7 @@ void gm_config_defaults(struct gm_config *cfg)
 	cfg->mem.no_direct_map = false;
 	cfg->mem.private_mem = false;
 	cfg->cpus = 1;
+	cfg->takeover_fd = -1;
 	cfg->kernel = NULL;
 	cfg->cmdline = NULL;
 	cfg->entry = GM_ENTRY_AUTO;

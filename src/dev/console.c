@@ -101,6 +101,26 @@ int gm_console_open(enum gm_console kind, const char *path, struct gm_console_io
 	return 0;
 }
 
+int gm_console_adopt(int fd, const char *path, struct gm_console_io **out, struct gm_error *err)
+{
+	struct gm_console_io *c;
+	int r = gm_console_open(GM_CONSOLE_NONE, NULL, &c, err);
+
+	if (r)
+		return r;
+	/* the file the old process opened (and truncated) once: written on at its offset */
+	c->out_fd = fd;
+	c->own_out_fd = true;
+	gm_escape(path ? path : "the console file", c->out_name, sizeof(c->out_name));
+	*out = c;
+	return 0;
+}
+
+int gm_console_file_fd(const struct gm_console_io *c)
+{
+	return c && c->own_out_fd ? c->out_fd : -1;
+}
+
 void gm_console_set_sink(struct gm_console_io *c, gm_console_out_fn fn, void *opaque)
 {
 	c->sink = fn;

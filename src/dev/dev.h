@@ -76,6 +76,10 @@ struct gm_console_io;
 typedef void (*gm_console_out_fn)(void *opaque, const char *buf, size_t len);
 
 int gm_console_open(enum gm_console kind, const char *path, struct gm_console_io **out, struct gm_error *err);
+/* A file console over fd (ours from now on), another process's console file: a live update's. */
+int gm_console_adopt(int fd, const char *path, struct gm_console_io **out, struct gm_error *err);
+/* The console file's fd (a live update hands it over), -1 for stdio or none. */
+int gm_console_file_fd(const struct gm_console_io *c);
 void gm_console_set_sink(struct gm_console_io *c, gm_console_out_fn fn, void *opaque);
 /* Where the console reports, once, that writing its output failed: one line,
  * no newline (NULL: nowhere).  The guest runs on; its further output is dropped. */

@@ -227,6 +227,18 @@ static bool probe_dirty_log(int vm_fd)
  * they are asked of a real default VM; the system fd answers only when no VM
  * could be created.
  */
+/*
+ * KVM_LINK_GUEST_MEMFD has no capability: ask with fd -1.  A kernel without
+ * it answers ENOTTY (x86's VM ioctl default); the RFC's code looks the fd
+ * up first and answers EBADF.  Anything else is not the ioctl we mean.
+ */
+static bool probe_gmem_link(int vm_fd)
+{
+	struct gm_kvm_link_guest_memfd link = { .fd = UINT64_MAX };
+
+	return ioctl(vm_fd, GM_KVM_LINK_GUEST_MEMFD, &link) < 0 && errno == EBADF;
+}
+
 static void probe_kvm(struct gm_caps *caps, int kvm_fd, int vm_fd)
 {
 	int fd = vm_fd >= 0 ? vm_fd : kvm_fd;
@@ -249,6 +261,7 @@ static void probe_kvm(struct gm_caps *caps, int kvm_fd, int vm_fd)
 	caps->dirty_ring_bytes = (uint64_t)gm_kvm_check(fd, KVM_CAP_DIRTY_LOG_RING);
 	caps->dirty_ring_acq_rel = gm_kvm_check(fd, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) > 0;
 	caps->nr_memslots = (unsigned)gm_kvm_check(fd, KVM_CAP_NR_MEMSLOTS);
+	caps->gmem_link = vm_fd >= 0 && caps->guest_memfd && probe_gmem_link(vm_fd);
 }
 
 int gm_caps_probe(struct gm_caps *caps, unsigned flags, struct gm_error *err)

@@ -157,6 +157,19 @@ struct kvm_pre_fault_memory {
 #define KVM_PRE_FAULT_MEMORY _IOWR(KVMIO, 0xd5, struct kvm_pre_fault_memory)
 #endif
 
+/*
+ * Not upstream: the RFC "KVM: guest_mem: Add ioctl KVM_LINK_GUEST_MEMFD" (v2,
+ * May 2025) lets a guest_memfd another VM made be bound in this one: on
+ * the new VM's fd it returns a new guest_memfd over the same inode.  No
+ * capability names it; the ioctl itself is the probe (caps.c).
+ */
+struct gm_kvm_link_guest_memfd {
+	__u64 fd;
+	__u64 flags;
+	__u64 reserved[6];
+};
+#define GM_KVM_LINK_GUEST_MEMFD _IOWR(KVMIO, 0xd6, struct gm_kvm_link_guest_memfd)
+
 _Static_assert(sizeof(struct kvm_userspace_memory_region2) == 160,
 	       "kvm_userspace_memory_region2 must match the kernel ABI");
 _Static_assert(offsetof(struct kvm_userspace_memory_region2, guest_memfd) == 40,

@@ -18,11 +18,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
+#include "kvm/kvm.h"
 #include "mem/backend.h"
 #include "mem/mem.h"
 
@@ -140,6 +142,38 @@ static int check_cfg(const struct gm_mem_config *cfg, struct gm_error *err)
 	return 0;
 }
 
+/*
+ * KVM_LINK_GUEST_MEMFD (an RFC, see kvm/uapi.h): a new guest_memfd over
+ * the same pages, bindable gmem in vm_fd.  Used only when it is what it
+ * claims (a guest_memfd of the same size); -1 otherwise, and the memory is
+ * bound mapped.
+ */
+static int link_gmem(int vm_fd, int fd, const struct fd_facts *theirs)
+{
+	struct gm_kvm_link_guest_memfd link = { .fd = (uint64_t)fd };
+	struct fd_facts f;
+	int nfd = ioctl(vm_fd, GM_KVM_LINK_GUEST_MEMFD, &link);
+
+	if (nfd < 0)
+		return -1;
+	/* the RFC makes it without O_CLOEXEC */
+	fcntl(nfd, F_SETFD, FD_CLOEXEC);
+	if (inspect(nfd, &f) < 0 || f.kind != FD_GMEM || f.size != theirs->size) {
+		close(nfd);
+		return -1;
+	}
+	return nfd;
+}
+
+int gm_memory_import_check(const struct gm_mem_config *cfg, const struct gm_caps *caps, struct gm_error *err)
+{
+	int r = check_cfg(cfg, err);
+
+	if (!r)
+		r = gm_mem_check_memlock(gm_mem_pinned_bytes(cfg), caps, "the imported memory with movable=off", err);
+	return r;
+}
+
 int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps, int vm_fd, int fd,
 		     struct gm_memory **out, struct gm_error *err)
 {
@@ -175,7 +209,10 @@ int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps
 		return -ENOMEM;
 	/* the pages exist: nothing to preallocate, and the inode keeps its NUMA policy */
 	mem->cfg.prealloc = false;
-	if (cfg->backend == GM_BACKEND_GUEST_MEMFD) {
+	mem->fd = -1;
+	if (cfg->backend == GM_BACKEND_GUEST_MEMFD && gm_mem_effective_bind(cfg) == GM_BIND_GMEM)
+		mem->fd = link_gmem(vm_fd, fd, &facts);
+	if (cfg->backend == GM_BACKEND_GUEST_MEMFD && mem->fd < 0) {
 		/* KVM_MEM_GUEST_MEMFD in a VM but the creator: EINVAL.  Recorded
 		 * as given so gm_mem_effective_bind says mapped as well. */
 		mem->cfg.bind = mem->binding = GM_BIND_MAPPED;
@@ -183,7 +220,8 @@ int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps
 		mem->foreign_gmem = true;
 	}
 	/* a duplicate of our own: the caller keeps (and closes) the fd it passed */
-	mem->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (mem->fd < 0)
+		mem->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (mem->fd < 0) {
 		r = gm_fail(err, GM_STATUS_FAILURE, errno, "duplicating the handed-over memory fd failed: %s; raise ulimit -n",
 			    strerror(errno));

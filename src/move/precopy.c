@@ -415,6 +415,10 @@ int gm_machine_migrate(struct gm_machine *m, const struct gm_migration_params *p
 		return gm_fail(err, GM_STATUS_FAILURE, EBUSY,
 			       "a re-home of guest memory is running; wait for it or PUT vm.memory-rehome-cancel");
 	}
+	if (__atomic_load_n(&m->update.running, __ATOMIC_ACQUIRE)) {
+		free(g);
+		return gm_fail(err, GM_STATUS_FAILURE, EBUSY, "a live update is running; migrate after it (from the new process)");
+	}
 	if (!__atomic_compare_exchange_n(&m->migration.running, &expect, 1, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE)) {
 		free(g);

@@ -435,6 +435,8 @@ int gm_machine_rehome(struct gm_machine *m, const struct gm_rehome_params *p, st
 	else if (__atomic_load_n(&m->migration.running, __ATOMIC_ACQUIRE))
 		r = gm_fail(err, GM_STATUS_FAILURE, EBUSY,
 			    "a migration is running; wait for it or PUT vm.migration-cancel, then re-home");
+	else if (__atomic_load_n(&m->update.running, __ATOMIC_ACQUIRE))
+		r = gm_fail(err, GM_STATUS_FAILURE, EBUSY, "a live update is running; re-home after it (in the new process)");
 	else if (!__atomic_compare_exchange_n(&m->rehome.running, &expect, 1, false, __ATOMIC_ACQ_REL,
 					      __ATOMIC_ACQUIRE))
 		r = gm_fail(err, GM_STATUS_FAILURE, EBUSY,

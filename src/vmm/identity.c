@@ -82,6 +82,33 @@ int gm_identity_lock_wait(const uint8_t uuid[16], int *fd, unsigned wait_ms, str
 	}
 }
 
+int gm_identity_adopt(const uint8_t uuid[16], int handed_fd, int *fd, struct gm_error *err)
+{
+	char dir[256], path[320], id[37], pid[32];
+	struct stat mine, theirs;
+
+	run_dir(dir, sizeof(dir));
+	gm_uuid_format(uuid, id);
+	snprintf(path, sizeof(path), "%s/%s.lock", dir, id);
+	/* the same file as this VM's lock at this host's path, and held: the
+	 * flock belongs to the open file, which the old process shares with us */
+	if (handed_fd < 0 || fstat(handed_fd, &theirs) < 0 || stat(path, &mine) < 0 || mine.st_dev != theirs.st_dev ||
+	    mine.st_ino != theirs.st_ino || flock(handed_fd, LOCK_EX | LOCK_NB) < 0)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EPERM,
+			       "the identity lock handed over is not %s, held; the old gmvm must run with the same GMVM_RUN_DIR as the new one",
+			       path);
+	*fd = fcntl(handed_fd, F_DUPFD_CLOEXEC, 0);
+	if (*fd < 0)
+		return gm_fail(err, GM_STATUS_FAILURE, errno, "cannot keep the identity lock handed over: %s; raise ulimit -n",
+			       strerror(errno));
+	/* who holds it now, for the message a second claimant gets */
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(*fd, 0) < 0 || pwrite(*fd, pid, (size_t)len, 0) != len) {
+		/* the lock holds without the note */
+	}
+	return 0;
+}
+
 void gm_identity_unlock(const uint8_t uuid[16], int fd)
 {
 	(void)uuid;

@@ -5,6 +5,7 @@
  * returns when the guest ended or time ran out; destroy undoes it all.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -62,13 +63,16 @@ static int check_config(const struct gm_config *cfg, const struct gm_caps *caps,
  * of its own, bound and, if asked, tracked.  Before any vCPU exists, so a
  * switch to the mapped binding for tracking costs no pause.
  */
-static int create_memories(struct gm_machine *m, const struct gm_caps *caps, struct gm_error *err)
+static int create_memories(struct gm_machine *m, const struct gm_caps *caps, const struct gm_handed *handed,
+			   struct gm_error *err)
 {
 	for (unsigned i = 0; i < 1 + m->cfg.nregions; i++) {
 		const struct gm_region_config *rc = i ? &m->cfg.regions[i - 1] : NULL;
 		const struct gm_mem_config *mc = rc ? &rc->mem : &m->cfg.mem;
 		struct gm_memory *mem = NULL;
-		int r = gm_memory_create(mc, caps, m->vm_fd, &mem, err);
+		/* a live update's memory exists with the guest's pages in it: used, never made */
+		int r = handed ? gm_memory_import(mc, caps, m->vm_fd, handed->region_fds[i], &mem, err)
+			       : gm_memory_create(mc, caps, m->vm_fd, &mem, err);
 
 		if (r)
 			return r;
@@ -126,8 +130,8 @@ static int read_image(const struct gm_config *cfg, struct boot_image *bi, struct
  * written (a new guest); without, memory and vCPUs are left for a restore
  * to fill.  Every refusal the config allows happens before the VM exists.
  */
-int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, struct gm_machine **out,
-		     struct gm_error *err)
+int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, const struct gm_handed *handed,
+		     struct gm_machine **out, struct gm_error *err)
 {
 	struct gm_machine *m = calloc(1, sizeof(*m));
 	struct boot_image bi = { 0 };
@@ -139,6 +143,7 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	pthread_mutex_init(&m->op_lock, NULL);
 	pthread_mutex_init(&m->migration.lock, NULL);
 	pthread_mutex_init(&m->rehome.lock, NULL);
+	pthread_mutex_init(&m->update.lock, NULL);
 	pthread_mutex_init(&m->lock, NULL);
 	/* gm_machine_wait's deadlines are CLOCK_MONOTONIC, immune to clock changes */
 	pthread_condattr_t ca;
@@ -160,7 +165,9 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 		r = gm_uuid_generate(m->uuid, err);
 	/* one owner per identity on this host, before anything of the VM exists;
 	 * a migration's destination takes it over from the source at the end */
-	if (!r && !cfg->incoming)
+	if (!r && handed)
+		r = gm_identity_adopt(m->uuid, handed->lock_fd, &m->lock_fd, err);
+	else if (!r && !cfg->incoming)
 		r = gm_identity_lock(m->uuid, &m->lock_fd, err);
 	if (r)
 		goto fail;
@@ -188,7 +195,7 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_VM);
-	r = create_memories(m, caps, err);
+	r = create_memories(m, caps, handed, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_MEMORY);
@@ -202,7 +209,17 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 		bi.data = NULL;
 	}
 	gm_trace_mark(&m->trace, GM_TRACE_LOADED);
-	r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
+	if (handed && handed->console_fd >= 0) {
+		int fd = fcntl(handed->console_fd, F_DUPFD_CLOEXEC, 0);
+
+		r = fd < 0 ? gm_fail(err, GM_STATUS_FAILURE, errno, "cannot keep the console file handed over: %s; raise ulimit -n",
+				     strerror(errno))
+			   : gm_console_adopt(fd, handed->console_path, &m->console, err);
+		if (r && fd >= 0)
+			close(fd);
+	} else {
+		r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
+	}
 	if (!r)
 		r = gm_devices_create(m, err);
 	if (r)
@@ -226,7 +243,7 @@ fail:
 int gm_machine_create(const struct gm_config *cfg, const struct gm_caps *caps,
 		      struct gm_machine **out, struct gm_error *err)
 {
-	return gm_machine_build(cfg, caps, true, out, err);
+	return gm_machine_build(cfg, caps, true, NULL, out, err);
 }
 
 void gm_machine_set_console_sink(struct gm_machine *m, gm_console_sink sink, void *opaque)
@@ -426,6 +443,7 @@ void gm_machine_destroy(struct gm_machine *m)
 	pthread_mutex_destroy(&m->op_lock);
 	pthread_mutex_destroy(&m->migration.lock);
 	pthread_mutex_destroy(&m->rehome.lock);
+	pthread_mutex_destroy(&m->update.lock);
 	gm_identity_unlock(m->uuid, m->lock_fd);
 	free(m->kernel);
 	free(m->cmdline);

@@ -38,6 +38,7 @@ const char *gm_exit_kind_name(enum gm_exit_kind k)
 	case GM_EXIT_ERROR: return "error";
 	case GM_EXIT_SHUTDOWN: return "shutdown";
 	case GM_EXIT_MIGRATED: return "migrated";
+	case GM_EXIT_UPDATED: return "updated";
 	}
 	return "unknown";
 }

@@ -151,6 +151,11 @@ int gm_hold_if_parked(struct gm_machine *m, struct gm_error *err)
 void gm_release(struct gm_machine *m)
 {
 	pthread_mutex_lock(&m->lock);
+	/* a live update gave the guest to another process: it never runs here again */
+	if (m->handed_over) {
+		pthread_mutex_unlock(&m->lock);
+		return;
+	}
 	if (m->pause_depth && --m->pause_depth == 0) {
 		if (m->started)
 			m->paused_ns += gm_ns_since(&m->held_since);

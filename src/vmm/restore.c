@@ -328,7 +328,7 @@ int gm_machine_restore(const struct gm_config *cfg, const struct gm_caps *caps, 
 		if (mode != GM_RESTORE_COPY && (i ? cfg->regions[i - 1].mem.prealloc : cfg->mem.prealloc))
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "prealloc=on fills all of a region up front, which restore-mode=map and ondemand exist to avoid; drop one");
-	r = gm_machine_build(cfg, caps, false, &m, err);
+	r = gm_machine_build(cfg, caps, false, NULL, &m, err);
 	if (!r)
 		r = load_memory(m, s, mode, err);
 	if (!r)

@@ -264,7 +264,7 @@ int gm_machine_build_from_header(const char *header_json, const struct gm_config
 		return r;
 	r = gm_header_machine_merge(&h, user, &cfg, err);
 	if (!r)
-		r = gm_machine_build(&cfg, caps, false, out, err);
+		r = gm_machine_build(&cfg, caps, false, NULL, out, err);
 	gm_header_machine_free(&h);
 	return r;
 }

@@ -22,6 +22,7 @@
 #include "gmvm/machine.h"
 #include "gmvm/migration.h"
 #include "gmvm/rehome.h"
+#include "gmvm/update.h"
 #include "kvm/kvm.h"
 
 #define GM_KICK_SIGNAL (SIGRTMIN + 3)
@@ -59,6 +60,14 @@ struct gm_rehome_slot {
 	struct gm_rehome_progress prog;
 	int running;                /* atomic: one re-home at a time */
 	int cancel;                 /* atomic: vm.memory-rehome-cancel asked */
+};
+
+/* A live update's record on its machine (src/move/update.c runs it; vm.info reads it). */
+struct gm_update_slot {
+	pthread_mutex_t lock;       /* guards prog */
+	struct gm_update_progress prog;
+	int running;                /* atomic: one live update at a time */
+	unsigned count;             /* live updates this VM went through (carried to the next process) */
 };
 
 struct gm_machine {
@@ -112,6 +121,9 @@ struct gm_machine {
 	struct gm_trace trace;  /* the points this machine marked */
 	struct gm_migration_slot migration;
 	struct gm_rehome_slot rehome;
+	struct gm_update_slot update;
+	/* a live update's new process runs the guest: never touch its memory again */
+	bool handed_over;
 };
 
 /* vcpu.c */
@@ -120,9 +132,17 @@ int gm_vcpus_create(struct gm_machine *m, bool boot, enum gm_entry entry, uint64
 int gm_vcpus_start(struct gm_machine *m, struct gm_error *err);
 void gm_vcpus_destroy(struct gm_machine *m);
 
-/* machine.c: create with (boot) or without (restore) a guest image */
-int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, struct gm_machine **out,
-		     struct gm_error *err);
+/* What a live update's new process builds on, handed over by the old one (fds stay the caller's). */
+struct gm_handed {
+	int region_fds[GM_MAX_REGIONS]; /* every region's memory, in region order ("ram" first) */
+	int console_fd;                 /* the console file; -1: the console is not a file */
+	const char *console_path;       /* its name, for messages */
+	int lock_fd;                    /* the VM identity lock, held */
+};
+
+/* machine.c: create with (boot) or without (restore) a guest image; handed: over a live update's fds, else NULL */
+int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bool boot, const struct gm_handed *handed,
+		     struct gm_machine **out, struct gm_error *err);
 
 /* regions.c */
 /*
@@ -154,6 +174,8 @@ int gm_identity_lock(const uint8_t uuid[16], int *fd, struct gm_error *err);
 /* The same, waiting up to wait_ms for a holder that is going away (a migration's other end). */
 int gm_identity_lock_wait(const uint8_t uuid[16], int *fd, unsigned wait_ms, struct gm_error *err);
 void gm_identity_unlock(const uint8_t uuid[16], int fd);
+/* The lock a live update handed over (held through the open file it shares): checked, duplicated into *fd. */
+int gm_identity_adopt(const uint8_t uuid[16], int handed_fd, int *fd, struct gm_error *err);
 
 /* vcpu_state.c: with m->op_lock held and every vCPU parked */
 int gm_vcpu_get_locked(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st, struct gm_error *err);
