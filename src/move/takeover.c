@@ -217,6 +217,9 @@ static int build(struct gm_takeover *t, const struct gm_config *user, const stru
 		r = gm_machine_build(&cfg, caps, false, &handed, &t->m, err);
 	for (unsigned i = 0; !r && i < t->m->nmems; i++)
 		prefault(t->m->mems[i]);
+	/* the vCPU threads too, parked before their first instruction: the pause need not make them */
+	if (!r)
+		r = gm_machine_start_parked(t->m, err);
 	gm_header_machine_free(&h);
 	return r;
 }
@@ -332,9 +335,8 @@ int gm_takeover_receive(struct gm_takeover *t, struct gm_machine **out, struct g
 		r = same_machine(t, state, err);
 	if (!r)
 		r = gm_image_decode(state, t->m->ncpus, &img, err);
-	/* the vCPUs park before their first instruction and take the state */
 	if (!r)
-		r = gm_machine_load_image(t->m, &img, err);
+		r = gm_machine_apply_image(t->m, &img, err);
 	gm_image_free(&img);
 	gm_stream_in_free(state);
 	maybe_die(t, "load");

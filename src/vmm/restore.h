@@ -72,5 +72,9 @@ int gm_machine_build_from_header(const char *header_json, const struct gm_config
  * checking img's regions against the machine's.  Left paused.
  */
 int gm_machine_load_image(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err);
+/* The same in two steps, the first before the state is known (a live update's, while the guest runs elsewhere):
+ * the vCPU threads started and parked before their first instruction; then img checked and loaded. */
+int gm_machine_start_parked(struct gm_machine *m, struct gm_error *err);
+int gm_machine_apply_image(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err);
 
 #endif

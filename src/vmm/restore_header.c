@@ -269,20 +269,35 @@ int gm_machine_build_from_header(const char *header_json, const struct gm_config
 	return r;
 }
 
-int gm_machine_load_image(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err)
+int gm_machine_start_parked(struct gm_machine *m, struct gm_error *err)
 {
-	/* before anything runs: a state for other regions must not meet this memory */
+	int r = gm_machine_pause(m, err);
+
+	if (!r)
+		r = gm_vcpus_start(m, err);
+	return r;
+}
+
+int gm_machine_apply_image(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err)
+{
+	/* a state for other regions must not meet this memory */
 	int r = gm_image_check_regions(img, m, err);
 
-	/* the vCPUs park before their first KVM_RUN, then take the saved state */
 	if (!r)
-		r = gm_machine_pause(m, err);
-	if (!r)
-		r = gm_machine_start(m, err);
+		r = gm_devices_start(m, err);
 	if (!r) {
 		pthread_mutex_lock(&m->op_lock);
 		r = gm_image_apply(m, img, err);
 		pthread_mutex_unlock(&m->op_lock);
 	}
+	if (!r)
+		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_RUNNING });
 	return r;
+}
+
+int gm_machine_load_image(struct gm_machine *m, const struct gm_machine_image *img, struct gm_error *err)
+{
+	int r = gm_machine_start_parked(m, err);
+
+	return r ? r : gm_machine_apply_image(m, img, err);
 }
