@@ -226,6 +226,10 @@ void gm_events_machine_hook(void *events, const struct gm_event *e)
 		if (e->rehome)
 			json_object_update_missing_new(o, gm_json_rehome(e->rehome));
 		break;
+	case GM_EVENT_UPDATE:
+		if (e->update)
+			json_object_update_missing_new(o, gm_json_update(e->update));
+		break;
 	default:
 		break;
 	}

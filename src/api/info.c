@@ -13,8 +13,9 @@
 void gm_route_ping(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r)
 {
 	(void)api, (void)m, (void)body;
-	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s,s,s]}", "version", GMVM_VERSION, "build_id",
-					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot", "migration", "rehome"));
+	gm_reply_json(r, 200, json_pack("{s:s, s:s, s:[s,s,s,s,s,s,s]}", "version", GMVM_VERSION, "build_id",
+					GM_BUILD_ID, "features", "guest-memfd", "api", "events", "snapshot", "migration", "rehome",
+					"live-update"));
 }
 
 static const char *entry_name(enum gm_entry e)
@@ -177,6 +178,7 @@ void gm_route_info(struct gm_api *api, struct gm_machine *m, json_t *body, struc
 			 "vcpus", vcpus_json(m),
 			 "migration", gm_json_migration(&mig));
 	json_object_set_new(info, "rehome", gm_json_rehome_of(m));
+	json_object_set_new(info, "live_update", gm_json_update_of(m));
 	if (info && gm_machine_exit(m, &ex) == 0)
 		json_object_set_new(info, "exit", json_pack("{s:s, s:i, s:o, s:I}",
 							    "kind", gm_exit_kind_name(ex.kind),

@@ -65,6 +65,13 @@ static const struct gm_field rehome_fields[] = {
 	{ NULL, JSON_NULL, NULL },
 };
 
+/* both optional: none at all updates to the running binary itself, with the same options */
+static const struct gm_field update_fields[] = {
+	{ "binary", JSON_STRING, NULL, true, gm_check_update_binary },
+	{ "args", JSON_ARRAY, NULL, true, gm_check_update_args },
+	{ NULL, JSON_NULL, NULL },
+};
+
 static const struct gm_route routes[] = {
 	{ "vmm.ping", "GET", NULL, false, gm_route_ping },
 	{ "vm.info", "GET", NULL, true, gm_route_info },
@@ -81,6 +88,8 @@ static const struct gm_route routes[] = {
 	{ "vm.memory-rehome", "PUT", rehome_fields, true, gm_route_rehome, true },
 	{ "vm.memory-rehome-cancel", "PUT", NULL, true, gm_route_rehome_cancel, true },
 	{ "vmm.shutdown", "PUT", NULL, false, gm_route_vmm_shutdown },
+	/* unordered: a second update is 409 at once; the route takes the PUTs' order itself (update.c) */
+	{ "vmm.live-update", "PUT", update_fields, true, gm_route_live_update, true },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

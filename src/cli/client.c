@@ -49,6 +49,8 @@ static const struct client_cmd cmds[] = {
 	  NULL, &gm_cli_rehome_args },
 	{ "rehome-cancel", "PUT", "vm.memory-rehome-cancel", "stop a running re-home; the guest keeps its old memory",
 	  gm_cli_print_rehome_cancelled },
+	{ "update", "PUT", "vmm.live-update", "hand the guest to a new gmvm process (live update)",
+	  NULL, &gm_cli_update_args },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))
@@ -132,6 +134,10 @@ static int parse(const struct client_cmd *cmd, int argc, char **argv, struct cli
 		} else if (strncmp(a, "--json=", 7) == 0) {
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "%s: --json takes no value; write --json",
 				       cmd->name);
+		} else if (cmd->args && strcmp(a, "--") == 0) {
+			/* what follows is the command's own, even when it looks like --json */
+			while (i < argc)
+				o->rest[o->nrest++] = argv[i++];
 		} else if (cmd->args) {
 			o->rest[o->nrest++] = argv[i];
 		} else {

@@ -21,10 +21,11 @@ static const char *kind_name(uint16_t k)
 int gm_ho_send(int sock, enum gm_handover_kind kind, json_t *obj, const int *fds, unsigned nfds, int timeout_ms,
 	       struct gm_error *err)
 {
-	char *text = json_dumps(obj ? obj : json_object(), JSON_COMPACT);
+	json_t *o = obj ? obj : json_object();
+	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	int r;
 
-	json_decref(obj);
+	json_decref(o);
 	if (!text)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "live update: out of memory for the %s message", kind_name(kind));
 	r = gm_fdpass_send(sock, (uint16_t)kind, text, strlen(text), fds, nfds, timeout_ms, err);
@@ -51,11 +52,13 @@ int gm_ho_recv(int sock, enum gm_handover_kind want, const char *who, int timeou
 		return gm_fail(err, e.status, -r, "live update: the %s from %s: %s", kind_name(want), who, e.msg);
 	o = msg->data ? json_loadb((const char *)msg->data, msg->len, 0, NULL) : NULL;
 	if (!json_is_object(o)) {
+		/* named before the free, which clears msg */
+		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO,
+			    "live update: %s sent a %s that is not a JSON object; are both gmvm of a version that does live updates?",
+			    who, kind_name(msg->kind));
 		json_decref(o);
 		gm_fdpass_msg_free(msg);
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO,
-			       "live update: %s sent a %s that is not a JSON object; are both gmvm of a version that does live updates?",
-			       who, kind_name(msg->kind));
+		return r;
 	}
 	if (msg->kind == GM_HO_REFUSED) {
 		const char *line = json_string_value(json_object_get(o, "error"));

@@ -35,6 +35,9 @@ struct gm_takeover {
 	json_t *regions;            /* HELLO's per-region settings the header lacks */
 	unsigned updates;
 	uint64_t t0_us;             /* when the old process paused (CLOCK_MONOTONIC, shared) */
+	uint64_t start_us;          /* when it began the update */
+	double check_ms;            /* what the old process measured and wrote */
+	uint64_t state_bytes;
 	bool running;
 	struct gm_fdpass_fds {
 		struct gm_fdpass_msg msg;
@@ -271,6 +274,9 @@ static int read_handover(struct gm_takeover *t, struct gm_error *err)
 		return r;
 	t->load_start_us = gm_now_us();
 	t->t0_us = (uint64_t)json_integer_value(json_object_get(o, "t0_us"));
+	t->start_us = (uint64_t)json_integer_value(json_object_get(o, "start_us"));
+	t->check_ms = json_real_value(json_object_get(o, "check_ms"));
+	t->state_bytes = (uint64_t)json_integer_value(json_object_get(o, "state_bytes"));
 	t->running = json_is_true(json_object_get(o, "running"));
 	t->paths = json_incref(json_object_get(o, "paths"));
 	r = take_names(&t->handover, o, "HANDOVER", err);
@@ -405,6 +411,9 @@ int gm_takeover_finish(struct gm_takeover *t, struct gm_machine *m, struct gm_er
 	if (r)
 		return r;
 	pr.pause_ms = (double)(gm_now_us() - t->t0_us) / 1000.0;
+	pr.elapsed_ms = (double)(gm_now_us() - t->start_us) / 1000.0;
+	pr.check_ms = t->check_ms;
+	pr.state_bytes = t->state_bytes;
 	pr.updates = ++m->update.count;
 	pr.fds = t->hello.msg.nfds + t->handover.msg.nfds;
 	snprintf(pr.bind, sizeof(pr.bind), "%s", t->bind);

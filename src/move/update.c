@@ -342,8 +342,10 @@ static int hand_over(struct upd *u, bool running, struct gm_error *err)
 		fds[n++] = state_fd;
 		json_array_append_new(names, json_string("state"));
 		u->pr.fds += n;
-		json_t *o = json_pack("{s:I, s:b, s:o, s:o}", "t0_us", (json_int_t)u->t0_us, "running", running, "fds", names,
-				      "paths", paths);
+		/* the new process reports the whole update as this one saw it, on the same clock */
+		json_t *o = json_pack("{s:I, s:I, s:f, s:I, s:b, s:o, s:o}", "t0_us", (json_int_t)u->t0_us, "start_us",
+				      (json_int_t)u->start_us, "check_ms", u->pr.check_ms, "state_bytes",
+				      (json_int_t)u->pr.state_bytes, "running", running, "fds", names, "paths", paths);
 		names = paths = NULL;
 		r = gm_ho_send(u->sock, GM_HO_HANDOVER, o, fds, n, SEND_MS, err);
 	}
@@ -393,12 +395,13 @@ static int run(struct upd *u, struct gm_error *err)
 	bool running;
 	int r;
 
-	set_phase(u, GM_UPDATE_STARTING);
 	r = check_memory(u, err);
 	if (!r)
 		r = choose_binary(u, err);
-	if (!r)
+	if (!r) {
+		set_phase(u, GM_UPDATE_STARTING);
 		r = spawn(u, err);
+	}
 	if (!r) {
 		set_phase(u, GM_UPDATE_CHECKING);
 		r = send_hello(u, err);
@@ -491,6 +494,9 @@ int gm_machine_live_update(struct gm_machine *m, const struct gm_update_params *
 		u.pr.phase = !r ? GM_UPDATE_COMPLETED : u.held ? GM_UPDATE_ABORTED : GM_UPDATE_REFUSED;
 		if (r)
 			snprintf(u.pr.error, sizeof(u.pr.error), "%s", err->msg);
+		/* an abort paused the guest too: how long */
+		if (r && u.held)
+			u.pr.pause_ms = (double)(gm_now_us() - u.t0_us) / 1000.0;
 		else
 			u.pr.updates = m->update.count + 1;
 		publish(&u, true);

@@ -26,13 +26,14 @@ Test(handle, ping_answers_version_build_id_and_features)
 	cr_assert_gt(strlen(json_string_value(json_object_get(test_obj, "build_id"))), 0);
 	json_t *f = json_object_get(test_obj, "features");
 
-	cr_assert_eq(json_array_size(f), 6);
+	cr_assert_eq(json_array_size(f), 7);
 	cr_assert_str_eq(json_string_value(json_array_get(f, 0)), "guest-memfd");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 1)), "api");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 2)), "events");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 3)), "snapshot");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 4)), "migration");
 	cr_assert_str_eq(json_string_value(json_array_get(f, 5)), "rehome");
+	cr_assert_str_eq(json_string_value(json_array_get(f, 6)), "live-update");
 }
 
 Test(handle, unknown_endpoint_is_404_and_lists_the_endpoints)

@@ -101,7 +101,7 @@ Test(snapshot, ping_lists_the_feature)
 	struct run_result r;
 
 	run_gmvm(&r, 30, "ping", "--api-sock", sock, NULL);
-	expect_run(&r, 0, "features: guest-memfd, api, events, snapshot, migration, rehome\n");
+	expect_run(&r, 0, "features: guest-memfd, api, events, snapshot, migration, rehome, live-update\n");
 	run_result_free(&r);
 }
 
