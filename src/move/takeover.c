@@ -403,8 +403,14 @@ int gm_takeover_finish(struct gm_takeover *t, struct gm_machine *m, struct gm_er
 	pr.load_ms = (double)(gm_now_us() - t->load_start_us) / 1000.0;
 	r = gm_ho_send(t->sock, GM_HO_READY, json_pack("{s:I}", "load_us", (json_int_t)(pr.load_ms * 1000)), NULL, 0,
 		       HANDOVER_MS, err);
-	if (!r)
+	/* the old process closes its end only after killing this one: a closed end means it died */
+	if (r == -EPIPE || r == -ECONNRESET) {
+		gm_log(m, GM_LOG_WARN, "live update: the old gmvm ended before READY; the guest is this process's");
+		gm_error_clear(err);
+		r = 0;
+	} else if (!r) {
 		r = await_commit(t, m);
+	}
 	if (r)
 		return r;
 	r = t->running ? gm_machine_resume(m, err) : 0;
