@@ -48,7 +48,8 @@ void gm_events_close(struct gm_events *ev);
 int gm_api_create(const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err);
 /*
  * The same on a listening socket another gmvm made at path and handed
- * over (a live update's new process); fd is the api's from now on.
+ * over (a live update's new process); fd is the api's from now on, and
+ * closed by it on a failure too.
  */
 int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err);
 void gm_api_attach(struct gm_api *api, struct gm_machine *m);

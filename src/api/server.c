@@ -221,7 +221,7 @@ static int start_daemon(struct gm_api *api, struct gm_error *err)
 	return 0;
 }
 
-/* A new api with a server on the socket that open_sock makes or adopts. */
+/* A new api with a server on a new socket at path (fd < 0) or on fd, which is then ours whatever happens. */
 static int create(const char *path, int fd, struct gm_events *events, struct gm_api **out, struct gm_error *err)
 {
 	struct gm_api *api;
@@ -229,18 +229,24 @@ static int create(const char *path, int fd, struct gm_events *events, struct gm_
 
 	*out = NULL;
 	api = gm_api_alloc(err);
-	if (!api)
-		return -ENOMEM;
+	if (!api) {
+		rc = -ENOMEM;
+		goto out_fd;
+	}
 	api->events = events;
 	api->server = server_new();
 	if (!api->server) {
 		gm_api_free(api);
-		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the API server; free some memory and retry");
+		rc = gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the API server; free some memory and retry");
+		goto out_fd;
 	}
 	rc = fd < 0 ? gm_api_socket_open(path, &api->server->sock, err)
 		    : gm_api_socket_adopt(fd, path, &api->server->sock, err);
-	if (rc < 0)
-		goto fail;
+	if (rc < 0) {
+		server_free(api->server);
+		gm_api_free(api);
+		goto out_fd;
+	}
 	rc = start_daemon(api, err);
 	if (rc < 0) {
 		/* a daemon that failed to start leaves the listening socket to us */
@@ -248,13 +254,15 @@ static int create(const char *path, int fd, struct gm_events *events, struct gm_
 			gm_api_socket_unlink(&api->server->sock);
 		free(api->server->sock.path);
 		close(api->server->sock.fd);
-		goto fail;
+		server_free(api->server);
+		gm_api_free(api);
+		return rc;
 	}
 	*out = api;
 	return 0;
-fail:
-	server_free(api->server);
-	gm_api_free(api);
+out_fd:
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -265,6 +273,7 @@ int gm_api_create(const char *path, struct gm_events *events, struct gm_api **ou
 
 int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
 {
+	*out = NULL;
 	if (fd < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, EBADF, "no API socket was handed over; this is a bug in the caller");
 	return create(path ? path : "", fd, events, out, err);
@@ -283,6 +292,8 @@ int gm_api_server_quiesce(void *opaque, struct gm_error *err)
 
 	if (!srv)
 		return 0;
+	if (!srv->daemon)
+		return gm_fail(err, GM_STATUS_FAILURE, EALREADY, "the API server is not accepting connections; nothing to hand over");
 	if (srv->nretired == GM_API_MAX_RETIRED)
 		return gm_fail(err, GM_STATUS_FAILURE, EMFILE,
 			       "the API server was restarted after %d aborted live updates; restart gmvm to update again",

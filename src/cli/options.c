@@ -435,16 +435,24 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 		char *end;
 		long fd = strtol(val, &end, 10);
 
-		if (!*val || *end || fd < 3 || fd > 65535)
+		if (*val < '0' || *val > '9' || *end || fd < 3 || fd > 65535)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--takeover %s: not an fd number; this option is for the process a live update starts (PUT vmm.live-update)",
 				       Q(val, q));
 		cfg->takeover_fd = (int)fd;
 		return 0;
 	}
-	case O_TEST_UPDATE_DIE:
-		cfg->test_update_die = val;
-		return 0;
+	case O_TEST_UPDATE_DIE: {
+		static const char *const phases[] = { "hello", "check", "handover", "state", "load", "ready" };
+
+		for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+			if (!strcmp(val, phases[i])) {
+				cfg->test_update_die = phases[i];
+				return 0;
+			}
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--test-update-die %s: use hello, check, handover, state, load or ready", Q(val, q));
+	}
 	case O_HELP:
 		return 0;
 	}
@@ -457,8 +465,7 @@ static int check_takeover(const struct gm_config *cfg, const struct parse_state 
 	const char *clash = cfg->kernel ? "a guest ELF" : cfg->nrestore ? "--restore" : cfg->incoming ? "--incoming"
 			  : st->mem_given ? "--memory" : cfg->nregions ? "--region" : cfg->api_sock ? "--api-sock"
 			  : st->console_given ? "--console"
-			  : cfg->event_monitor ? "--event-monitor" : cfg->uuid ? "--uuid"
-			  : cfg->new_identity ? "--new-identity" : NULL;
+			  : cfg->event_monitor ? "--event-monitor" : cfg->uuid ? "--uuid" : NULL;
 
 	if (cfg->takeover_fd < 0)
 		return cfg->test_update_die ? gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--test-update-die needs --takeover FD")

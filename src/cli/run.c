@@ -140,7 +140,6 @@ static int take_over(const struct gm_config *cfg, const struct gm_caps *caps, st
 		/* the guest runs here already: without its API it runs on all the same */
 		if (gm_api_adopt(afd, path, ctx->events, api, &e) < 0) {
 			fprintf(stderr, "gmvm: the guest runs, but its API does not: %s\n", e.msg);
-			close(afd);
 		} else {
 			gm_api_attach(*api, *m);
 		}

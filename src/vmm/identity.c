@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,10 +91,17 @@ int gm_identity_adopt(const uint8_t uuid[16], int handed_fd, int *fd, struct gm_
 	run_dir(dir, sizeof(dir));
 	gm_uuid_format(uuid, id);
 	snprintf(path, sizeof(path), "%s/%s.lock", dir, id);
-	/* the same file as this VM's lock at this host's path, and held: the
-	 * flock belongs to the open file, which the old process shares with us */
-	if (handed_fd < 0 || fstat(handed_fd, &theirs) < 0 || stat(path, &mine) < 0 || mine.st_dev != theirs.st_dev ||
-	    mine.st_ino != theirs.st_ino || flock(handed_fd, LOCK_EX | LOCK_NB) < 0)
+	/* the same file as this VM's lock at this host's path, and held through
+	 * the handed open file: the flock belongs to the open file, which the
+	 * old process shares with us.  A lock nobody holds would be a claim
+	 * made here, not one handed over: another open of the file must fail. */
+	int probe = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+	bool held = probe >= 0 && flock(probe, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+
+	if (probe >= 0)
+		close(probe);
+	if (handed_fd < 0 || !held || fstat(handed_fd, &theirs) < 0 || stat(path, &mine) < 0 ||
+	    mine.st_dev != theirs.st_dev || mine.st_ino != theirs.st_ino || flock(handed_fd, LOCK_EX | LOCK_NB) < 0)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EPERM,
 			       "the identity lock handed over is not %s, held; the old gmvm must run with the same GMVM_RUN_DIR as the new one",
 			       path);

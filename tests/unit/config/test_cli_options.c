@@ -495,3 +495,105 @@ Test(cli_run, long_values_keep_the_remedy)
 	}
 	free(value);
 }
+
+/* --takeover FD (hidden): what a live update starts its new process with. */
+Test(cli_run, takeover_alone_needs_no_guest)
+{
+	struct gm_config cfg;
+
+	OK(&cfg, "guest.elf");
+	cr_assert_eq(cfg.takeover_fd, -1);
+	cr_assert_null(cfg.test_update_die);
+	OK(&cfg, "--takeover", "3");
+	cr_assert_eq(cfg.takeover_fd, 3);
+	cr_assert_null(cfg.kernel);
+	OK(&cfg, "--takeover=65535", "--test-update-die=check");
+	cr_assert_eq(cfg.takeover_fd, 65535);
+	cr_assert_str_eq(cfg.test_update_die, "check");
+	/* what the old process may pass along in "args" */
+	OK(&cfg, "--takeover", "3", "--timeout", "30", "--cpus", "2");
+	cr_assert_eq(cfg.takeover_fd, 3);
+}
+
+Test(cli_run, takeover_wants_an_fd_number_from_3)
+{
+	static const char *const bad[] = { "", "x", "3x", "3 ", "-1", "0", "1", "2", "65536", "99999999999999999999" };
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		BAD("not an fd number; this option is for the process a live update starts", "--takeover", bad[i]);
+	BAD("--takeover needs a value", "--takeover");
+}
+
+Test(cli_run, takeover_refuses_what_the_old_process_hands_over)
+{
+	static const struct {
+		const char *args[3];
+		const char *name;
+	} clash[] = {
+		{ { "guest.elf" }, "a guest ELF" },
+		{ { "--kernel", "guest.elf" }, "a guest ELF" },
+		{ { "--restore", "snapdir" }, "--restore" },
+		{ { "--incoming", "unix:/tmp/gmvm-in.sock" }, "--incoming" },
+		{ { "--memory", "1G" }, "--memory" },
+		{ { "--region", "name=extra,size=64M" }, "--region" },
+		{ { "--api-sock", "/tmp/api.sock" }, "--api-sock" },
+		{ { "--console", "file:/tmp/console.log" }, "--console" },
+		{ { "--console", "stdio" }, "--console" },
+		{ { "--event-monitor", "path=/tmp/events" }, "--event-monitor" },
+		{ { "--uuid", "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" }, "--uuid" },
+		{ { "--restore", "snapdir", "--new-identity" }, "--restore" },
+	};
+
+	for (unsigned i = 0; i < sizeof(clash) / sizeof(clash[0]); i++) {
+		char want[128];
+		struct gm_config c;
+		struct gm_error e;
+		const char *const *a = clash[i].args;
+		int r = parse(&c, &e, "--takeover", "3", a[0], a[1], a[2], NULL);
+
+		snprintf(want, sizeof(want), "%s with --takeover: the running gmvm hands over its guest, memory, identity and sockets; drop it",
+			 clash[i].name);
+		cr_assert_lt(r, 0, "%s accepted with --takeover", a[0]);
+		cr_assert_eq(e.status, GM_STATUS_BAD_INPUT);
+		cr_assert_str_eq(e.msg, want);
+		/* and in the other order */
+		const char *rev[6] = { a[0] };
+		unsigned n = 1;
+
+		for (unsigned j = 1; j < 3 && a[j]; j++)
+			rev[n++] = a[j];
+		rev[n++] = "--takeover";
+		rev[n++] = "3";
+		r = parse(&c, &e, rev[0], rev[1], rev[2], rev[3], rev[4], NULL);
+		cr_assert_lt(r, 0, "%s accepted before --takeover", a[0]);
+		cr_assert_str_eq(e.msg, want);
+	}
+}
+
+Test(cli_run, takeover_refuses_new_identity)
+{
+	/* --new-identity alone is refused before the clash is looked at: either line names it */
+	BAD("--new-identity", "--takeover", "3", "--new-identity");
+}
+
+Test(cli_run, test_update_die_needs_takeover)
+{
+	BAD("--test-update-die needs --takeover FD", "guest.elf", "--test-update-die", "check");
+	BAD("--test-update-die needs --takeover FD", "--test-update-die=ready", "guest.elf");
+	BAD("--test-update-die needs a value", "guest.elf", "--test-update-die");
+}
+
+Test(cli_run, takeover_is_not_in_the_usage)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	cr_assert_not_null(f);
+	gm_cli_run_usage(f);
+	fclose(f);
+	cr_assert_not_null(strstr(text, "--api-sock"), "usage not captured: %s", text);
+	cr_assert_null(strstr(text, "--takeover"), "the hidden option shows in the usage");
+	cr_assert_null(strstr(text, "--test-update-die"), "the test hook shows in the usage");
+	free(text);
+}
