@@ -144,9 +144,21 @@ struct bench_migration {
  */
 int bench_qemu_migration(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib, double pages_s,
 			 const char *dst_object, struct bench_migration *res, char *why, size_t whylen, char **output);
+/* How a QEMU migration for another case differs from case 8's; zero fields keep case 8's. */
+struct bench_qemu_how {
+	const char *src_object, *dst_object;	/* each QEMU's -object; NULL: the side's */
+	int ws_mib;				/* what `dirty` writes (dirty.mb); 0: the guest's RAM less 24 MiB */
+	bool ignore_shared;			/* x-ignore-shared on both QEMUs (the destination's through its QMP) */
+};
+int bench_qemu_migration_how(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib,
+			     double pages_s, const struct bench_qemu_how *how, struct bench_migration *res, char *why,
+			     size_t whylen, char **output);
 
 /* case_rehome.c: case 9, re-homing a running guest's memory 4K -> 2M, next to a QEMU migration (--case rehome). */
 void bench_case_rehome(struct bench_case *c, const struct bench_opts *o);
+
+/* case_update.c: case 10, live update of a running gmvm at 1, 4 and 16 GiB, next to QEMU x-ignore-shared (--case update). */
+void bench_case_update(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

@@ -63,7 +63,7 @@ struct mig_run {
 	struct beats b;
 	struct bg_proc src, dst;
 	double scale;
-	const char *dst_object;	/* QEMU destination's -object; NULL: the source's */
+	struct bench_qemu_how how;	/* how a QEMU migration differs from this case's own */
 };
 
 static void path(char *buf, const struct bench_opts *o, const char *name)
@@ -188,6 +188,21 @@ static void qemu_argv(char **argv, const struct bench_side *s, const char *seria
 	argv[n] = NULL;
 }
 
+/* x-ignore-shared must be on at the destination before the stream comes: its QMP, before the source migrates. */
+static int ignore_shared_at_destination(struct mig_run *x, char *why, size_t whylen)
+{
+	struct qmp q = { .fd = -1, .timeout_ms = QMP_TIMEOUT_MS * (int)x->scale };
+	int fd = bg_connect_unix(&x->dst, x->sock[1], BG_POLL_US, (int)(10000 * x->scale), why, whylen);
+	int r = -1;
+
+	if (fd >= 0 && qmp_open(&q, fd, why, whylen) == 0)
+		r = qmp_call(&q, json_pack("{s:s, s:{s:[{s:s, s:b}]}}", "execute", "migrate-set-capabilities",
+					   "arguments", "capabilities", "capability", "x-ignore-shared", "state", 1),
+			     NULL, why, whylen);
+	qmp_close(&q);
+	return r;
+}
+
 static int run_qemu(struct mig_run *x, double *out, char *why, size_t whylen)
 {
 	char *argv[BENCH_MAX_ARGS + 16], serial[140], url[140], qmp_arg[160], err[300];
@@ -198,13 +213,17 @@ static int run_qemu(struct mig_run *x, double *out, char *why, size_t whylen)
 
 	snprintf(url, sizeof(url), "unix:%s", x->in);
 	snprintf(serial, sizeof(serial), "file:%s", x->con[1]);
-	qemu_argv(argv, s, serial, x->dst_object, (char *[]){ "-incoming", url, NULL });
+	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", x->sock[1]);
+	qemu_argv(argv, s, serial, x->how.dst_object,
+		  x->how.ignore_shared ? (char *[]){ "-incoming", url, "-qmp", qmp_arg, NULL }
+				       : (char *[]){ "-incoming", url, NULL });
 	if (bg_start(&x->dst, argv, why, whylen) < 0 ||
-	    wait_listening(&x->dst, x->in, (int)(10000 * x->scale), why, whylen) < 0)
+	    wait_listening(&x->dst, x->in, (int)(10000 * x->scale), why, whylen) < 0 ||
+	    (x->how.ignore_shared && ignore_shared_at_destination(x, why, whylen) < 0))
 		return -1;
 	snprintf(serial, sizeof(serial), "file:%s", x->con[0]);
 	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", x->sock[0]);
-	qemu_argv(argv, s, serial, NULL, (char *[]){ "-append", x->cmdline, "-qmp", qmp_arg, NULL });
+	qemu_argv(argv, s, serial, x->how.src_object, (char *[]){ "-append", x->cmdline, "-qmp", qmp_arg, NULL });
 	if (bg_start(&x->src, argv, why, whylen) < 0)
 		return -1;
 	int fd = bg_connect_unix(&x->src, x->sock[0], BG_POLL_US, (int)(BOOT_TIMEOUT_MS * x->scale), why, whylen);
@@ -212,11 +231,15 @@ static int run_qemu(struct mig_run *x, double *out, char *why, size_t whylen)
 	q.timeout_ms = QMP_TIMEOUT_MS * (int)x->scale;
 	if (fd < 0 || qmp_open(&q, fd, why, whylen) < 0)
 		return -1;
+	json_t *caps = json_pack("[{s:s, s:b}]", "capability", "events", "state", 1);
+
+	if (caps && x->how.ignore_shared)
+		json_array_append_new(caps, json_pack("{s:s, s:b}", "capability", "x-ignore-shared", "state", 1));
 	/* untimed: no bandwidth cap (QEMU's default is 128 MiB/s), MIGRATION events; downtime-limit stays 300 ms */
 	if (qmp_call(&q, json_pack("{s:s, s:{s:I}}", "execute", "migrate-set-parameters", "arguments",
 				   "max-bandwidth", QEMU_MAX_BANDWIDTH), NULL, why, whylen) < 0 ||
-	    qmp_call(&q, json_pack("{s:s, s:{s:[{s:s, s:b}]}}", "execute", "migrate-set-capabilities", "arguments",
-				   "capabilities", "capability", "events", "state", 1), NULL, why, whylen) < 0 ||
+	    qmp_call(&q, json_pack("{s:s, s:{s:o}}", "execute", "migrate-set-capabilities", "arguments",
+				   "capabilities", caps), NULL, why, whylen) < 0 ||
 	    measure_dirty(x, &out[M8_DIRTY], why, whylen) < 0)
 		goto out;
 	beats_arm(&x->b);
@@ -257,11 +280,12 @@ out:
 
 /*
  * One migration of side's guest (guest_mib of RAM, writing all but
- * SPARE_MIB at pages_s) by QEMU (qemu) or gmvm; a QEMU destination gets
- * dst_object as its -object (NULL: the source's).  out[] in M8_* order.
+ * SPARE_MIB at pages_s, or how->ws_mib) by QEMU (qemu) or gmvm; how (may
+ * be NULL) says how a QEMU migration differs from case 8's.  out[] in
+ * M8_* order.
  */
 static int one_migration(struct bench_case *c, int side, int guest_mib, double pages_s, bool qemu,
-			 const char *dst_object, double *out, char *why, size_t whylen, char **output)
+			 const struct bench_qemu_how *how, double *out, char *why, size_t whylen, char **output)
 {
 	struct mig_run *x = calloc(1, sizeof(*x));
 	int r = -1;
@@ -272,19 +296,24 @@ static int one_migration(struct bench_case *c, int side, int guest_mib, double p
 	}
 	x->c = c;
 	x->side = side;
-	x->dst_object = dst_object;
-	x->scale = c->timeout_scale * (guest_mib > 512 ? guest_mib / 512.0 : 1);
+	if (how)
+		x->how = *how;
+	int ws_mib = x->how.ws_mib > 0 ? x->how.ws_mib : guest_mib - SPARE_MIB;
+
+	x->scale = c->timeout_scale * (ws_mib > 512 - SPARE_MIB ? (ws_mib + SPARE_MIB) / 512.0 : 1);
 	x->src.out = x->dst.out = -1;
 	x->beat = pages_s / BEATS_PER_S > 1 ? (int)(pages_s / BEATS_PER_S) : 1;
 	snprintf(x->cmdline, sizeof(x->cmdline),
 		 "dirty.mb=%d dirty.share=100 dirty.rate=%.0f dirty.beat=%d dirty.seconds=36000 dirty.rounds=1000000000",
-		 guest_mib - SPARE_MIB, pages_s, x->beat);
+		 ws_mib, pages_s, x->beat);
 	path(x->con[0], opts, "mig-src.con");
 	path(x->con[1], opts, "mig-dst.con");
 	path(x->in, opts, "mig-in.sock");
 	path(x->sock[0], opts, "mig-src.sock");
+	path(x->sock[1], opts, "mig-dst.sock");
 	unlink(x->in);
 	unlink(x->sock[0]);
+	unlink(x->sock[1]);
 	if (beats_start(&x->b, x->con, why, whylen) == 0) {
 		r = qemu ? run_qemu(x, out, why, whylen) : run_gmvm(x, out, why, whylen);
 		if (r == 0 && x->b.bad) {
@@ -306,6 +335,7 @@ static int one_migration(struct bench_case *c, int side, int guest_mib, double p
 	beats_stop(&x->b, x->con);
 	unlink(x->in);
 	unlink(x->sock[0]);
+	unlink(x->sock[1]);
 	free(x);
 	return r;
 }
@@ -321,16 +351,25 @@ static int run_migrate(struct bench_case *c, int side, double *out, char *why, s
 	return one_migration(c, side, mib, pages_s, side % 2, NULL, out, why, whylen, output);
 }
 
-int bench_qemu_migration(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib, double pages_s,
-			 const char *dst_object, struct bench_migration *res, char *why, size_t whylen, char **output)
+int bench_qemu_migration_how(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib,
+			     double pages_s, const struct bench_qemu_how *how, struct bench_migration *res, char *why,
+			     size_t whylen, char **output)
 {
 	double out[5] = { NAN, NAN, NAN, NAN, NAN };
 	int r;
 
 	opts = o;
-	r = one_migration(c, side, guest_mib, pages_s, true, dst_object, out, why, whylen, output);
+	r = one_migration(c, side, guest_mib, pages_s, true, how, out, why, whylen, output);
 	*res = (struct bench_migration){ out[M8_TOTAL], out[M8_MB], out[M8_DOWN], out[M8_SEEN], out[M8_DIRTY] };
 	return r;
+}
+
+int bench_qemu_migration(struct bench_case *c, const struct bench_opts *o, int side, int guest_mib, double pages_s,
+			 const char *dst_object, struct bench_migration *res, char *why, size_t whylen, char **output)
+{
+	struct bench_qemu_how how = { .dst_object = dst_object };
+
+	return bench_qemu_migration_how(c, o, side, guest_mib, pages_s, &how, res, why, whylen, output);
 }
 
 void bench_case_migrate(struct bench_case *c, const struct bench_opts *o)

@@ -35,6 +35,7 @@
 #   GMVM_BENCH_MIGRATE_MIB, GMVM_BENCH_MIGRATE_TIMEOUT_S   passed on to case 8
 #                                (migrate): its guest RAM and non-convergence limit
 #   GMVM_BENCH_REHOME_MIB        passed on to case 9 (rehome): its guest RAM
+#   GMVM_BENCH_UPDATE_SIZES      passed on to case 10 (update): its guest sizes
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -56,7 +57,7 @@ rev=$(sed -n 's/^#define GM_BUILD_ID "\(.*\)"$/\1/p' "$build/src/api/build_id.h"
 # inside the VM: /run/nested-kvm is $out (run.sh's run directory, writable);
 # /tmp is a fresh tmpfs in the VM's RAM, for the sockets and snapshot files
 cmd=$(printf 'export TMPDIR=/tmp\n'
-      for v in GMVM_BENCH_MIGRATE_MIB GMVM_BENCH_MIGRATE_TIMEOUT_S GMVM_BENCH_REHOME_MIB; do
+      for v in GMVM_BENCH_MIGRATE_MIB GMVM_BENCH_MIGRATE_TIMEOUT_S GMVM_BENCH_REHOME_MIB GMVM_BENCH_UPDATE_SIZES; do
         [ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
       done
       [ -n "${NESTED_SHMEM_THP:-}" ] &&
