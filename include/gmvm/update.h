@@ -43,10 +43,13 @@ struct gm_update_params {
 	 * The owner's share of the pause (may be NULL): quiesce runs with the
 	 * guest paused, before the fds go (the API stops accepting; clients
 	 * wait in the socket's backlog for the new process); unquiesce runs
-	 * on an abort after it (serving goes on here).
+	 * on an abort after it (serving goes on here; its failure is added to
+	 * the update's error).
 	 */
 	int (*quiesce)(void *opaque, struct gm_error *err);
-	void (*unquiesce)(void *opaque);
+	int (*unquiesce)(void *opaque, struct gm_error *err);
+	/* Right after COMMIT went out (may be NULL): the guest is new_pid's; the owner answers nothing about it any more. */
+	void (*committed)(void *opaque, pid_t new_pid);
 	void *opaque;
 };
 

@@ -38,6 +38,8 @@ struct gm_api {
 	struct gm_machine *machine;
 	struct gm_events *events; /* may be NULL; not ours to close */
 	atomic_bool vmm_shutdown;
+	/* a live update gave the VM to this gmvm (a pid; 0: none): requests are not ours to answer */
+	atomic_int handed_to;
 	struct gm_api_server *server; /* NULL for a detached api */
 };
 
@@ -49,11 +51,12 @@ void gm_api_set_events(struct gm_api *api, struct gm_events *events);
 
 /* reply.c ---------------------------------------------------------------- */
 
-/* What a route answers: a status, a JSON body, and for 405 the Allow value. */
+/* What a route answers: a status, a JSON body, for 405 the Allow value, and whether the connection ends. */
 struct gm_api_reply {
 	int status;
 	json_t *json;
 	const char *allow;
+	bool close;
 };
 
 /* Answer status with obj (stolen); a NULL obj (allocation failed) becomes a 500. */
@@ -233,13 +236,12 @@ void gm_api_server_stop(struct gm_api *api);
  * A live update hands the listening socket to a new process.  listen_fd:
  * the socket (-1 for a detached api) and its path.  quiesce: stop
  * accepting (answers in flight go on; new clients wait in the backlog);
- * unquiesce: accept again on the same socket (the update aborted).
- * handed_over: the path is the new process's now, never unlink it.
+ * unquiesce: accept again on the same socket (the update aborted).  While
+ * quiesced the path may be the new process's: stopping never unlinks it.
  * quiesce and unquiesce take the api as void * to serve as the update's hooks.
  */
 int gm_api_server_listen_fd(struct gm_api *api, const char **path);
 int gm_api_server_quiesce(void *api, struct gm_error *err);
-void gm_api_server_unquiesce(void *api);
-void gm_api_server_handed_over(struct gm_api *api);
+int gm_api_server_unquiesce(void *api, struct gm_error *err);
 
 #endif

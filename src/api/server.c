@@ -35,6 +35,9 @@ struct gm_api_server {
 	struct MHD_Daemon *daemon;   /* the one accepting; NULL while a live update holds it quiesced */
 	struct MHD_Daemon *retired[GM_API_MAX_RETIRED];
 	unsigned nretired;
+	pthread_mutex_t state;       /* guards daemon, retired, handing_over, stopping */
+	bool handing_over;           /* quiesced for a live update, the path maybe no longer ours */
+	bool stopping;               /* gm_api_server_stop began: never quiesce nor restart */
 	struct gm_api_socket sock;
 	pthread_mutex_t lock;
 	pthread_cond_t drained; /* CLOCK_MONOTONIC */
@@ -70,6 +73,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *c, struct gm_api *api, 
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
 	if (r->allow)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+	if (r->close)
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(c, (unsigned)r->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
@@ -181,6 +186,7 @@ static struct gm_api_server *server_new(void)
 		return NULL;
 	srv->sock.fd = -1;
 	pthread_mutex_init(&srv->lock, NULL);
+	pthread_mutex_init(&srv->state, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&srv->drained, &ca);
@@ -192,6 +198,7 @@ static void server_free(struct gm_api_server *srv)
 {
 	pthread_cond_destroy(&srv->drained);
 	pthread_mutex_destroy(&srv->lock);
+	pthread_mutex_destroy(&srv->state);
 	free(srv);
 }
 
@@ -286,48 +293,59 @@ int gm_api_server_listen_fd(struct gm_api *api, const char **path)
 	return api->server ? api->server->sock.fd : -1;
 }
 
+/*
+ * quiesce, unquiesce (a live update's thread) and stop (the owner's) may
+ * meet: the update can end in a failure while the owner stops serving
+ * because the guest ended meanwhile.  srv->state guards the daemons and
+ * the flags; a stopped server is never quiesced nor restarted.
+ */
 int gm_api_server_quiesce(void *opaque, struct gm_error *err)
 {
 	struct gm_api_server *srv = ((struct gm_api *)opaque)->server;
+	int r = 0;
 
 	if (!srv)
 		return 0;
-	if (!srv->daemon)
-		return gm_fail(err, GM_STATUS_FAILURE, EALREADY, "the API server is not accepting connections; nothing to hand over");
-	if (srv->nretired == GM_API_MAX_RETIRED)
-		return gm_fail(err, GM_STATUS_FAILURE, EMFILE,
-			       "the API server was restarted after %d aborted live updates; restart gmvm to update again",
-			       GM_API_MAX_RETIRED);
+	pthread_mutex_lock(&srv->state);
+	if (srv->stopping || !srv->daemon)
+		r = gm_fail(err, GM_STATUS_FAILURE, EALREADY,
+			    "the API server is not accepting connections (gmvm is stopping, or another update holds it); nothing to hand over");
+	else if (srv->nretired == GM_API_MAX_RETIRED)
+		r = gm_fail(err, GM_STATUS_FAILURE, EMFILE,
+			    "the API server was restarted after %d aborted live updates and keeps each old one until gmvm exits; migrate the VM, or snapshot and restore it, to update it",
+			    GM_API_MAX_RETIRED);
 	/* the daemon answers what it has (this very request too), accepts no more;
 	 * the socket stays ours, so clients queue in its backlog meanwhile */
-	if (MHD_quiesce_daemon(srv->daemon) == MHD_INVALID_SOCKET)
-		return gm_fail(err, GM_STATUS_FAILURE, EINVAL,
-			       "the API server could not stop accepting connections; the live update cannot hand its socket over");
-	srv->retired[srv->nretired++] = srv->daemon;
-	srv->daemon = NULL;
-	return 0;
+	else if (MHD_quiesce_daemon(srv->daemon) == MHD_INVALID_SOCKET)
+		r = gm_fail(err, GM_STATUS_FAILURE, EINVAL,
+			    "the API server could not stop accepting connections (libmicrohttpd refused); the live update cannot hand its socket over");
+	if (!r) {
+		srv->retired[srv->nretired++] = srv->daemon;
+		srv->daemon = NULL;
+		/* from here the path may be another process's: stop must not unlink it */
+		srv->handing_over = true;
+	}
+	pthread_mutex_unlock(&srv->state);
+	return r;
 }
 
-void gm_api_server_unquiesce(void *opaque)
+int gm_api_server_unquiesce(void *opaque, struct gm_error *err)
 {
 	struct gm_api *api = opaque;
-	struct gm_error err = { 0 };
+	struct gm_api_server *srv = api->server;
+	int r = 0;
 
-	if (!api->server || api->server->daemon)
-		return;
+	if (!srv)
+		return 0;
+	pthread_mutex_lock(&srv->state);
 	/* the quiesced daemon may still be answering on this very thread: it
 	 * cannot stop here, so a new one takes the socket and the old one goes at destroy */
-	if (start_daemon(api, &err) < 0)
-		fprintf(stderr, "gmvm: the API stays down after the aborted live update: %s\n", err.msg);
-}
-
-void gm_api_server_handed_over(struct gm_api *api)
-{
-	if (!api->server)
-		return;
-	/* the new process serves the path now: forget it instead of unlinking it */
-	free(api->server->sock.path);
-	api->server->sock.path = NULL;
+	if (!srv->stopping && !srv->daemon) {
+		srv->handing_over = false;
+		r = start_daemon(api, err);
+	}
+	pthread_mutex_unlock(&srv->state);
+	return r;
 }
 
 /* Wait until no request is in flight, at most GM_API_DRAIN_MS. */
@@ -350,17 +368,28 @@ void gm_api_server_stop(struct gm_api *api)
 {
 	struct gm_api_server *srv = api->server;
 
-	/* a quiesced daemon hands its listening socket back; the socket is ours either way */
-	if (srv->daemon)
-		MHD_quiesce_daemon(srv->daemon);
-	/* new clients now find no socket instead of waiting in a backlog nobody reads */
+	pthread_mutex_lock(&srv->state);
+	srv->stopping = true;
+	/* a quiesced daemon hands the listening socket back; one that cannot be
+	 * quiesced closes it itself at its stop, so it is not ours to close */
+	bool ours = !srv->daemon || MHD_quiesce_daemon(srv->daemon) != MHD_INVALID_SOCKET;
+	/* new clients now find no socket instead of waiting in a backlog nobody
+	 * reads; unless a live update hands the socket on: then it is the new
+	 * process's path (the update ends the machine, which wakes the owner to
+	 * stop this server, before its own request is answered) */
+	if (srv->handing_over) {
+		free(srv->sock.path);
+		srv->sock.path = NULL;
+	}
+	pthread_mutex_unlock(&srv->state);
 	gm_api_socket_unlink(&srv->sock);
 	drain(srv);
 	if (srv->daemon)
 		MHD_stop_daemon(srv->daemon);
 	for (unsigned i = 0; i < srv->nretired; i++)
 		MHD_stop_daemon(srv->retired[i]);
-	close(srv->sock.fd);
+	if (ours)
+		close(srv->sock.fd);
 	server_free(srv);
 	api->server = NULL;
 }

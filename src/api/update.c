@@ -205,6 +205,12 @@ static void owner_fds(struct gm_api *api, struct gm_update_params *p)
 		p->owner_fds[p->nowner_fds++] = (struct gm_handover_fd){ "events", fd, NULL };
 }
 
+/* The update's hook at COMMIT: from now on this process answers for no VM. */
+static void committed(void *opaque, pid_t pid)
+{
+	atomic_store(&((struct gm_api *)opaque)->handed_to, (int)pid);
+}
+
 /*
  * Runs on the connection's thread until the update ended; the guest runs
  * on meanwhile but for the handover's pause.  Unordered as vm.memory-rehome
@@ -220,6 +226,7 @@ void gm_route_live_update(struct gm_api *api, struct gm_machine *m, json_t *body
 		.args = argv,
 		.quiesce = gm_api_server_quiesce,
 		.unquiesce = gm_api_server_unquiesce,
+		.committed = committed,
 		.opaque = api,
 	};
 	struct gm_update_progress res = { 0 };
@@ -235,10 +242,9 @@ void gm_route_live_update(struct gm_api *api, struct gm_machine *m, json_t *body
 	if (busy(m, r))
 		return;
 	pthread_mutex_lock(&api->op_lock);
+	/* on success the new process serves the socket's path: the quiesce
+	 * already made sure this server never unlinks it */
 	rc = gm_machine_live_update(m, &p, &res, &err);
-	/* the new process serves the socket's path from now on: ours must never unlink it */
-	if (rc == 0)
-		gm_api_server_handed_over(api);
 	pthread_mutex_unlock(&api->op_lock);
 	if (rc == 0) {
 		json_t *o = gm_json_update(&res);

@@ -21,15 +21,24 @@ static const char *kind_name(uint16_t k)
 int gm_ho_send(int sock, enum gm_handover_kind kind, json_t *obj, const int *fds, unsigned nfds, int timeout_ms,
 	       struct gm_error *err)
 {
-	json_t *o = obj ? obj : json_object();
-	char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	char *text = obj ? json_dumps(obj, JSON_COMPACT) : NULL;
 	int r;
 
-	json_decref(o);
+	json_decref(obj);
+	/* json_pack fails on a string that is not UTF-8 as much as on memory */
 	if (!text)
-		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "live update: out of memory for the %s message", kind_name(kind));
-	r = gm_fdpass_send(sock, (uint16_t)kind, text, strlen(text), fds, nfds, timeout_ms, err);
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "live update: the %s cannot be encoded (a path that is not UTF-8, or no memory); rename the console file or free memory",
+			       kind_name(kind));
+	struct gm_error e = { 0 };
+
+	r = gm_fdpass_send(sock, (uint16_t)kind, text, strlen(text), fds, nfds, timeout_ms, &e);
 	free(text);
+	if (r == -EPIPE || r == -ECONNRESET)
+		return gm_fail(err, GM_STATUS_FAILURE, -r, "the other gmvm closed the handover socket before the %s reached it",
+			       kind_name(kind));
+	if (r)
+		*err = e;
 	return r;
 }
 
@@ -44,7 +53,8 @@ int gm_ho_recv(int sock, enum gm_handover_kind want, const char *who, int timeou
 	memset(msg, 0, sizeof(*msg));
 	r = gm_fdpass_recv(sock, GM_HO_MAX_LEN, want == GM_HO_HELLO || want == GM_HO_HANDOVER ? GM_FDPASS_MAX_FDS : 0, timeout_ms, msg, &e);
 	if (r == -ECONNRESET)
-		return gm_fail(err, GM_STATUS_FAILURE, ECONNRESET, "%s closed the handover socket before its %s", who,
+		return gm_fail(err, GM_STATUS_FAILURE, ECONNRESET,
+			       "%s closed the handover socket before its %s; its own message, if any, is on stderr", who,
 			       kind_name(want));
 	if (r == -ETIMEDOUT)
 		return gm_fail(err, GM_STATUS_FAILURE, ETIMEDOUT, "%s sent no %s in time; %s", who, kind_name(want), e.msg);

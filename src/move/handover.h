@@ -37,7 +37,7 @@ enum gm_handover_kind {
 /* A HELLO is the state header and a little more; nothing else is near 1 MiB. */
 #define GM_HO_MAX_LEN (UINT32_C(2) << 20)
 
-/* Send obj (stolen; NULL: an empty object) as kind with nfds fds. */
+/* Send obj (stolen; NULL, a failed json_pack, is refused) as kind with nfds fds. */
 int gm_ho_send(int sock, enum gm_handover_kind kind, json_t *obj, const int *fds, unsigned nfds, int timeout_ms,
 	       struct gm_error *err);
 /*

@@ -12,7 +12,9 @@
  * this process before it would resume).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +29,7 @@
 #include "vmm/restore.h"
 
 #define HANDOVER_MS 60000 /* the old process's pause begins right after CAN */
+#define PREFAULT_US 10000000 /* well within the old process's 30 s for CAN */
 
 struct gm_takeover {
 	int sock;
@@ -102,8 +105,6 @@ static int take_names(struct gm_fdpass_fds *f, json_t *o, const char *what, stru
 static int region_configs(const struct gm_takeover *t, const struct gm_config *user, const struct gm_caps *caps,
 			  struct gm_header_machine *h, struct gm_config *cfg, struct gm_error *err)
 {
-	char *bind = (char *)t->bind;
-	size_t used = 0, nbind = sizeof(t->bind);
 	int r = gm_header_machine_merge(h, user, cfg, err);
 
 	for (unsigned i = 0; i < h->nregions && !r; i++) {
@@ -131,10 +132,20 @@ static int region_configs(const struct gm_takeover *t, const struct gm_config *u
 			gm_error_clear(err);
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EOPNOTSUPP, "region %s cannot be taken over: %s", name, cause);
 		}
-		used += (size_t)snprintf(bind + used, used < nbind ? nbind - used : 0, "%s%s=%s", i ? "," : "", name,
-					 gm_bind_name(gm_mem_effective_bind(mc)));
 	}
 	return r;
+}
+
+/* How each region of the machine built is bound, as CAN and vm.info say: "ram=mapped,data=mapped". */
+static void describe_binding(struct gm_takeover *t)
+{
+	size_t used = 0;
+
+	t->bind[0] = '\0';
+	for (unsigned i = 0; i < t->m->nmems && used < sizeof(t->bind); i++)
+		used += (size_t)snprintf(t->bind + used, sizeof(t->bind) - used, "%s%s=%s", i ? "," : "",
+					 gm_memory_name(t->m->mems[i]),
+					 gm_bind_name(gm_mem_effective_bind(gm_memory_config(t->m->mems[i]))));
 }
 
 static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
@@ -153,7 +164,8 @@ static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
 			       theirs ? theirs : "?", json_integer_value(ver), GMVM_VERSION, GM_STREAM_VERSION);
 	t->header = strdup(header);
 	t->regions = json_incref(json_object_get(o, "regions"));
-	t->updates = (unsigned)json_integer_value(json_object_get(o, "updates"));
+	json_int_t updates = json_integer_value(json_object_get(o, "updates"));
+	t->updates = updates > 0 && updates < INT_MAX ? (unsigned)updates : 0;
 	if (!t->header)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "live update: out of memory");
 	return take_names(&t->hello, o, "HELLO", err);
@@ -165,7 +177,7 @@ static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
  * populated would be memory the guest never had.  Best effort: a page that
  * gets data later simply faults later.
  */
-static void prefault(struct gm_memory *mem)
+static void prefault(struct gm_memory *mem, uint64_t deadline_us)
 {
 	uint64_t n = gm_memory_size(mem) / GM_MOVE_PAGE;
 	uint64_t *bm = calloc((n + 63) / 64, sizeof(uint64_t));
@@ -180,7 +192,8 @@ static void prefault(struct gm_memory *mem)
 			uint64_t q = p;
 			while (q < n && (bm[q / 64] >> (q % 64) & 1))
 				q++;
-			if (gm_memory_populate(mem, p * GM_MOVE_PAGE, (q - p) * GM_MOVE_PAGE) < 0)
+			/* the old process waits for CAN; what is left faults in later */
+			if (gm_now_us() > deadline_us || gm_memory_populate(mem, p * GM_MOVE_PAGE, (q - p) * GM_MOVE_PAGE) < 0)
 				break;
 			p = q;
 		}
@@ -205,21 +218,31 @@ static int build(struct gm_takeover *t, const struct gm_config *user, const stru
 	u.console_path = console_path;
 	handed.console_path = console_path;
 	if (u.console == GM_CONSOLE_FILE && (handed.console_fd = fd_named(&t->hello, "console", 0)) < 0)
-		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the console file was not handed over");
+		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the console file was not handed over; run a new gmvm of the same version as the running one");
 	if (!r && handed.lock_fd < 0)
-		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the identity lock was not handed over");
+		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the identity lock was not handed over; run a new gmvm of the same version as the running one");
 	for (unsigned i = 0; i < h.nregions && !r; i++)
 		if ((handed.region_fds[i] = fd_named(&t->hello, "region", i)) < 0)
-			r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: region %s's memory was not handed over",
+			r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: region %s's memory was not handed over; run a new gmvm of the same version as the running one",
 				    h.regions[i].name);
 	if (!r && !caps->kvm)
 		r = gm_fail(err, GM_STATUS_NO_KERNEL, ENODEV, "KVM is not available to the new gmvm; run it where /dev/kvm is");
 	if (!r)
 		r = region_configs(t, &u, caps, &h, &cfg, err);
-	if (!r)
-		r = gm_machine_build(&cfg, caps, false, &handed, &t->m, err);
+	if (!r) {
+		/* the hugepages of handed-over memory are its file's already: no pool is drawn on */
+		struct gm_caps held = *caps;
+
+		for (int i = 0; i < held.n_hugetlb; i++)
+			held.hugetlb[i].free = LONG_MAX;
+		r = gm_machine_build(&cfg, &held, false, &handed, &t->m, err);
+	}
+	uint64_t deadline = gm_now_us() + PREFAULT_US;
+
 	for (unsigned i = 0; !r && i < t->m->nmems; i++)
-		prefault(t->m->mems[i]);
+		prefault(t->m->mems[i], deadline);
+	if (!r)
+		describe_binding(t);
 	/* the vCPU threads too, parked before their first instruction: the pause need not make them */
 	if (!r)
 		r = gm_machine_start_parked(t->m, err);
@@ -295,8 +318,12 @@ static int read_state(struct gm_takeover *t, struct gm_stream_in **out, struct g
 	int fd = fd_named(&t->handover, "state", 0);
 	struct stat st;
 
-	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > GM_STREAM_MAX_TOTAL)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the state handed over is empty or too large");
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	/* sealed, or it could shrink under the mapping (SIGBUS) or change while read */
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_WRITE)) != (F_SEAL_SHRINK | F_SEAL_WRITE) || fstat(fd, &st) < 0 ||
+	    st.st_size <= 0 || (uint64_t)st.st_size > GM_STREAM_MAX_TOTAL)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the state handed over is empty, too large or not sealed; run a new gmvm of the same version as the running one");
 	t->state = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
 	if (t->state == MAP_FAILED) {
 		t->state = NULL;

@@ -86,6 +86,10 @@ static int check_memory(struct upd *u, struct gm_error *err)
 {
 	struct gm_machine *m = u->m;
 
+	/* the new process would be in this one's process group, which the shell takes the terminal from once this one exits */
+	if (m->cfg.console == GM_CONSOLE_STDIO && isatty(STDIN_FILENO))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EOPNOTSUPP,
+			       "the console is this gmvm's terminal, which cannot follow the guest into another process; run with --console file:PATH (or a pipe) to update live");
 	if (m->ondemand)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EOPNOTSUPP,
 			       "this VM was restored with restore-mode=ondemand and its memory still comes from the snapshot; restore it with restore-mode=copy to update it live");
@@ -213,7 +217,9 @@ static void stop_child(struct upd *u, bool patient, char *how, size_t n)
 		usleep(10000);
 	if (w != u->pid) {
 		kill(u->pid, SIGKILL);
-		waitpid(u->pid, &st, 0);
+		/* reaped before anything resumes: a signal must not cut this short */
+		while (waitpid(u->pid, &st, 0) < 0 && errno == EINTR)
+			;
 	} else if (WIFEXITED(st)) {
 		snprintf(how, n, " (it exited with status %d)", WEXITSTATUS(st));
 	} else if (WIFSIGNALED(st)) {
@@ -298,7 +304,8 @@ static int write_state(struct upd *u, int *out, struct gm_error *err)
 
 	*out = -1;
 	if (fd < 0)
-		return gm_fail(err, GM_STATUS_FAILURE, errno, "live update: memfd_create for the state: %s", strerror(errno));
+		return gm_fail(err, GM_STATUS_FAILURE, errno, "live update: memfd_create for the state: %s; raise ulimit -n or free memory",
+			       strerror(errno));
 	header = gm_state_header(u->m, NULL);
 	r = header ? gm_stream_out_open(fd, &w, err) : gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "live update: out of memory");
 	if (!r)
@@ -312,7 +319,8 @@ static int write_state(struct upd *u, int *out, struct gm_error *err)
 	gm_stream_out_free(w);
 	free(header);
 	if (!r && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
-		r = gm_fail(err, GM_STATUS_FAILURE, errno, "live update: sealing the state: %s", strerror(errno));
+		r = gm_fail(err, GM_STATUS_FAILURE, errno,
+			    "live update: sealing the state: %s; this kernel's memfd lacks sealing, which a live update needs", strerror(errno));
 	if (r) {
 		close(fd);
 		return r;
@@ -431,8 +439,14 @@ static int run(struct upd *u, struct gm_error *err)
 		set_phase(u, GM_UPDATE_LOADING);
 		r = await_ready(u, err);
 	}
+	/* a stop that came meanwhile (--timeout, the guest halted for good) wins: the VM must not live on elsewhere */
+	pthread_mutex_lock(&m->lock);
+	if (!r && m->stopping)
+		r = gm_fail(err, GM_STATUS_FAILURE, ESRCH, "the VM was stopped during the live update (%s); it was not handed over",
+			    m->exit.reason);
+	pthread_mutex_unlock(&m->lock);
 	if (!r)
-		r = gm_ho_send(u->sock, GM_HO_COMMIT, NULL, NULL, 0, SEND_MS, err);
+		r = gm_ho_send(u->sock, GM_HO_COMMIT, json_object(), NULL, 0, SEND_MS, err);
 	if (r)
 		return r;
 	/* COMMIT is in the new process's socket: the guest is its own, never again ours */
@@ -440,6 +454,8 @@ static int run(struct upd *u, struct gm_error *err)
 	pthread_mutex_lock(&m->lock);
 	m->handed_over = true;
 	pthread_mutex_unlock(&m->lock);
+	if (u->p->committed)
+		u->p->committed(u->p->opaque, u->pid);
 	await_running(u);
 	return 0;
 }
@@ -449,11 +465,17 @@ static void undo(struct upd *u, struct gm_error *err)
 {
 	char how[64];
 
-	stop_child(u, err->errnum == ECONNRESET, how, sizeof(how));
+	stop_child(u, err->errnum == ECONNRESET || err->errnum == EPIPE, how, sizeof(how));
 	if (how[0] && strlen(err->msg) + strlen(how) < sizeof(err->msg))
 		strcat(err->msg, how);
-	if (u->quiesced && u->p->unquiesce)
-		u->p->unquiesce(u->p->opaque);
+	if (u->quiesced && u->p->unquiesce) {
+		struct gm_error e = { 0 };
+
+		if (u->p->unquiesce(u->p->opaque, &e) < 0 && strlen(err->msg) + strlen(e.msg) + 32 < sizeof(err->msg)) {
+			strcat(err->msg, "; and the API did not come back: ");
+			strcat(err->msg, e.msg);
+		}
+	}
 	if (u->held)
 		gm_release(u->m);
 }
@@ -497,7 +519,7 @@ int gm_machine_live_update(struct gm_machine *m, const struct gm_update_params *
 		/* an abort paused the guest too: how long */
 		if (r && u.held)
 			u.pr.pause_ms = (double)(gm_now_us() - u.t0_us) / 1000.0;
-		else
+		else if (!r)
 			u.pr.updates = m->update.count + 1;
 		publish(&u, true);
 		if (!r)

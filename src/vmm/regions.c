@@ -119,8 +119,16 @@ int gm_machine_discard_region(struct gm_machine *m, const char *region, uint64_t
 
 	if (i < 0)
 		return i;
+	struct gm_exit ended;
+	int r;
+
 	pthread_mutex_lock(&m->op_lock);
-	int r = gm_memory_discard(m->mems[i], gpa, len, err);
+	/* after a live update the memory is the new process's guest: hands off */
+	if (gm_machine_exit(m, &ended) == 0 || __atomic_load_n(&m->handed_over, __ATOMIC_ACQUIRE))
+		r = gm_fail(err, GM_STATUS_FAILURE, ESRCH, "the guest has ended here (%s); nothing to discard",
+			    ended.kind == GM_EXIT_NONE ? "handed over" : ended.reason);
+	else
+		r = gm_memory_discard(m->mems[i], gpa, len, err);
 	pthread_mutex_unlock(&m->op_lock);
 	if (!r)
 		gm_emit(m, (struct gm_event){ .kind = GM_EVENT_DISCARD, .gpa = gpa, .length = len,

@@ -41,6 +41,8 @@ static json_t *region_json(const struct gm_memory *mem)
 char *gm_state_header(struct gm_machine *m, json_t *extra)
 {
 	const struct gm_config *c = &m->cfg;
+	/* the RAM as it is now: a re-home may have moved it off what the config said */
+	const struct gm_mem_config *ram = m->nmems ? gm_memory_config(m->mems[0]) : &c->mem;
 	char uuid[37];
 
 	gm_uuid_format(m->uuid, uuid);
@@ -51,8 +53,8 @@ char *gm_state_header(struct gm_machine *m, json_t *extra)
 			      "gmvm_version", GMVM_VERSION, "uuid", uuid,
 			      "config", "cpus", (int)c->cpus, "kernel", c->kernel ? c->kernel : "",
 			      "cmdline", c->cmdline ? c->cmdline : "", "entry", (int)c->entry,
-			      "memory", "size", (json_int_t)c->mem.size, "backend", gm_backend_name(c->mem.backend),
-			      "hugepages", page_name(c->mem.page_size), "prealloc", c->mem.prealloc,
+			      "memory", "size", (json_int_t)ram->size, "backend", gm_backend_name(ram->backend),
+			      "hugepages", page_name(ram->page_size), "prealloc", ram->prealloc,
 			      "regions", regions, "requires");
 	if (!h)
 		return NULL;
