@@ -172,33 +172,39 @@ static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
 }
 
 /*
- * Fill the page tables of the pages that hold data now, so the guest does
- * not take those faults one by one after it resumes.  Only data: a hole
- * populated would be memory the guest never had.  Best effort: a page that
- * gets data later simply faults later.
+ * Fill the page tables of the pages that exist now, so the guest does not
+ * take those faults one by one after it resumes.  Only pages the file
+ * holds: a hole populated would be memory the guest never had.  mincore on
+ * this shared mapping says which (the page cache, whoever mapped it); not
+ * SEEK_DATA, which hugetlbfs answers with "all of it".  hugetlb mappings
+ * report only their own page tables, so nothing is prefaulted there; its
+ * few large pages fault quickly.  Best effort: a page that comes later
+ * simply faults later.
  */
+#define PREFAULT_CHUNK (UINT64_C(64) << 20)
+
 static void prefault(struct gm_memory *mem, uint64_t deadline_us)
 {
-	uint64_t n = gm_memory_size(mem) / GM_MOVE_PAGE;
-	uint64_t *bm = calloc((n + 63) / 64, sizeof(uint64_t));
-	struct gm_error ignored = { 0 };
+	uint8_t *host = mem->host; /* file offset = mapping offset */
+	unsigned char *vec = malloc(PREFAULT_CHUNK / GM_MOVE_PAGE);
+	uint64_t size = gm_memory_size(mem);
 
-	if (bm && gm_memory_data_pages(mem, bm, &ignored) == 0) {
+	for (uint64_t off = 0; vec && host && off < size && gm_now_us() < deadline_us; off += PREFAULT_CHUNK) {
+		uint64_t len = size - off < PREFAULT_CHUNK ? size - off : PREFAULT_CHUNK, n = len / GM_MOVE_PAGE;
+
+		if (mincore(host + off, len, vec) < 0)
+			break;
 		for (uint64_t p = 0; p < n;) {
-			if (!(bm[p / 64] >> (p % 64) & 1)) {
-				p++;
-				continue;
-			}
 			uint64_t q = p;
-			while (q < n && (bm[q / 64] >> (q % 64) & 1))
+
+			while (q < n && (vec[q] & 1))
 				q++;
-			/* the old process waits for CAN; what is left faults in later */
-			if (gm_now_us() > deadline_us || gm_memory_populate(mem, p * GM_MOVE_PAGE, (q - p) * GM_MOVE_PAGE) < 0)
-				break;
-			p = q;
+			if (q > p && gm_memory_populate(mem, off + p * GM_MOVE_PAGE, (q - p) * GM_MOVE_PAGE) < 0)
+				return free(vec);
+			p = q + 1;
 		}
 	}
-	free(bm);
+	free(vec);
 }
 
 /* The machine, built on the fds HELLO brought, the old one's console going on as it was. */

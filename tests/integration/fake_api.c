@@ -1,6 +1,7 @@
 /* tests/integration/fake_api: see fake_api.h. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <jansson.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -134,4 +135,21 @@ void fake_stop(struct fake *f)
 	close(f->lfd);
 	unlink(f->path);
 	pthread_mutex_destroy(&f->lock);
+}
+
+json_t *fake_put_body(const struct fake *f)
+{
+	const char *body = strstr(f->put_request, "\r\n\r\n");
+	json_error_t e;
+
+	cr_assert(body, "no request recorded:\n%s", f->put_request);
+	json_t *j = json_loads(body + 4, 0, &e);
+	cr_assert(json_is_object(j), "body is not a JSON object (%s):\n%s", e.text, f->put_request);
+	return j;
+}
+
+void fake_stop_one_put(struct fake *f)
+{
+	fake_stop(f);
+	cr_assert(f->puts == 1 && f->gets == 0, "the client sent %d PUTs and %d GETs, not the one PUT", f->puts, f->gets);
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -273,4 +274,89 @@ bool write_long(const char *path, long v)
 	if (f && fclose(f) != 0)
 		ok = false;
 	return ok;
+}
+
+#define HUGETLB_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/"
+#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
+
+/* The pool's size before hugetlb_2m raised it; -1: left alone. */
+static long saved_nr_hugepages = -1;
+
+void lock_hugetlb(void)
+{
+	static int fd = -1;
+
+	/* flock is per open file: a second open of the same process would wait on itself */
+	if (fd >= 0)
+		return;
+	fd = open("/tmp/gmvm-test-hugetlb.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(flock(fd, LOCK_EX), 0);
+}
+
+bool hugetlb_2m(long pages, char *why, size_t len)
+{
+	lock_hugetlb();
+	long nr = read_long(HUGETLB_2M "nr_hugepages"), free_now = read_long(HUGETLB_2M "free_hugepages");
+
+	if (nr < 0) {
+		snprintf(why, len, "this kernel has no 2M hugetlb pool (%s)", HUGETLB_2M);
+		return false;
+	}
+	if (free_now >= pages)
+		return true;
+	if (geteuid() != 0) {
+		snprintf(why, len, "the 2M hugetlb pool has %ld free pages, the test needs %ld: as root it sets %s itself",
+			 free_now, pages, NR_HUGEPAGES);
+		return false;
+	}
+	if (saved_nr_hugepages < 0)
+		saved_nr_hugepages = read_long(NR_HUGEPAGES);
+	write_long(NR_HUGEPAGES, nr + (pages - free_now));
+	free_now = read_long(HUGETLB_2M "free_hugepages");
+	if (free_now < pages) {
+		snprintf(why, len, "the 2M hugetlb pool could grow to only %ld free pages of the %ld needed (memory fragmented?)",
+			 free_now, pages);
+		return false;
+	}
+	return true;
+}
+
+void hugetlb_2m_restore(void)
+{
+	if (saved_nr_hugepages >= 0 && !write_long(NR_HUGEPAGES, saved_nr_hugepages))
+		fprintf(stderr, "cannot restore %s to %ld\n", NR_HUGEPAGES, saved_nr_hugepages);
+	saved_nr_hugepages = -1;
+}
+
+void expect_error_line(const struct run_result *r, int status, const char *want)
+{
+	cr_assert_eq(r->status, status, "status %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status,
+		     r->out, r->err);
+	cr_assert_eq(strncmp(r->err, "gmvm: ", 6), 0, "stderr:\n%s", r->err);
+	cr_assert_eq(count_substr(r->err, "\n"), 1, "not one line:\n%s", r->err);
+	cr_assert(strstr(r->err, want), "expected '%s' in stderr:\n%s", want, r->err);
+	cr_assert_str_empty(r->out);
+}
+
+/* Copy the NULL-terminated list into argv from n on; the new count. */
+static size_t add_args(const char **argv, size_t n, size_t cap, const char *const *list)
+{
+	for (; *list; list++) {
+		cr_assert_lt(n, cap - 1, "more than %zu arguments for gmvm", cap - 1);
+		argv[n++] = *list;
+	}
+	return n;
+}
+
+void expect_usage_error(const char *const *head, const char *const *args, const char *want)
+{
+	const char *argv[64];
+	struct run_result r;
+	size_t n = add_args(argv, 0, 64, head);
+
+	argv[add_args(argv, n, 64, args)] = NULL;
+	run_gmvm_argv(&r, 30, argv);
+	expect_error_line(&r, 2, want);
+	run_result_free(&r);
 }

@@ -74,7 +74,32 @@ long read_long(const char *path);
 /* Write v and a newline to the file; false when it cannot be written. */
 bool write_long(const char *path, long v);
 
+/*
+ * The 2M hugetlb pool: true when it has at least pages free, raised as
+ * root when short (hugetlb_2m_restore, from a .fini, puts it back); false
+ * with the reason in why.  Takes lock_hugetlb first.
+ */
+bool hugetlb_2m(long pages, char *why, size_t len);
+void hugetlb_2m_restore(void);
+/*
+ * The tests of a suite run in parallel processes: those that read or set
+ * the 2M pool hold this lock until they end (the process's exit drops it).
+ */
+void lock_hugetlb(void);
+
 /* Number of occurrences of needle in hay. */
 size_t count_substr(const char *hay, const char *needle);
+
+/*
+ * Assert how every failure of gmvm looks: the exit status, stdout empty,
+ * and exactly one line on stderr, "gmvm: ...", that holds want.
+ */
+void expect_error_line(const struct run_result *r, int status, const char *want);
+/*
+ * Run gmvm with the NULL-terminated head (the command and the options it
+ * needs) then args (those under test): a usage error, exit 2 and one line
+ * holding want.
+ */
+void expect_usage_error(const char *const *head, const char *const *args, const char *want);
 
 #endif

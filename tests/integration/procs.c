@@ -2,6 +2,7 @@
  * tests/integration/procs: background gmvm processes (procs.h).
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "procs.h"
 #include "test_vm.h"
 
@@ -128,4 +130,55 @@ struct answer api_put(const char *sock, const char *endpoint, const char *body, 
 	cr_assert(a.body, "not JSON: %s", text);
 	free(text);
 	return a;
+}
+
+unsigned dirty_vm_argv(struct dirty_vm_args *a, const char *sock, const char *events, const char *console,
+		       const char *memory, const char *cmdline, const char *const *extra)
+{
+	unsigned n = 0;
+
+	snprintf(a->con, sizeof(a->con), "file:%s", console);
+	snprintf(a->mon, sizeof(a->mon), "path=%s", events);
+	a->elf = guest_path("dirty");
+	a->argv[n++] = gmvm_bin();
+	a->argv[n++] = "run";
+	a->argv[n++] = "--api-sock";
+	a->argv[n++] = sock;
+	a->argv[n++] = "--event-monitor";
+	a->argv[n++] = a->mon;
+	a->argv[n++] = "--console";
+	a->argv[n++] = a->con;
+	a->argv[n++] = "--memory";
+	a->argv[n++] = test_memory(memory);
+	a->argv[n++] = "--cmdline";
+	a->argv[n++] = cmdline;
+	for (unsigned i = 0; extra && extra[i] && n < DIRTY_VM_MAX_ARGS - 2; i++)
+		a->argv[n++] = extra[i];
+	a->argv[n++] = a->elf;
+	a->argv[n] = NULL;
+	return n;
+}
+
+void vm_files_make(struct vm_files *f, const char *prefix)
+{
+	char run[96];
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/%s-XXXXXX", prefix);
+	cr_assert(mkdtemp(f->dir), "mkdtemp %s: %s", f->dir, strerror(errno));
+	snprintf(f->sock, sizeof(f->sock), "%s/api.sock", f->dir);
+	snprintf(f->console, sizeof(f->console), "%s/console", f->dir);
+	snprintf(f->out, sizeof(f->out), "%s/out", f->dir);
+	snprintf(f->err, sizeof(f->err), "%s/err", f->dir);
+	snprintf(f->events, sizeof(f->events), "%s/events", f->dir);
+	snprintf(run, sizeof(run), "%s/run", f->dir);
+	setenv("GMVM_RUN_DIR", run, 1);
+}
+
+void vm_files_remove(const struct vm_files *f)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "cannot remove %s\n", f->dir);
 }

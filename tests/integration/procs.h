@@ -38,4 +38,21 @@ struct answer {
 struct answer api_put(const char *sock, const char *endpoint, const char *body, const char *path,
 		      void (*dump)(void));
 
+/* argv of `gmvm run` for the dirty guest: its API at sock, events and console in files, --memory, --cmdline, extra (NULL-ended) before the ELF. */
+#define DIRTY_VM_MAX_ARGS 40
+struct dirty_vm_args {
+	const char *argv[DIRTY_VM_MAX_ARGS];
+	char con[160], mon[160];
+	char *elf; /* the caller frees it */
+};
+unsigned dirty_vm_argv(struct dirty_vm_args *a, const char *sock, const char *events, const char *console,
+		       const char *memory, const char *cmdline, const char *const *extra);
+
+/* A test VM's files in a new directory /tmp/PREFIX-XXXXXX, with GMVM_RUN_DIR in it. */
+struct vm_files {
+	char dir[64], sock[128], console[128], out[128], err[128], events[128];
+};
+void vm_files_make(struct vm_files *f, const char *prefix);
+void vm_files_remove(const struct vm_files *f);
+
 #endif

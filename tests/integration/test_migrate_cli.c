@@ -42,32 +42,13 @@ static void remove_dir(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
-static void expect_one_error_line(const struct run_result *r, int status, const char *want)
-{
-	cr_assert_eq(r->status, status, "status %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status,
-		     r->out, r->err);
-	cr_assert_eq(strncmp(r->err, "gmvm: ", 6), 0, "stderr:\n%s", r->err);
-	cr_assert_eq(count_substr(r->err, "\n"), 1, "not one line:\n%s", r->err);
-	cr_assert(strstr(r->err, want), "expected '%s' in stderr:\n%s", want, r->err);
-	cr_assert_str_empty(r->out);
-}
-
 #define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* ---- gmvm run --incoming: refused before anything exists ------------------- */
 
 static void run_refused(const char *want, const char *const *args)
 {
-	const char *argv[16] = { "run" };
-	struct run_result r;
-	int n = 1;
-
-	for (; *args; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	run_gmvm_argv(&r, 30, argv);
-	expect_one_error_line(&r, 2, want);
-	run_result_free(&r);
+	expect_usage_error(ARGS("run"), args, want);
 }
 
 Test(incoming_options, refusals_exit_2_with_one_line, .init = make_dir, .fini = remove_dir, .timeout = 60)
@@ -126,18 +107,6 @@ Test(incoming_options, help_lists_them)
 	run_result_free(&r);
 }
 
-/* The JSON body of the recorded PUT. */
-static json_t *put_body(struct fake *f)
-{
-	const char *body = strstr(f->put_request, "\r\n\r\n");
-	json_error_t e;
-
-	cr_assert(body, "no request recorded:\n%s", f->put_request);
-	json_t *j = json_loads(body + 4, 0, &e);
-	cr_assert(json_is_object(j), "body is not a JSON object (%s):\n%s", e.text, f->put_request);
-	return j;
-}
-
 static const char completed[] =
 	"{\"status\":\"completed\",\"total_ms\":1234.4,\"bytes_sent\":268435456,\"downtime_ms\":3.25,"
 	"\"rounds\":4,\"throttle_pct\":0,\"pages_sent\":70000,\"destination_url\":\"tcp:192.0.2.7:4444\"}";
@@ -165,7 +134,7 @@ Test(migrate, sends_the_options_and_prints_one_line)
 
 	cr_assert_eq(f.puts, 1);
 	cr_assert(strncmp(f.put_request, "PUT /api/v1/vm.send-migration HTTP/1.1\r\n", 40) == 0, "%s", f.put_request);
-	json_t *j = put_body(&f);
+	json_t *j = fake_put_body(&f);
 	snprintf(want, sizeof(want), "unix:%s/dest.sock", real);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "destination_url")), want, "a relative path is made absolute");
 	cr_assert_eq(json_integer_value(json_object_get(j, "downtime_ms")), 20);
@@ -187,7 +156,7 @@ Test(migrate, only_the_url_leaves_the_rest_to_the_server)
 	fake_stop(&f);
 	cr_assert_eq(r.status, 0, "%s", r.err);
 	run_result_free(&r);
-	json_t *j = put_body(&f);
+	json_t *j = fake_put_body(&f);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "destination_url")), "tcp:[::1]:4444");
 	cr_assert_eq(json_object_size(j), 1, "defaults are the server's");
 	json_decref(j);
@@ -228,7 +197,7 @@ Test(migrate, http_501_exits_3_with_the_servers_line)
 		   0);
 	run_gmvm(&r, 30, "migrate", "--api-sock", sock, "unix:/run/d.sock", "--postcopy", NULL);
 	fake_stop(&f);
-	expect_one_error_line(&r, 3, "gmvm: postcopy needs userfaultfd on the guest memory, and this kernel has none on guest_memfd; use precopy\n");
+	expect_error_line(&r, 3, "gmvm: postcopy needs userfaultfd on the guest memory, and this kernel has none on guest_memfd; use precopy\n");
 	run_result_free(&r);
 }
 
@@ -242,7 +211,7 @@ Test(migrate, a_failure_exits_1_with_the_servers_line)
 		fake_start(&f, sock, statuses[i], "{\"error\":\"migration cancelled by vm.migration-cancel\"}", 0);
 		run_gmvm(&r, 30, "migrate", "--api-sock", sock, "unix:/run/d.sock", "--json", NULL);
 		fake_stop(&f);
-		expect_one_error_line(&r, 1, "gmvm: migration cancelled by vm.migration-cancel\n");
+		expect_error_line(&r, 1, "gmvm: migration cancelled by vm.migration-cancel\n");
 		run_result_free(&r);
 	}
 }
@@ -252,7 +221,7 @@ Test(migrate, no_api_there)
 	struct run_result r;
 
 	run_gmvm(&r, 30, "migrate", "--api-sock", sock, "unix:/run/d.sock", NULL);
-	expect_one_error_line(&r, 1, "cannot reach the API at");
+	expect_error_line(&r, 1, "cannot reach the API at");
 	run_result_free(&r);
 }
 
@@ -359,16 +328,7 @@ Test(migrate, a_terminal_sees_nothing_before_the_first_phase)
 
 static void usage_error(const char *want, const char *const *args)
 {
-	const char *argv[16] = { "migrate", "--api-sock", sock };
-	struct run_result r;
-	int n = 3;
-
-	for (; *args; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	run_gmvm_argv(&r, 30, argv);
-	expect_one_error_line(&r, 2, want);
-	run_result_free(&r);
+	expect_usage_error(ARGS("migrate", "--api-sock", sock), args, want);
 }
 
 Test(migrate, usage_errors_exit_2_with_one_line)
@@ -409,7 +369,7 @@ Test(migrate, usage_errors_exit_2_with_one_line)
 	cr_assert_eq(f.puts + f.gets, 0, "a refused command line reached the server");
 
 	run_gmvm(&r, 30, "migrate", "unix:/a", NULL);
-	expect_one_error_line(&r, 2, "migrate: needs --api-sock PATH");
+	expect_error_line(&r, 2, "migrate: needs --api-sock PATH");
 	run_result_free(&r);
 }
 
@@ -449,10 +409,10 @@ Test(migrate, cancel)
 	fake_start(&f, sock, 409, "{\"error\":\"no migration is running\"}", 0);
 	run_gmvm(&r, 30, "migrate-cancel", "--api-sock", sock, NULL);
 	fake_stop(&f);
-	expect_one_error_line(&r, 1, "gmvm: no migration is running\n");
+	expect_error_line(&r, 1, "gmvm: no migration is running\n");
 	run_result_free(&r);
 
 	run_gmvm(&r, 30, "migrate-cancel", "--api-sock", sock, "now", NULL);
-	expect_one_error_line(&r, 2, "migrate-cancel: unexpected 'now'");
+	expect_error_line(&r, 2, "migrate-cancel: unexpected 'now'");
 	run_result_free(&r);
 }

@@ -18,8 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -27,61 +25,33 @@
 #include "test_vm.h"
 
 #define HUGETLB_2M "/sys/kernel/mm/hugepages/hugepages-2048kB/"
-#define NR_HUGEPAGES "/proc/sys/vm/nr_hugepages"
 /* The guests outlive any re-home here: 20 s with a clock, 2000 rounds without (TCG: minutes). */
 #define DIRTY "dirty.mb=32 dirty.seconds=20 dirty.rounds=2000"
 #define REGION_GPA "0x40000000"
 
 static struct {
-	char dir[64], sock[128], console[128], out[128], err[128], events[128];
+	struct vm_files f;
 	pid_t pid;
-	long nr_hugepages; /* to restore; -1: left alone */
-} rt = { .nr_hugepages = -1 };
+} rt;
 
 static void setup(void)
 {
-	strcpy(rt.dir, "/tmp/gmvm-rehome-XXXXXX");
-	cr_assert(mkdtemp(rt.dir));
-	snprintf(rt.sock, sizeof(rt.sock), "%s/api.sock", rt.dir);
-	snprintf(rt.console, sizeof(rt.console), "%s/console", rt.dir);
-	snprintf(rt.out, sizeof(rt.out), "%s/out", rt.dir);
-	snprintf(rt.err, sizeof(rt.err), "%s/err", rt.dir);
-	snprintf(rt.events, sizeof(rt.events), "%s/events", rt.dir);
-	char run[96];
-	snprintf(run, sizeof(run), "%s/run", rt.dir);
-	setenv("GMVM_RUN_DIR", run, 1);
-	rt.nr_hugepages = -1;
-}
-
-/*
- * The tests of a suite run in parallel processes: those that read or set
- * the 2M pool hold this lock until they end (the process's exit drops it).
- */
-static void lock_hugetlb(void)
-{
-	int fd = open("/tmp/gmvm-test-hugetlb.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(flock(fd, LOCK_EX), 0);
+	vm_files_make(&rt.f, "gmvm-rehome");
 }
 
 static void teardown(void)
 {
 	kill_reap(&rt.pid);
-	if (rt.nr_hugepages >= 0 && !write_long(NR_HUGEPAGES, rt.nr_hugepages))
-		fprintf(stderr, "cannot restore %s to %ld\n", NR_HUGEPAGES, rt.nr_hugepages);
+	hugetlb_2m_restore();
 	unsetenv("GMVM_TEST_REHOME_FAIL_AFTER");
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", rt.dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "cannot remove %s\n", rt.dir);
+	vm_files_remove(&rt.f);
 }
 
 TestSuite(rehome, .init = setup, .fini = teardown, .timeout = 900);
 
 static void dump_all(void)
 {
-	char *e = slurp(rt.err), *c = slurp(rt.console);
+	char *e = slurp(rt.f.err), *c = slurp(rt.f.console);
 
 	fprintf(stderr, "---- gmvm stderr\n%s\n---- console\n%s\n", e, c);
 	free(e);
@@ -91,56 +61,41 @@ static void dump_all(void)
 /* gmvm run GUEST with --memory memory, the API and events, extra options (NULL-ended) before the guest. */
 static void start_vm(const char *memory, const char *cmdline, ...)
 {
-	char con[160], mon[160];
-	char *elf = guest_path("dirty");
-	const char *argv[32];
+	const char *extra[16];
+	struct dirty_vm_args a;
 	unsigned n = 0;
 	va_list ap;
 
 	require_kvm();
-	snprintf(con, sizeof(con), "file:%s", rt.console);
-	snprintf(mon, sizeof(mon), "path=%s", rt.events);
-	argv[n++] = gmvm_bin();
-	argv[n++] = "run";
-	argv[n++] = "--api-sock";
-	argv[n++] = rt.sock;
-	argv[n++] = "--event-monitor";
-	argv[n++] = mon;
-	argv[n++] = "--console";
-	argv[n++] = con;
-	argv[n++] = "--memory";
-	argv[n++] = test_memory(memory);
-	argv[n++] = "--cmdline";
-	argv[n++] = cmdline;
 	va_start(ap, cmdline);
-	for (const char *a = va_arg(ap, const char *); a && n < 28; a = va_arg(ap, const char *))
-		argv[n++] = a;
+	for (const char *x = va_arg(ap, const char *); x && n < 15; x = va_arg(ap, const char *))
+		extra[n++] = x;
 	va_end(ap);
-	argv[n++] = elf;
-	argv[n] = NULL;
-	rt.pid = spawn(argv, rt.out, rt.err);
-	for (int i = 0; i < 3000 && !can_connect(rt.sock); i++)
+	extra[n] = NULL;
+	dirty_vm_argv(&a, rt.f.sock, rt.f.events, rt.f.console, memory, cmdline, extra);
+	rt.pid = spawn(a.argv, rt.f.out, rt.f.err);
+	for (int i = 0; i < 3000 && !can_connect(rt.f.sock); i++)
 		if (wait_exit(rt.pid, 0.02) != -1) {
 			dump_all();
 			cr_assert_fail("gmvm ended before its API was up");
 		}
-	cr_assert(can_connect(rt.sock), "no API");
-	if (!wait_file_has(rt.console, "dirty: start", 120)) {
+	cr_assert(can_connect(rt.f.sock), "no API");
+	if (!wait_file_has(rt.f.console, "dirty: start", 120)) {
 		dump_all();
 		cr_assert_fail("the guest did not start");
 	}
 	/* into its rounds of rewriting pages */
 	sleep_ms(500);
-	free(elf);
+	free(a.elf);
 }
 
-/* PUT endpoint with body (NULL: none) through curl, the answer kept in rt.dir/file. */
+/* PUT endpoint with body (NULL: none) through curl, the answer kept in rt.f.dir/file. */
 static struct answer put(const char *endpoint, const char *body, const char *file)
 {
 	char path[160];
 
-	snprintf(path, sizeof(path), "%s/%s", rt.dir, file);
-	return api_put(rt.sock, endpoint, body, path, dump_all);
+	snprintf(path, sizeof(path), "%s/%s", rt.f.dir, file);
+	return api_put(rt.f.sock, endpoint, body, path, dump_all);
 }
 
 static struct answer rehome(const char *body)
@@ -152,8 +107,8 @@ static json_t *info(void)
 {
 	char cmd[512], path[160];
 
-	snprintf(path, sizeof(path), "%s/info.json", rt.dir);
-	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket '%s' -o '%s' http://localhost/api/v1/vm.info", rt.sock, path);
+	snprintf(path, sizeof(path), "%s/info.json", rt.f.dir);
+	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket '%s' -o '%s' http://localhost/api/v1/vm.info", rt.f.sock, path);
 	cr_assert_eq(system(cmd), 0);
 	char *text = slurp(path);
 	json_t *j = json_loads(text, 0, NULL);
@@ -199,7 +154,7 @@ static void expect_guest_passes(void)
 	if (st != 0)
 		dump_all();
 	cr_expect_eq(st, 0, "gmvm's exit status (the guest's)");
-	char *con = slurp(rt.console);
+	char *con = slurp(rt.f.console);
 	cr_expect(strstr(con, "dirty: ok pages="), "the guest's check did not pass:\n%s", con);
 	free(con);
 }
@@ -211,13 +166,13 @@ static void expect_guest_passes(void)
  */
 static void expect_guest_still_checks_then_shutdown(void)
 {
-	char *con = slurp(rt.console);
+	char *con = slurp(rt.f.console);
 	size_t rounds = count_substr(con, "dirty: round");
 	bool more = false;
 
 	free(con);
 	for (int i = 0; i < 6000 && !more; i++) {
-		con = slurp(rt.console);
+		con = slurp(rt.f.console);
 		more = count_substr(con, "dirty: round") > rounds;
 		cr_assert(!strstr(con, "MISMATCH"), "the guest found a page changed:\n%s", con);
 		free(con);
@@ -255,7 +210,7 @@ static json_t *expect_completed(struct answer a, const char *region)
 	cr_expect_str_eq(str(inf, "state"), "running");
 	json_decref(inf);
 
-	char *ev = slurp(rt.events);
+	char *ev = slurp(rt.f.events);
 	cr_expect(strstr(ev, "\"event\":\"rehome\""), "no rehome event:\n%s", ev);
 	cr_expect(strstr(ev, "\"phase\":\"copying\""), "no copying phase in the events:\n%s", ev);
 	const char *done = strstr(ev, "\"phase\":\"completed\"");
@@ -290,36 +245,6 @@ static void expect_refused(struct answer a, int http, const char *want, const ch
 	cr_expect_str_eq(str(inf, "state"), "running");
 	json_decref(inf);
 	json_decref(a.body);
-}
-
-/* ---- the 2M hugetlb pool ---- */
-
-/* At least pages free 2M hugepages, raising the pool as root (put back after); false with why. */
-static bool hugetlb_2m(long pages, char *why, size_t len)
-{
-	long nr = read_long(HUGETLB_2M "nr_hugepages"), free_now = read_long(HUGETLB_2M "free_hugepages");
-
-	if (nr < 0) {
-		snprintf(why, len, "this kernel has no 2M hugetlb pool (%s)", HUGETLB_2M);
-		return false;
-	}
-	if (free_now >= pages)
-		return true;
-	if (geteuid() != 0) {
-		snprintf(why, len, "the 2M hugetlb pool has %ld free pages, the test needs %ld: as root it sets %s itself",
-			 free_now, pages, NR_HUGEPAGES);
-		return false;
-	}
-	if (rt.nr_hugepages < 0)
-		rt.nr_hugepages = read_long(NR_HUGEPAGES);
-	write_long(NR_HUGEPAGES, nr + (pages - free_now));
-	free_now = read_long(HUGETLB_2M "free_hugepages");
-	if (free_now < pages) {
-		snprintf(why, len, "the 2M hugetlb pool could grow to only %ld free pages of the %ld needed (memory fragmented?)",
-			 free_now, pages);
-		return false;
-	}
-	return true;
 }
 
 /* ---- the re-homes ---- */
@@ -408,7 +333,7 @@ Test(rehome, a_region_through_the_client_prints_the_pause)
 
 	start_vm("size=128M", "dirty.mb=16 dirty.at=" REGION_GPA " dirty.seconds=20 dirty.rounds=2000", "--region",
 		 "name=extra,size=64M,backend=memfd", NULL);
-	run_gmvm(&r, 300, "rehome", "--api-sock", rt.sock, "extra", "backend=anon,prealloc=off", NULL);
+	run_gmvm(&r, 300, "rehome", "--api-sock", rt.f.sock, "extra", "backend=anon,prealloc=off", NULL);
 	if (r.status != 0)
 		dump_all();
 	expect_run(&r, 0, "rehome: region extra now anon");
@@ -459,16 +384,16 @@ Test(rehome, impossible_targets_are_refused_before_anything_is_copied)
 		cr_log_info("the 2M pool has %ld free pages: big enough, or none at all", free2m);
 
 	/* the client: a size is no key of its; a refusal exits 2 with the server's line */
-	run_gmvm(&r, 60, "rehome", "--api-sock", rt.sock, "ram", "size=1G", NULL);
+	run_gmvm(&r, 60, "rehome", "--api-sock", rt.f.sock, "ram", "size=1G", NULL);
 	cr_expect_eq(r.status, 2, "%s", r.err);
 	cr_expect(strstr(r.err, "unknown item 'size=1G'") && strstr(r.err, "size and bind stay"), "%s", r.err);
 	run_result_free(&r);
-	run_gmvm(&r, 60, "rehome", "--api-sock", rt.sock, "nope", NULL);
+	run_gmvm(&r, 60, "rehome", "--api-sock", rt.f.sock, "nope", NULL);
 	cr_expect_eq(r.status, 2, "%s", r.err);
 	cr_expect(strstr(r.err, "no region 'nope'"), "%s", r.err);
 	run_result_free(&r);
 	if (!gmem) {
-		run_gmvm(&r, 60, "rehome", "--api-sock", rt.sock, "ram", "backend=guest-memfd", NULL);
+		run_gmvm(&r, 60, "rehome", "--api-sock", rt.f.sock, "ram", "backend=guest-memfd", NULL);
 		cr_expect_eq(r.status, 3, "%s", r.err);
 		cr_expect(strstr(r.err, "use backend=memfd"), "%s", r.err);
 		run_result_free(&r);
@@ -477,7 +402,7 @@ Test(rehome, impossible_targets_are_refused_before_anything_is_copied)
 	cr_expect_str_eq(str(region_of(inf, "ram"), "backend"), "memfd");
 	cr_expect_str_eq(str(json_object_get(inf, "rehome"), "phase"), "none");
 	json_decref(inf);
-	char *ev = slurp(rt.events);
+	char *ev = slurp(rt.f.events);
 	cr_expect(!strstr(ev, "\"event\":\"rehome\""), "a refused re-home began:\n%s", ev);
 	free(ev);
 	expect_guest_still_checks_then_shutdown();
@@ -502,7 +427,7 @@ Test(rehome, a_failure_midway_leaves_the_guest_on_its_old_memory)
 	cr_expect_str_eq(str(inf, "state"), "running");
 	json_decref(inf);
 	json_decref(a.body);
-	char *ev = slurp(rt.events);
+	char *ev = slurp(rt.f.events);
 	cr_expect(strstr(ev, "\"phase\":\"failed\""), "no failed rehome event:\n%s", ev);
 	free(ev);
 	expect_guest_passes();
@@ -526,7 +451,7 @@ static void *bg_rehome(void *arg)
 static bool wait_began(size_t before)
 {
 	for (int i = 0; i < 60000; i++) {
-		char *ev = slurp(rt.events);
+		char *ev = slurp(rt.f.events);
 		size_t n = count_substr(ev, "\"phase\":\"preparing\"");
 
 		free(ev);
@@ -560,14 +485,14 @@ Test(rehome, busy_then_cancel_leaves_the_guest_on_its_old_memory)
 	unsetenv("GMVM_TEST_REHOME_SLOW_MS");
 	for (int attempt = 0; attempt < 6 && !cancelled; attempt++) {
 		struct bg b = { .body = bodies[attempt % 2] };
-		char *ev = slurp(rt.events);
+		char *ev = slurp(rt.f.events);
 		size_t began = count_substr(ev, "\"phase\":\"preparing\"");
 
 		free(ev);
 		pthread_create(&b.t, NULL, bg_rehome, &b);
 		cr_assert(wait_began(began), "no re-home began");
 		struct answer busy = rehome("{}");
-		run_gmvm(&r, 60, "rehome-cancel", "--api-sock", rt.sock, NULL);
+		run_gmvm(&r, 60, "rehome-cancel", "--api-sock", rt.f.sock, NULL);
 		pthread_join(b.t, NULL);
 		if (r.status == 0) {
 			cancelled = true;
@@ -598,7 +523,7 @@ Test(rehome, busy_then_cancel_leaves_the_guest_on_its_old_memory)
 	cr_expect_str_eq(str(inf, "state"), "running");
 	json_decref(inf);
 	/* nothing runs now: a cancel is a 409, and the client says so with exit 1 */
-	run_gmvm(&r, 60, "rehome-cancel", "--api-sock", rt.sock, NULL);
+	run_gmvm(&r, 60, "rehome-cancel", "--api-sock", rt.f.sock, NULL);
 	cr_expect_eq(r.status, 1, "%s", r.err);
 	cr_expect(strstr(r.err, "gmvm: no re-home is running; vm.info shows the last one"), "%s", r.err);
 	run_result_free(&r);

@@ -21,51 +21,8 @@
 
 #include <gmvm/api.h>
 
+#include "cli_test.h"
 #include "harness.h"
-
-static char dir[64];
-static char sock[128];
-static struct gm_api *api;
-
-static void make_dir(void)
-{
-	strcpy(dir, "/tmp/gmvm-client-XXXXXX");
-	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
-}
-
-static void start_server(void)
-{
-	struct gm_error err = { 0 };
-
-	make_dir();
-	cr_assert_eq(gm_api_create(sock, NULL, &api, &err), 0, "gm_api_create: %s", err.msg);
-}
-
-static void stop_server(void)
-{
-	gm_api_destroy(api);
-	api = NULL;
-	unlink(sock);
-	rmdir(dir);
-}
-
-static void remove_dir(void)
-{
-	unlink(sock);
-	rmdir(dir);
-}
-
-/* The exactly one line on stderr, and stdout empty: how every failure looks. */
-static void expect_one_error_line(const struct run_result *r, int status, const char *want)
-{
-	cr_assert_eq(r->status, status, "status %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status,
-		     r->out, r->err);
-	cr_assert_eq(strncmp(r->err, "gmvm: ", 6), 0, "stderr:\n%s", r->err);
-	cr_assert_eq(count_substr(r->err, "\n"), 1, "not one line:\n%s", r->err);
-	cr_assert(strstr(r->err, want), "expected '%s' in stderr:\n%s", want, r->err);
-	cr_assert_str_empty(r->out);
-}
 
 /* What the server itself says for a request: its "error" line. */
 static char *server_error(const char *method, const char *endpoint)
@@ -132,7 +89,7 @@ static void refused_with_409(const char *cmd, const char *method, const char *en
 		run_gmvm(&r, 30, cmd, "--api-sock", sock, "--json", NULL);
 	else
 		run_gmvm(&r, 30, cmd, "--api-sock", sock, NULL);
-	expect_one_error_line(&r, 1, want);
+	expect_error_line(&r, 1, want);
 	cr_assert_eq(strlen(r.err), strlen("gmvm: ") + strlen(want) + 1, "not just the server's line:\n%s", r.err);
 	free(want);
 	run_result_free(&r);
@@ -215,8 +172,8 @@ Test(client_unreachable, missing_socket_is_named, .timeout = 60)
 	struct run_result r;
 
 	run_gmvm(&r, 30, "ping", "--api-sock", "/nonexistent/gmvm.sock", NULL);
-	expect_one_error_line(&r, 1, "cannot reach the API at /nonexistent/gmvm.sock: No such file or directory; "
-				     "is gmvm run --api-sock /nonexistent/gmvm.sock running?");
+	expect_error_line(&r, 1, "cannot reach the API at /nonexistent/gmvm.sock: No such file or directory; "
+				 "is gmvm run --api-sock /nonexistent/gmvm.sock running?");
 	run_result_free(&r);
 }
 
@@ -231,7 +188,7 @@ Test(client_unreachable, stale_socket_is_refused, .init = make_dir, .fini = remo
 	cr_assert(bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0, "bind: %s", strerror(errno));
 	close(fd);
 	run_gmvm(&r, 30, "info", "--api-sock", sock, NULL);
-	expect_one_error_line(&r, 1, "Connection refused; is gmvm run --api-sock");
+	expect_error_line(&r, 1, "Connection refused; is gmvm run --api-sock");
 	cr_assert(strstr(r.err, sock), "%s", r.err);
 	run_result_free(&r);
 }
@@ -289,7 +246,7 @@ static void fake_run(const char *reply, const char *cmd, int status, const char 
 	run_gmvm(&r, 30, cmd, "--api-sock", sock, NULL);
 	pthread_join(f.thread, NULL);
 	close(f.fd);
-	expect_one_error_line(&r, status, want);
+	expect_error_line(&r, status, want);
 	run_result_free(&r);
 }
 
@@ -342,7 +299,7 @@ static void usage_error(const char *want, const char *a, const char *b, const ch
 	struct run_result r;
 
 	run_gmvm(&r, 30, a, b, c, NULL);
-	expect_one_error_line(&r, 2, want);
+	expect_error_line(&r, 2, want);
 	run_result_free(&r);
 }
 

@@ -7,66 +7,16 @@
  * snapshots; merging real chains needs a machine (tests/integration).
  */
 #include <criterion/criterion.h>
-#include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 
-#include <gmvm/api.h>
-
+#include "cli_test.h"
+#include "fake_api.h"
 #include "harness.h"
-
-static char dir[64], real[PATH_MAX];
-static char sock[128];
-static struct gm_api *api;
-
-static void make_dir(void)
-{
-	strcpy(dir, "/tmp/gmvm-snap-XXXXXX");
-	cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-	cr_assert(realpath(dir, real), "realpath: %s", strerror(errno));
-	snprintf(sock, sizeof(sock), "%s/api.sock", dir);
-}
-
-static void remove_dir(void)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	cr_assert_eq(system(cmd), 0);
-}
-
-static void start_server(void)
-{
-	struct gm_error err = { 0 };
-
-	make_dir();
-	cr_assert_eq(gm_api_create(sock, NULL, &api, &err), 0, "gm_api_create: %s", err.msg);
-}
-
-static void stop_server(void)
-{
-	gm_api_destroy(api);
-	api = NULL;
-	remove_dir();
-}
-
-static void expect_one_error_line(const struct run_result *r, int status, const char *want)
-{
-	cr_assert_eq(r->status, status, "status %d, expected %d\nstdout:\n%s\nstderr:\n%s", r->status, status,
-		     r->out, r->err);
-	cr_assert_eq(strncmp(r->err, "gmvm: ", 6), 0, "stderr:\n%s", r->err);
-	cr_assert_eq(count_substr(r->err, "\n"), 1, "not one line:\n%s", r->err);
-	cr_assert(strstr(r->err, want), "expected '%s' in stderr:\n%s", want, r->err);
-	cr_assert_str_empty(r->out);
-}
 
 /* dir/name; the last four stay valid, for one call's arguments */
 static const char *in_dir(const char *name)
@@ -88,11 +38,11 @@ Test(snapshot, without_a_machine_prints_the_409_line)
 	struct run_result r;
 
 	run_gmvm(&r, 30, "snapshot", "--api-sock", sock, in_dir("snap1"), NULL);
-	expect_one_error_line(&r, 1, "gmvm: no VM is attached yet; retry vm.snapshot once gmvm run has created the machine\n");
+	expect_error_line(&r, 1, "gmvm: no VM is attached yet; retry vm.snapshot once gmvm run has created the machine\n");
 	run_result_free(&r);
 
 	run_gmvm(&r, 30, "snapshot", in_dir("snap1"), "--diff", "--json", "--api-sock", sock, NULL);
-	expect_one_error_line(&r, 1, "no VM is attached yet; retry vm.snapshot");
+	expect_error_line(&r, 1, "no VM is attached yet; retry vm.snapshot");
 	run_result_free(&r);
 }
 
@@ -107,75 +57,6 @@ Test(snapshot, ping_lists_the_feature)
 
 /* ---- against a peer that records the request ------------------------------ */
 
-struct fake {
-	int fd;
-	const char *reply;
-	char request[8192];
-	pthread_t thread;
-};
-
-/* Read the headers, then Content-Length bytes of body. */
-static void *fake_serve(void *opaque)
-{
-	struct fake *f = opaque;
-	size_t got = 0, want = 0;
-	int c = accept(f->fd, NULL, NULL);
-
-	if (c < 0)
-		return NULL;
-	while (got < sizeof(f->request) - 1) {
-		ssize_t n = read(c, f->request + got, sizeof(f->request) - 1 - got);
-		if (n <= 0)
-			break;
-		got += (size_t)n;
-		f->request[got] = '\0';
-		char *end = strstr(f->request, "\r\n\r\n");
-		char *cl = strcasestr(f->request, "Content-Length:");
-		if (end && !want)
-			want = (size_t)(end + 4 - f->request) + (cl ? strtoul(cl + 15, NULL, 10) : 0);
-		if (end && got >= want)
-			break;
-	}
-	if (write(c, f->reply, strlen(f->reply)) < 0)
-		perror("fake peer: write");
-	close(c);
-	return NULL;
-}
-
-static void fake_start(struct fake *f, const char *reply)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-
-	memset(f, 0, sizeof(*f));
-	f->reply = reply;
-	f->fd = socket(AF_UNIX, SOCK_STREAM, 0);
-	strcpy(a.sun_path, sock);
-	cr_assert(bind(f->fd, (struct sockaddr *)&a, sizeof(a)) == 0 && listen(f->fd, 1) == 0, "%s",
-		  strerror(errno));
-	cr_assert_eq(pthread_create(&f->thread, NULL, fake_serve, f), 0);
-}
-
-static void fake_stop(struct fake *f)
-{
-	pthread_join(f->thread, NULL);
-	close(f->fd);
-}
-
-/* The JSON body of the recorded request. */
-static json_t *request_body(const struct fake *f)
-{
-	const char *body = strstr(f->request, "\r\n\r\n");
-	json_error_t e;
-
-	cr_assert(body, "no request recorded:\n%s", f->request);
-	json_t *j = json_loads(body + 4, 0, &e);
-	cr_assert(json_is_object(j), "body is not a JSON object (%s):\n%s", e.text, f->request);
-	return j;
-}
-
-#define OK_REPLY(json)                                                                              \
-	"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n" json
-
 TestSuite(snapshot_peer, .init = make_dir, .fini = remove_dir, .timeout = 60);
 
 Test(snapshot_peer, sends_an_absolute_file_url_and_prints_one_line)
@@ -187,16 +68,18 @@ Test(snapshot_peer, sends_an_absolute_file_url_and_prints_one_line)
 	/* a path through a subdirectory and back: what is sent is the real one */
 	cr_assert_eq(mkdir(in_dir("sub"), 0700), 0);
 	snprintf(given, sizeof(given), "%s/sub/../snap1/", dir);
-	fake_start(&f, OK_REPLY("{\"destination_url\":\"file:///var/snap1\",\"type\":\"full\",\"paused_us\":12345,"
-				"\"state_bytes\":40000,\"memory_bytes\":268435456}"));
+	fake_start(&f, sock, 200,
+		   "{\"destination_url\":\"file:///var/snap1\",\"type\":\"full\",\"paused_us\":12345,"
+		   "\"state_bytes\":40000,\"memory_bytes\":268435456}",
+		   0);
 	run_gmvm(&r, 30, "snapshot", "--api-sock", sock, given, NULL);
-	fake_stop(&f);
+	fake_stop_one_put(&f);
 	expect_run(&r, 0, "snapshot /var/snap1: full, paused 12.3 ms, state 40 KiB, memory 256.0 MiB\n");
 	cr_assert_str_empty(r.err);
 	run_result_free(&r);
 
-	cr_assert(strncmp(f.request, "PUT /api/v1/vm.snapshot HTTP/1.1\r\n", 34) == 0, "%s", f.request);
-	json_t *j = request_body(&f);
+	cr_assert(strncmp(f.put_request, "PUT /api/v1/vm.snapshot HTTP/1.1\r\n", 34) == 0, "%s", f.put_request);
+	json_t *j = fake_put_body(&f);
 	snprintf(want, sizeof(want), "file://%s/snap1", real);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "destination_url")), want);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "full");
@@ -211,13 +94,12 @@ Test(snapshot_peer, diff_and_json)
 	struct fake f;
 	struct run_result r;
 
-	fake_start(&f, OK_REPLY("{\"destination_url\":\"file:///var/s2\",\"type\":\"diff\",\"paused_us\":1,"
-				"\"state_bytes\":1,\"memory_bytes\":4096}"));
+	fake_start(&f, sock, 200, answer, 0);
 	run_gmvm(&r, 30, "snapshot", "--diff", in_dir("s2"), "--json", "--api-sock", sock, NULL);
-	fake_stop(&f);
+	fake_stop_one_put(&f);
 	expect_run(&r, 0, answer);
 	run_result_free(&r);
-	json_t *j = request_body(&f);
+	json_t *j = fake_put_body(&f);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "type")), "diff");
 	json_decref(j);
 }
@@ -226,19 +108,8 @@ Test(snapshot_peer, diff_and_json)
 
 static void usage_error(const char *want, const char *const *args)
 {
-	const char *argv[16] = { "snapshot", "--api-sock", sock };
-	struct run_result r;
-	int n = 3;
-
-	for (; *args; args++)
-		argv[n++] = *args;
-	argv[n] = NULL;
-	run_gmvm_argv(&r, 30, argv);
-	expect_one_error_line(&r, 2, want);
-	run_result_free(&r);
+	expect_usage_error(ARGS("snapshot", "--api-sock", sock), args, want);
 }
-
-#define ARGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 Test(snapshot_usage, errors_exit_2_with_one_line, .init = make_dir, .fini = remove_dir, .timeout = 60)
 {
@@ -253,12 +124,8 @@ Test(snapshot_usage, errors_exit_2_with_one_line, .init = make_dir, .fini = remo
 		    ARGS("/nonexistent/snap"));
 	usage_error("snapshot: '/' does not name a new directory", ARGS("/"));
 	usage_error("holds a '%', which the API's file:// URLs do not take", ARGS(in_dir("a%20b")));
-
 	/* the common options are checked too */
-	struct run_result r;
-	run_gmvm(&r, 30, "snapshot", in_dir("x"), NULL);
-	expect_one_error_line(&r, 2, "snapshot: needs --api-sock PATH");
-	run_result_free(&r);
+	expect_usage_error(ARGS("snapshot"), ARGS(in_dir("x")), "snapshot: needs --api-sock PATH");
 }
 
 Test(snapshot_usage, help_shows_the_arguments, .timeout = 60)
@@ -286,14 +153,14 @@ Test(merge, fewer_than_two_arguments_is_usage)
 	struct run_result r;
 
 	run_gmvm(&r, 30, "snapshot-merge", NULL);
-	expect_one_error_line(&r, 2, "snapshot-merge: needs the snapshots to merge, then OUT, the directory to create; "
-				     "usage: gmvm snapshot-merge BASE [DIFF...] OUT");
+	expect_error_line(&r, 2, "snapshot-merge: needs the snapshots to merge, then OUT, the directory to create; "
+				 "usage: gmvm snapshot-merge BASE [DIFF...] OUT");
 	run_result_free(&r);
 	run_gmvm(&r, 30, "snapshot-merge", in_dir("base"), NULL);
-	expect_one_error_line(&r, 2, "usage: gmvm snapshot-merge BASE [DIFF...] OUT");
+	expect_error_line(&r, 2, "usage: gmvm snapshot-merge BASE [DIFF...] OUT");
 	run_result_free(&r);
 	run_gmvm(&r, 30, "snapshot-merge", "--", "-x", NULL);
-	expect_one_error_line(&r, 2, "usage: gmvm snapshot-merge BASE [DIFF...] OUT");
+	expect_error_line(&r, 2, "usage: gmvm snapshot-merge BASE [DIFF...] OUT");
 	run_result_free(&r);
 }
 
@@ -302,7 +169,7 @@ Test(merge, unknown_option_is_usage)
 	struct run_result r;
 
 	run_gmvm(&r, 30, "snapshot-merge", "--force", in_dir("a"), in_dir("b"), NULL);
-	expect_one_error_line(&r, 2, "snapshot-merge: unknown option '--force'");
+	expect_error_line(&r, 2, "snapshot-merge: unknown option '--force'");
 	run_result_free(&r);
 }
 
@@ -312,7 +179,7 @@ Test(merge, missing_base_is_named)
 	const char *base = in_dir("base");
 
 	run_gmvm(&r, 30, "snapshot-merge", base, in_dir("out"), NULL);
-	expect_one_error_line(&r, 2, "is not a snapshot directory: No such file or directory");
+	expect_error_line(&r, 2, "is not a snapshot directory: No such file or directory");
 	cr_assert(strstr(r.err, base), "BASE not named:\n%s", r.err);
 	run_result_free(&r);
 	cr_assert_neq(access(in_dir("out"), F_OK), 0, "OUT was made");
@@ -324,7 +191,7 @@ Test(merge, missing_diff_is_named)
 
 	cr_assert_eq(mkdir(in_dir("base"), 0700), 0);
 	run_gmvm(&r, 30, "snapshot-merge", in_dir("base"), in_dir("diff1"), in_dir("out"), NULL);
-	expect_one_error_line(&r, 2, "diff1 is not a snapshot directory");
+	expect_error_line(&r, 2, "diff1 is not a snapshot directory");
 	run_result_free(&r);
 }
 
@@ -335,7 +202,7 @@ Test(merge, directory_without_a_snapshot_is_refused)
 
 	cr_assert_eq(mkdir(in_dir("empty"), 0700), 0);
 	run_gmvm(&r, 30, "snapshot-merge", in_dir("empty"), in_dir("out"), NULL);
-	expect_one_error_line(&r, 2, "empty/state");
+	expect_error_line(&r, 2, "empty/state");
 	run_result_free(&r);
 	cr_assert_neq(access(in_dir("out"), F_OK), 0, "OUT was made");
 }
