@@ -138,7 +138,10 @@ int gm_memory_data_pages(const struct gm_memory *mem, uint64_t *bm, struct gm_er
 		set_range(bm, 0, npages);
 		return 0;
 	}
-	if (mem->fd < 0)
+	/* hugetlbfs answers SEEK_DATA with the whole file, and reading one of
+	 * its holes would take a page from the pool (or SIGBUS on an empty one):
+	 * its pages are the ones mapped here, as anon's are */
+	if (mem->fd < 0 || mem->page_size != PAGE)
 		r = pagemap_walk(mem->host, npages, mark_if, bm);
 	else if ((r = seek_data(mem, bm)) == -EOPNOTSUPP)
 		/* guest_memfd has no llseek: its pages are its page cache, which
