@@ -24,6 +24,7 @@ void gm_api_free(struct gm_api *api)
 		return;
 	pthread_rwlock_destroy(&api->machine_lock);
 	pthread_mutex_destroy(&api->op_lock);
+	free(api->handed_path);
 	free(api);
 }
 

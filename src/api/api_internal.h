@@ -15,6 +15,7 @@
  *   migration.c vm.send-migration, vm.migration-cancel
  *   rehome.c   vm.memory-rehome, vm.memory-rehome-cancel
  *   update.c   vmm.live-update
+ *   forward.c  after a live update, a request that reached the old process sent on to the new one
  *   events.c   the event monitor (gm_events_*)
  */
 #ifndef GM_API_INTERNAL_H
@@ -40,6 +41,7 @@ struct gm_api {
 	atomic_bool vmm_shutdown;
 	/* a live update gave the VM to this gmvm (a pid; 0: none): requests are not ours to answer */
 	atomic_int handed_to;
+	char *handed_path;        /* the socket path it serves: stragglers are forwarded there (forward.c) */
 	struct gm_api_server *server; /* NULL for a detached api */
 };
 
@@ -203,6 +205,10 @@ struct gm_update_progress;
 json_t *gm_json_update(const struct gm_update_progress *p);
 /* The same for m's current or last live update: vm.info's "live_update". */
 json_t *gm_json_update_of(struct gm_machine *m);
+
+/* forward.c: the request, sent to sock_path as it came; its answer into r.  -1 when that failed. */
+int gm_api_forward(const char *sock_path, const char *method, const char *url, const char *body, size_t body_len,
+		   struct gm_api_reply *r);
 
 /* events.c: the monitor's fd, which a live update hands to the new process (-1 for NULL). */
 int gm_events_fd(struct gm_events *ev);

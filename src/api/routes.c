@@ -153,10 +153,12 @@ void gm_api_dispatch(struct gm_api *api, const char *method, const char *path, c
 	pthread_rwlock_rdlock(&api->machine_lock);
 	int to = atomic_load(&api->handed_to);
 	if (to) {
-		/* a keep-alive connection of the old process, after a live update: the
-		 * same socket path, on a new connection, reaches the gmvm that has the VM */
-		gm_reply_error(r, 503, "this gmvm handed its VM to gmvm pid %d in a live update; send the request again on a new connection to the same socket",
-			       to);
+		/* a request this process took before a live update handed the VM on: the
+		 * gmvm that has it answers, through the same socket path; failing that,
+		 * the client is told where to go */
+		if (gm_api_forward(api->handed_path, method, path, body, body_len, r) < 0)
+			gm_reply_error(r, 503, "this gmvm handed its VM to gmvm pid %d in a live update; send the request again on a new connection to the same socket",
+				       to);
 		r->close = true;
 	} else if (rt->needs_machine && !api->machine)
 		gm_reply_error(r, 409, "no VM is attached yet; retry %s once gmvm run has created the machine",

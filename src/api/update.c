@@ -208,7 +208,13 @@ static void owner_fds(struct gm_api *api, struct gm_update_params *p)
 /* The update's hook at COMMIT: from now on this process answers for no VM. */
 static void committed(void *opaque, pid_t pid)
 {
-	atomic_store(&((struct gm_api *)opaque)->handed_to, (int)pid);
+	struct gm_api *api = opaque;
+	const char *path = NULL;
+
+	/* before the flag: whoever sees the flag finds the path */
+	if (gm_api_server_listen_fd(api, &path) >= 0 && path)
+		api->handed_path = strdup(path);
+	atomic_store(&api->handed_to, (int)pid);
 }
 
 /*

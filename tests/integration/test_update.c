@@ -306,7 +306,8 @@ static unsigned memfds_of(pid_t pid, off_t min, struct memobj *out, unsigned max
 /*
  * Update a guest of the memory (and regions) given whose `dirty` touches
  * 64M: the new process holds the same memfds (same inodes), with the same
- * blocks allocated, and no other big one.  Returns the pause.
+ * blocks allocated give or take what the running guest touched meanwhile,
+ * and no other big one.  Returns the pause.
  */
 static double update_without_copy(const char *what, unsigned nregions, const char *memory, const char *const *extra)
 {
@@ -326,10 +327,12 @@ static double update_without_copy(const char *what, unsigned nregions, const cha
 			if (after[j].dev != before[i].dev || after[j].ino != before[i].ino)
 				continue;
 			same = true;
-			cr_expect_eq(after[j].blocks, before[i].blocks,
-				     "%s: memfd inode %ju of %jd bytes had %jd blocks, now %jd", what,
-				     (uintmax_t)before[i].ino, (intmax_t)before[i].size, (intmax_t)before[i].blocks,
-				     (intmax_t)after[j].blocks);
+			/* the guest runs on meanwhile and may touch a page or two it never had
+			 * (its stack, a first beat); a copy would double what it holds */
+			cr_expect(after[j].blocks >= before[i].blocks && after[j].blocks <= before[i].blocks + before[i].blocks / 8,
+				  "%s: memfd inode %ju of %jd bytes had %jd blocks, now %jd", what,
+				  (uintmax_t)before[i].ino, (intmax_t)before[i].size, (intmax_t)before[i].blocks,
+				  (intmax_t)after[j].blocks);
 		}
 		cr_expect(same, "%s: the new process does not hold memfd inode %ju of %jd bytes", what,
 			  (uintmax_t)before[i].ino, (intmax_t)before[i].size);

@@ -323,3 +323,40 @@ Test(update_server, a_client_waits_through_the_pause_and_the_path_stays, .timeou
 	cr_assert(S_ISSOCK(st.st_mode));
 	test_dir_remove(&d);
 }
+
+/*
+ * After a live update, a request the old process still holds goes on to
+ * the new one at the same socket path and its answer comes back as it
+ * was; with nobody there, the client is told where to go, and the
+ * connection ends.
+ */
+Test(update_server, a_straggler_is_answered_by_the_new_process, .timeout = 60)
+{
+	struct test_dir d;
+	struct gm_api *old = NULL, *new;
+	struct gm_error err = { 0 };
+	char *body = NULL;
+	int status;
+
+	test_dir_make(&d);
+	new = test_server_start(&d, NULL);
+	cr_assert_eq(gm_api_new_detached(&old, &err), 0, "%s", err.msg);
+	old->handed_path = strdup(d.sock);
+	atomic_store(&old->handed_to, 4242);
+	status = gm_api_handle(old, "GET", "/api/v1/vmm.ping", NULL, 0, &body);
+	cr_assert_eq(status, 200, "%d %s", status, body);
+	cr_assert(strstr(body, "live-update"), "%s", body);
+	free(body);
+	/* a PUT with a body goes on too: the new process's own refusal comes back */
+	status = gm_api_handle(old, "PUT", "/api/v1/vmm.live-update", "{\"binary\":\"relative\"}", 21, &body);
+	cr_assert_eq(status, 400, "%d %s", status, body);
+	cr_assert(strstr(body, "relative"), "%s", body);
+	free(body);
+	gm_api_destroy(new);
+	status = gm_api_handle(old, "GET", "/api/v1/vm.info", NULL, 0, &body);
+	cr_assert_eq(status, 503, "%d %s", status, body);
+	cr_assert(strstr(body, "handed its VM to gmvm pid 4242 in a live update"), "%s", body);
+	free(body);
+	gm_api_destroy(old);
+	test_dir_remove(&d);
+}
