@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -152,6 +153,53 @@ int gm_memory_data_pages(const struct gm_memory *mem, uint64_t *bm, struct gm_er
 			       "cannot tell which pages of region %s hold data: %s; check that /proc is mounted",
 			       mem->name, strerror(-r));
 	return 0;
+}
+
+/* A run of resident pages, populated as the walk reaches its end. */
+struct prefault_run {
+	struct gm_memory *mem;
+	uint64_t start, len;      /* pages */
+	uint64_t deadline_ns;     /* CLOCK_MONOTONIC */
+	bool stop;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void populate_run(struct prefault_run *r)
+{
+	if (r->len && !r->stop &&
+	    (mono_ns() > r->deadline_ns || gm_memory_populate(r->mem, r->start * PAGE, r->len * PAGE) < 0))
+		r->stop = true;
+	r->len = 0;
+}
+
+static void extend_run(void *opaque, uint64_t page, bool held)
+{
+	struct prefault_run *r = opaque;
+
+	if (held && r->len && r->start + r->len == page) {
+		r->len++;
+		return;
+	}
+	populate_run(r);
+	if (held) {
+		r->start = page;
+		r->len = 1;
+	}
+}
+
+void gm_memory_prefault(struct gm_memory *mem, uint64_t budget_ns)
+{
+	struct prefault_run r = { .mem = mem, .deadline_ns = mono_ns() + budget_ns };
+
+	if (mem && mem->host && mincore_walk(mem->host, mem->size / PAGE, extend_run, &r) == 0)
+		populate_run(&r);
 }
 
 uint64_t gm_memory_resident(const struct gm_memory *mem)

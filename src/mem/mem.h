@@ -164,6 +164,15 @@ int gm_memory_data_pages(const struct gm_memory *mem, uint64_t *bm, struct gm_er
 
 /* Bytes mem's backing holds now (fd: its blocks; anon: pages present or swapped). */
 uint64_t gm_memory_resident(const struct gm_memory *mem);
+/*
+ * Fill this mapping's page tables for the pages the memory holds now (a
+ * live update's new process, before the guest resumes on it), so the guest
+ * does not fault them in one by one.  Only resident pages: a hole populated
+ * would be memory the guest never had; mincore on the shared mapping says
+ * which (hugetlb reports only this mapping's own tables: nothing there).
+ * Best effort, for at most budget_ns; the rest faults in later.
+ */
+void gm_memory_prefault(struct gm_memory *mem, uint64_t budget_ns);
 
 /*
  * Allocate [offset, offset+len) of mem (rounded out to its pages) with

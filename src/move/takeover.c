@@ -29,7 +29,7 @@
 #include "vmm/restore.h"
 
 #define HANDOVER_MS 60000 /* the old process's pause begins right after CAN */
-#define PREFAULT_US 10000000 /* well within the old process's 30 s for CAN */
+#define PREFAULT_NS UINT64_C(10000000000) /* page tables of a live update's memory: well within the old process's 30 s for CAN */
 
 struct gm_takeover {
 	int sock;
@@ -171,42 +171,6 @@ static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
 	return take_names(&t->hello, o, "HELLO", err);
 }
 
-/*
- * Fill the page tables of the pages that exist now, so the guest does not
- * take those faults one by one after it resumes.  Only pages the file
- * holds: a hole populated would be memory the guest never had.  mincore on
- * this shared mapping says which (the page cache, whoever mapped it); not
- * SEEK_DATA, which hugetlbfs answers with "all of it".  hugetlb mappings
- * report only their own page tables, so nothing is prefaulted there; its
- * few large pages fault quickly.  Best effort: a page that comes later
- * simply faults later.
- */
-#define PREFAULT_CHUNK (UINT64_C(64) << 20)
-
-static void prefault(struct gm_memory *mem, uint64_t deadline_us)
-{
-	uint8_t *host = mem->host; /* file offset = mapping offset */
-	unsigned char *vec = malloc(PREFAULT_CHUNK / GM_MOVE_PAGE);
-	uint64_t size = gm_memory_size(mem);
-
-	for (uint64_t off = 0; vec && host && off < size && gm_now_us() < deadline_us; off += PREFAULT_CHUNK) {
-		uint64_t len = size - off < PREFAULT_CHUNK ? size - off : PREFAULT_CHUNK, n = len / GM_MOVE_PAGE;
-
-		if (mincore(host + off, len, vec) < 0)
-			break;
-		for (uint64_t p = 0; p < n;) {
-			uint64_t q = p;
-
-			while (q < n && (vec[q] & 1))
-				q++;
-			if (q > p && gm_memory_populate(mem, off + p * GM_MOVE_PAGE, (q - p) * GM_MOVE_PAGE) < 0)
-				return free(vec);
-			p = q + 1;
-		}
-	}
-	free(vec);
-}
-
 /* The machine, built on the fds HELLO brought, the old one's console going on as it was. */
 static int build(struct gm_takeover *t, const struct gm_config *user, const struct gm_caps *caps, const char *console,
 		 const char *console_path, struct gm_error *err)
@@ -243,10 +207,9 @@ static int build(struct gm_takeover *t, const struct gm_config *user, const stru
 			held.hugetlb[i].free = LONG_MAX;
 		r = gm_machine_build(&cfg, &held, false, &handed, &t->m, err);
 	}
-	uint64_t deadline = gm_now_us() + PREFAULT_US;
-
+	/* the guest resumes here on page tables that exist already */
 	for (unsigned i = 0; !r && i < t->m->nmems; i++)
-		prefault(t->m->mems[i], deadline);
+		gm_memory_prefault(t->m->mems[i], PREFAULT_NS / t->m->nmems);
 	if (!r)
 		describe_binding(t);
 	/* the vCPU threads too, parked before their first instruction: the pause need not make them */
