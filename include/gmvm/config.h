@@ -85,6 +85,15 @@ struct gm_region_config {
 	uint64_t gpa;              /* where it starts; 0: the machine places it */
 };
 
+/* A virtio-blk disk (--disk path=FILE[,readonly=on][,direct=on]). */
+#define GM_MAX_DISKS 8
+#define GM_DISK_PATH_MAX 4096
+struct gm_disk_config {
+	char path[GM_DISK_PATH_MAX]; /* a regular file or a block device */
+	bool readonly;     /* the guest sees VIRTIO_BLK_F_RO; the file is opened O_RDONLY */
+	bool direct;       /* O_DIRECT: no host page cache */
+};
+
 struct gm_config {
 	struct gm_mem_config mem;   /* the region "ram" */
 	/* --region, in order: at most GM_MAX_REGIONS - 1, "ram" is never one */
@@ -93,6 +102,14 @@ struct gm_config {
 	unsigned cpus;              /* 1..GM_MAX_CPUS */
 	const char *kernel;         /* path of the guest ELF */
 	const char *cmdline;        /* guest command line, may be NULL */
+	const char *initrd;         /* --initrd PATH: an initial ramdisk for a Linux kernel, NULL: none */
+	/*
+	 * --cpu TEMPLATE[,+FEATURE|,-FEATURE...]: what the vCPUs' CPUID shows
+	 * (host: all KVM supports; minimal: a baseline x86-64), each FEATURE a
+	 * CPUID name shown or hidden on every vCPU.  NULL: "host".  Checked by
+	 * the machine before any VM exists.
+	 */
+	const char *cpu;
 	enum gm_entry entry;
 	enum gm_console console;
 	const char *console_path;   /* for GM_CONSOLE_FILE */
@@ -113,6 +130,11 @@ struct gm_config {
 	/* --takeover FD (hidden): a live update's new process; the guest comes over fd */
 	int takeover_fd;               /* -1: none */
 	const char *test_update_die;   /* --test-update-die PHASE: tests kill the new process there */
+	/* virtio-mmio devices: --disk (in order: vda, vdb, ...), --device virtio-console|virtio-rng */
+	struct gm_disk_config disks[GM_MAX_DISKS];
+	unsigned ndisks;
+	bool virtio_console;        /* hvc0, beside the 8250; output goes where --console says */
+	bool virtio_rng;            /* entropy from the host's getrandom() */
 	/* The owner's side (gmvm run), kept here so vm.info can show them. */
 	const char *api_sock;       /* --api-sock PATH, NULL: no API */
 	const char *event_monitor;  /* --event-monitor path=FILE|fd=N, NULL: none */
@@ -146,6 +168,12 @@ int gm_region_name_check(const char *name, struct gm_error *err);
  * start "--region NAME: ".
  */
 int gm_regions_check(const struct gm_config *cfg, bool need_size, struct gm_error *err);
+
+/*
+ * Parse "path=FILE[,readonly=on|off][,direct=on|off]" (or just FILE, with no
+ * comma) into d.  Syntax only: the file is opened when the machine is built.
+ */
+int gm_disk_config_parse(const char *opt, struct gm_disk_config *d, struct gm_error *err);
 
 /* Parse "512M", "1G", "4096", "2T" (binary units, optional trailing B/iB). */
 int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err);

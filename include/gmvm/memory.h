@@ -177,6 +177,8 @@ bool gm_memory_dirty_active(const struct gm_memory *mem);
  * beside collect; not beside start or stop, which allocate and free.
  */
 void gm_memory_dirty_mark(struct gm_memory *mem, uint64_t offset, uint64_t len);
+/* The same by guest-physical address: the part of [gpa, gpa+len) that is this memory's. */
+void gm_memory_dirty_mark_gpa(struct gm_memory *mem, uint64_t gpa, uint64_t len);
 
 /* Free the backing of [gpa, gpa+len) (punch hole; MADV_DONTNEED for anon); reads give zeros. */
 int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct gm_error *err);

@@ -24,6 +24,7 @@ enum opt_id {
 	O_KERNEL, O_MEMORY, O_REGION, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
 	O_EVENT_MONITOR, O_UUID, O_RESTORE, O_NEW_IDENTITY, O_RESTORE_MODE, O_DIRTY_LOG,
 	O_INCOMING, O_INCOMING_IDENTITY, O_INCOMING_TIMEOUT, O_TAKEOVER, O_TEST_UPDATE_DIE, O_HELP,
+	O_INITRD, O_CPU, O_DISK, O_DEVICE,
 };
 
 struct opt {
@@ -39,6 +40,10 @@ static const struct opt opts[] = {
 	{ "region", 0, "name=NAME,SPEC", O_REGION },
 	{ "cpus", 'c', "N", O_CPUS },
 	{ "cmdline", 'a', "STR", O_CMDLINE },
+	{ "initrd", 0, "PATH", O_INITRD },
+	{ "cpu", 0, "TEMPLATE", O_CPU },
+	{ "disk", 0, "SPEC", O_DISK },
+	{ "device", 0, "KIND", O_DEVICE },
 	{ "console", 0, "stdio|file:PATH|none", O_CONSOLE },
 	{ "entry", 0, "auto|linux64|pvh", O_ENTRY },
 	{ "timeout", 0, "SECONDS", O_TIMEOUT },
@@ -77,6 +82,13 @@ void gm_cli_run_usage(FILE *f)
 	      "                         more, up to 8 regions with the RAM\n"
 	      "  -c, --cpus N           number of vCPUs, 1 to 64 (default: 1)\n"
 	      "  -a, --cmdline STR      guest command line, at most 4095 bytes (default: none)\n"
+	      "      --initrd PATH      initial ramdisk for a Linux kernel (default: none)\n"
+	      "      --cpu TEMPLATE     host or minimal, then ,+FEATURE or ,-FEATURE by\n"
+	      "                         CPUID name, e.g. host,-cx16,-xsave (default: host)\n"
+	      "      --disk SPEC        a virtio-blk disk: path=FILE[,readonly=on]\n"
+	      "                         [,direct=on]; repeat for more, up to 8 (default: none)\n"
+	      "      --device KIND      virtio-console or virtio-rng; repeatable\n"
+	      "                         (default: none)\n"
 	      "      --console WHERE    console: stdio, file:PATH or none (default: stdio)\n"
 	      "      --entry KIND       boot entry: auto, linux64 or pvh (default: auto)\n"
 	      "      --timeout SECONDS  stop the guest after SECONDS, e.g. 0.5 (default: none)\n"
@@ -355,6 +367,33 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 				       len, GM_CLI_CMDLINE_MAX);
 		cfg->cmdline = val;
 		return 0;
+	case O_INITRD:
+		if (!*val)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--initrd: the path is empty; name the initial ramdisk file");
+		cfg->initrd = val;
+		return 0;
+	case O_CPU:
+		/* the template and its feature names are the machine's to check (x86/cpu_template.c) */
+		if (!*val)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--cpu: empty; use host or minimal, e.g. --cpu host,-cx16");
+		cfg->cpu = val;
+		return 0;
+	case O_DISK:
+		if (cfg->ndisks == GM_MAX_DISKS)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "more than %d --disk; use fewer disks", GM_MAX_DISKS);
+		if (gm_disk_config_parse(val, &cfg->disks[cfg->ndisks], err))
+			return -EINVAL;
+		cfg->ndisks++;
+		return 0;
+	case O_DEVICE:
+		if (!strcmp(val, "virtio-console"))
+			cfg->virtio_console = true;
+		else if (!strcmp(val, "virtio-rng"))
+			cfg->virtio_rng = true;
+		else
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--device %s: use virtio-console or virtio-rng (disks are --disk)", Q(val, q));
+		return 0;
 	case O_CONSOLE:
 		st->console_given = true;
 		return parse_console(val, cfg, err);
@@ -464,7 +503,8 @@ static int check_takeover(const struct gm_config *cfg, const struct parse_state 
 {
 	const char *clash = cfg->kernel ? "a guest ELF" : cfg->nrestore ? "--restore" : cfg->incoming ? "--incoming"
 			  : st->mem_given ? "--memory" : cfg->nregions ? "--region" : cfg->api_sock ? "--api-sock"
-			  : st->console_given ? "--console"
+			  : st->console_given ? "--console" : cfg->ndisks ? "--disk" : cfg->initrd ? "--initrd"
+			  : cfg->cpu ? "--cpu" : cfg->virtio_console || cfg->virtio_rng ? "--device"
 			  : cfg->event_monitor ? "--event-monitor" : cfg->uuid ? "--uuid" : NULL;
 
 	if (cfg->takeover_fd < 0)

@@ -41,6 +41,21 @@ struct gm_dev_host {
 	 * level-triggered vectors go to chip from then on. */
 	void (*set_irqchip)(void *opaque, void (*set_irq)(void *chip, unsigned pin, bool level),
 			    void (*eoi)(void *chip, uint8_t vector), void *chip);
+	/*
+	 * The one checked way a device reaches guest memory (a virtqueue, a
+	 * buffer): a host pointer for [gpa, gpa+len) when it is RAM inside one
+	 * region, else NULL.  Never keep it across a pause: the memory may be
+	 * re-homed while the machine is held.
+	 */
+	void *(*guest_ptr)(void *opaque, uint64_t gpa, uint64_t len);
+	/* After the device wrote [gpa, gpa+len) of guest memory: KVM logs only
+	 * the guest's own writes, so a migration or diff snapshot needs this. */
+	void (*guest_written)(void *opaque, uint64_t gpa, uint64_t len);
+	/* Add text (e.g. "virtio_mmio.device=512@0xd0000000:16") to the guest's
+	 * kernel command line; only during create.  -E2BIG when it is full. */
+	int (*add_cmdline)(void *opaque, const char *text, struct gm_error *err);
+	/* One line about the device for the machine's log (gm_log), e.g. a guest's bad request. */
+	void (*log)(void *opaque, const char *line);
 };
 
 /*
@@ -137,6 +152,8 @@ struct gm_dev_ctx {
 	struct gm_dev_host host;
 	struct gm_console_io *console;
 	unsigned ncpus;
+	const struct gm_config *cfg; /* the machine's: which disks, which devices */
+	unsigned instance;           /* 0..instances(cfg)-1: which of this type's (e.g. cfg->disks[instance]) */
 };
 
 /* The most state bytes one device saves. */
@@ -144,15 +161,25 @@ struct gm_dev_ctx {
 
 /*
  * A device type: the machine walks a table of these and names none of them.
- * save writes the device's state (at most max bytes, this type's layout at
+ * In the state stream each instance is one DEVICE section under the type's
+ * name, in creation order.  save writes the device's state (at most max bytes, this type's layout at
  * state_version) and returns its length; load checks all of data before it
  * changes anything.  start, reset, save and load run with every vCPU parked.
  */
 struct gm_device_type {
 	const char *name;
 	uint32_t state_version;
+	/* How many of this type cfg asks for (NULL: exactly one, every machine has it). */
+	unsigned (*instances)(const struct gm_config *cfg);
 	int (*create)(const struct gm_dev_ctx *ctx, void **dev, struct gm_error *err);
 	int (*start)(void *dev, struct gm_error *err); /* when vCPUs start; may be NULL */
+	/*
+	 * With every vCPU parked (a hold): return once the device will not touch
+	 * guest memory or raise an interrupt until a vCPU runs again (finish or
+	 * wait out I/O in flight).  May be NULL: a device that works only on
+	 * vCPU threads is quiet whenever they are parked.
+	 */
+	void (*quiesce)(void *dev);
 	void (*reset)(void *dev);
 	size_t (*save)(void *dev, uint8_t *out, size_t max);
 	int (*load)(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err);

@@ -330,3 +330,17 @@ void gm_memory_dirty_mark(struct gm_memory *mem, uint64_t offset, uint64_t len)
 		first += n;
 	}
 }
+
+void gm_memory_dirty_mark_gpa(struct gm_memory *mem, uint64_t gpa, uint64_t len)
+{
+	if (!mem || !mem->dirty.active || len == 0 || gpa + len < gpa)
+		return;
+	for (unsigned i = 0; i < mem->nr_regions; i++) {
+		const struct gm_mem_region *r = &mem->regions[i];
+		uint64_t lo = gpa > r->gpa ? gpa : r->gpa;
+		uint64_t hi = gpa + len < r->gpa + r->size ? gpa + len : r->gpa + r->size;
+
+		if (lo < hi)
+			gm_memory_dirty_mark(mem, r->offset + (lo - r->gpa), hi - lo);
+	}
+}

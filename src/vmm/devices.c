@@ -60,6 +60,47 @@ static void host_set_irqchip(void *opaque, void (*set_irq)(void *chip, unsigned 
 	m->chip = chip;
 }
 
+static void *host_guest_ptr(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct gm_machine *m = opaque;
+
+	for (unsigned i = 0; i < m->nmems; i++) {
+		void *p = gm_memory_hva(m->mems[i], gpa, len);
+
+		if (p)
+			return p;
+	}
+	return NULL;
+}
+
+static void host_guest_written(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct gm_machine *m = opaque;
+
+	for (unsigned i = 0; i < m->nmems; i++)
+		gm_memory_dirty_mark_gpa(m->mems[i], gpa, len);
+}
+
+/* Devices' command-line entries go after the user's, space-separated. */
+static int host_add_cmdline(void *opaque, const char *text, struct gm_error *err)
+{
+	struct gm_machine *m = opaque;
+	size_t have = strlen(m->dev_cmdline), add = strlen(text);
+
+	if (have + 1 + add >= sizeof(m->dev_cmdline))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "the devices' kernel command-line entries exceed %zu bytes; use fewer devices",
+			       sizeof(m->dev_cmdline) - 1);
+	if (have)
+		m->dev_cmdline[have++] = ' ';
+	memcpy(m->dev_cmdline + have, text, add + 1);
+	return 0;
+}
+
+static void host_log(void *opaque, const char *line)
+{
+	gm_log(opaque, GM_LOG_WARN, "%s", line);
+}
+
 int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 {
 	struct gm_dev_ctx ctx = {
@@ -70,9 +111,14 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 			.set_level_routes = host_set_level_routes,
 			.request_exit = host_request_exit,
 			.set_irqchip = host_set_irqchip,
+			.guest_ptr = host_guest_ptr,
+			.guest_written = host_guest_written,
+			.add_cmdline = host_add_cmdline,
+			.log = host_log,
 		},
 		.console = m->console,
 		.ncpus = m->ncpus,
+		.cfg = &m->cfg,
 	};
 
 	m->bus = gm_iobus_new();
@@ -81,19 +127,31 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the I/O bus");
 	ctx.bus = m->bus;
 	ctx.res = m->res;
+	m->dev_cmdline[0] = '\0';
 	for (const struct gm_device_type *const *t = gm_builtin_devices; *t; t++) {
-		struct gm_device *d = &m->devs[m->ndevs];
+		unsigned n = (*t)->instances ? (*t)->instances(&m->cfg) : 1;
 
-		if (m->ndevs == GM_MAX_DEVICES)
-			return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "more than %d devices; use fewer",
-				       GM_MAX_DEVICES);
-		int r = (*t)->create(&ctx, &d->dev, err);
-		if (r)
-			return r;
-		d->type = *t;
-		m->ndevs++;
+		for (ctx.instance = 0; ctx.instance < n; ctx.instance++) {
+			struct gm_device *d = &m->devs[m->ndevs];
+
+			if (m->ndevs == GM_MAX_DEVICES)
+				return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "more than %d devices; use fewer",
+					       GM_MAX_DEVICES);
+			int r = (*t)->create(&ctx, &d->dev, err);
+			if (r)
+				return r;
+			d->type = *t;
+			m->ndevs++;
+		}
 	}
 	return 0;
+}
+
+void gm_devices_quiesce(struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (m->devs[i].type->quiesce)
+			m->devs[i].type->quiesce(m->devs[i].dev);
 }
 
 int gm_devices_start(struct gm_machine *m, struct gm_error *err)

@@ -125,6 +125,34 @@ static int read_image(const struct gm_config *cfg, struct boot_image *bi, struct
 	return 0;
 }
 
+/* The user's command line, then the devices' entries (virtio_mmio.device=...). */
+static int guest_cmdline(const struct gm_machine *m, char *out, size_t max, struct gm_error *err)
+{
+	const char *user = m->cfg.cmdline ? m->cfg.cmdline : "";
+	int n = snprintf(out, max, "%s%s%s", user, *user && m->dev_cmdline[0] ? " " : "", m->dev_cmdline);
+
+	if (n < 0 || (size_t)n >= max)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG,
+			       "the guest command line with the devices' entries is %d bytes, more than %zu; shorten --cmdline",
+			       n, max - 1);
+	return 0;
+}
+
+/* Boot tables, then the image: the guest's RAM as the entry expects it. */
+static int load_guest(struct gm_machine *m, struct boot_image *bi, struct gm_error *err)
+{
+	char cmdline[GM_BOOT_CMDLINE_MAX];
+	int r = guest_cmdline(m, cmdline, sizeof(cmdline), err);
+
+	if (!r)
+		r = gm_x86_write_boot_tables(m->mems, m->nmems, bi->entry, cmdline, m->ncpus, err);
+	if (!r)
+		r = gm_elf_load(bi->data, bi->len, &bi->elf, m->mem, err);
+	free(bi->data);
+	bi->data = NULL;
+	return r;
+}
+
 /*
  * Build a machine: with bi, boot tables, the image and boot registers are
  * written (a new guest); without, memory and vCPUs are left for a restore
@@ -199,16 +227,6 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_MEMORY);
-	if (boot) {
-		r = gm_x86_write_boot_tables(m->mems, m->nmems, bi.entry, m->cfg.cmdline, m->ncpus, err);
-		if (!r)
-			r = gm_elf_load(bi.data, bi.len, &bi.elf, m->mem, err);
-		if (r)
-			goto fail;
-		free(bi.data);
-		bi.data = NULL;
-	}
-	gm_trace_mark(&m->trace, GM_TRACE_LOADED);
 	if (handed && handed->console_fd >= 0) {
 		int fd = fcntl(handed->console_fd, F_DUPFD_CLOEXEC, 0);
 
@@ -220,10 +238,14 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	} else {
 		r = gm_console_open(m->cfg.console, m->cfg.console_path, &m->console, err);
 	}
+	/* devices before the boot tables: they add to the kernel command line */
 	if (!r)
 		r = gm_devices_create(m, err);
+	if (!r && boot)
+		r = load_guest(m, &bi, err);
 	if (r)
 		goto fail;
+	gm_trace_mark(&m->trace, GM_TRACE_LOADED);
 	r = gm_x86_saved_msrs(m->kvm_fd, m->saved_msrs, GM_MAX_SAVED_MSRS, err);
 	if (r < 0)
 		goto fail;

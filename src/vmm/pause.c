@@ -130,6 +130,8 @@ int gm_hold(struct gm_machine *m, struct gm_error *err)
 		gm_release(m);
 		return gm_fail(err, GM_STATUS_FAILURE, ESRCH, "the guest ended while being paused");
 	}
+	/* a held machine is a still one: no device I/O lands in guest memory either */
+	gm_devices_quiesce(m);
 	return 0;
 }
 

@@ -26,7 +26,9 @@ void gm_encode_routes(struct gm_buf *b, const struct gm_msi_route *routes, unsig
 int gm_decode_routes(const struct gm_section *sec, struct gm_msi_route *routes, unsigned *n,
 		     struct gm_error *err);
 void gm_encode_device(struct gm_buf *b, const char *name, const uint8_t *state, size_t len);
-int gm_decode_device(const struct gm_section *sec, const char *want, const uint8_t **state, size_t *len,
+/* A DEVICE section: its type's name (checked against the machine's when applied) and its state. */
+#define GM_DEV_NAME_MAX 64
+int gm_decode_device(const struct gm_section *sec, char name[GM_DEV_NAME_MAX], const uint8_t **state, size_t *len,
 		     struct gm_error *err);
 
 /* A REGION section: what one memory region is and where (instance = its index). */
@@ -46,6 +48,7 @@ struct gm_machine_image {
 	struct gm_msi_route routes[GM_IOAPIC_PINS];
 	unsigned nroutes;
 	struct {
+		char name[GM_DEV_NAME_MAX]; /* the device type's */
 		const uint8_t *data; /* points into the stream, which must outlive the image */
 		size_t len;
 		uint32_t version;

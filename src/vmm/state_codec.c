@@ -144,18 +144,14 @@ void gm_encode_device(struct gm_buf *b, const char *name, const uint8_t *state, 
 	gm_buf_bytes(b, state, len);
 }
 
-int gm_decode_device(const struct gm_section *sec, const char *want, const uint8_t **state, size_t *len,
+int gm_decode_device(const struct gm_section *sec, char name[GM_DEV_NAME_MAX], const uint8_t **state, size_t *len,
 		     struct gm_error *err)
 {
 	struct gm_cursor c = gm_cur_init(sec->data, sec->len);
-	char name[64];
 
-	gm_cur_str(&c, name, sizeof(name));
-	if (c.bad)
-		return gm_section_fail(err, sec, "the device name is truncated or too long; the stream is corrupt");
-	if (strcmp(name, want))
-		return gm_section_fail(err, sec, "device %u is '%s' but this machine's is '%s'; restore with the gmvm that took the snapshot",
-				       sec->instance, name, want);
+	gm_cur_str(&c, name, GM_DEV_NAME_MAX);
+	if (c.bad || !name[0])
+		return gm_section_fail(err, sec, "the device name is missing, truncated or too long; the stream is corrupt");
 	*len = c.left;
 	*state = *len ? gm_cur_bytes(&c, *len) : NULL;
 	return 0;

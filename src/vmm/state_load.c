@@ -56,18 +56,17 @@ int gm_image_decode(const struct gm_stream_in *s, unsigned ncpus, struct gm_mach
 		sec = gm_stream_in_find(s, GM_SECTION_GSI_ROUTES, 0);
 		r = sec ? gm_decode_routes(sec, img->routes, &img->nroutes, err) : missing(err, "GSI_ROUTES", 0);
 	}
+	/* DEVICE 0..n-1 in a row, as the writer's machine made them; gm_image_apply
+	 * matches them against this machine's before it changes anything */
 	unsigned n = 0;
-	for (const struct gm_device_type *const *t = gm_builtin_devices; *t && !r; t++, n++) {
-		sec = gm_stream_in_find(s, GM_SECTION_DEVICE, n);
-		if (!sec) {
-			r = missing(err, "DEVICE", n);
+	for (; !r && (sec = gm_stream_in_find(s, GM_SECTION_DEVICE, n)); n++) {
+		if (n == GM_MAX_DEVICES) {
+			r = gm_section_fail(err, sec, "more than %d devices; no gmvm makes that many", GM_MAX_DEVICES);
 			break;
 		}
-		r = gm_decode_device(sec, (*t)->name, &img->devs[n].data, &img->devs[n].len, err);
+		r = gm_decode_device(sec, img->devs[n].name, &img->devs[n].data, &img->devs[n].len, err);
 		img->devs[n].version = sec->version;
 	}
-	if (!r && (sec = gm_stream_in_find(s, GM_SECTION_DEVICE, n)))
-		r = gm_section_fail(err, sec, "a device this gmvm does not have; restore with the gmvm that took the snapshot");
 	img->ndevs = n;
 	/* REGION 0..n-1 in a row; a stream from before regions has none */
 	for (n = 0; !r && (sec = gm_stream_in_find(s, GM_SECTION_REGION, n)); n++) {
@@ -129,6 +128,11 @@ int gm_image_apply(struct gm_machine *m, const struct gm_machine_image *img, str
 	if (img->ncpus != m->ncpus || img->ndevs != m->ndevs)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "the state is for %u vCPUs and %u devices, the machine has %u and %u",
 			       img->ncpus, img->ndevs, m->ncpus, m->ndevs);
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (strcmp(img->devs[i].name, m->devs[i].type->name))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "the state's device %u is '%s' but this machine's is '%s'; give the machine the same devices (--disk, --device) as the one saved",
+				       i, img->devs[i].name, m->devs[i].type->name);
 	r = gm_image_check_regions(img, m, err);
 	for (unsigned i = 0; i < m->ncpus && !r; i++)
 		r = gm_vcpu_set_locked(m, i, &img->vcpus[i], err);

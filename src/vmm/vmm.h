@@ -90,6 +90,7 @@ struct gm_machine {
 	struct gm_resources *res;
 	struct gm_device devs[GM_MAX_DEVICES]; /* in creation order */
 	unsigned ndevs;
+	char dev_cmdline[GM_BOOT_CMDLINE_MAX]; /* the devices' kernel command-line entries (virtio_mmio.device=...) */
 	/* the interrupt controller, as it offered itself (gm_dev_host.set_irqchip) */
 	void (*chip_set_irq)(void *chip, unsigned pin, bool level);
 	void (*chip_eoi)(void *chip, uint8_t vector);
@@ -184,6 +185,8 @@ int gm_vcpu_set_locked(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_
 /* devices.c: the registry's instances on this machine */
 int gm_devices_create(struct gm_machine *m, struct gm_error *err);
 int gm_devices_start(struct gm_machine *m, struct gm_error *err);
+/* With every vCPU parked: each device finishes what it has in flight (gm_hold calls it). */
+void gm_devices_quiesce(struct gm_machine *m);
 void gm_devices_destroy(struct gm_machine *m);
 
 /* pause.c */

@@ -242,7 +242,7 @@ Test(cli_run, positionals)
 
 Test(cli_run, option_syntax)
 {
-	BAD("unknown option '--cpu'; usage: gmvm run [OPTIONS] GUEST.elf", "--cpu", "2", "g.elf");
+	BAD("unknown option '--cpus2'; usage: gmvm run [OPTIONS] GUEST.elf", "--cpus2", "2", "g.elf");
 	BAD("unknown option '-x'", "-x", "g.elf");
 	BAD("unknown option '-hx'", "-hx", "g.elf");
 	BAD("--cpus needs a value; write --cpus N", "g.elf", "--cpus");
