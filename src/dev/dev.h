@@ -169,6 +169,9 @@ struct gm_dev_ctx {
 struct gm_device_type {
 	const char *name;
 	uint32_t state_version;
+	/* It writes guest memory itself (virtio buffers): dirty tracking then
+	 * starts and stops only while the machine is held. */
+	bool writes_guest;
 	/* How many of this type cfg asks for (NULL: exactly one, every machine has it). */
 	unsigned (*instances)(const struct gm_config *cfg);
 	int (*create)(const struct gm_dev_ctx *ctx, void **dev, struct gm_error *err);

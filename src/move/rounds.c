@@ -65,8 +65,10 @@ int gm_rounds_start_tracking(struct gm_rounds *rs, struct gm_error *err)
 
 		if (gm_memory_dirty_active(mem))
 			continue; /* a snapshot's tracking: shared, and left on */
-		/* a gmem binding is deleted and made again as mapped: not under a running vCPU */
-		bool pause = gm_memory_dirty_needs_pause(mem);
+		/* a gmem binding is deleted and made again as mapped: not under a running
+		 * vCPU; and devices writing guest memory mark pages in the bitmaps
+		 * start allocates and stop frees: not beside them */
+		bool pause = gm_memory_dirty_needs_pause(mem) || gm_devices_write_guest(rs->m);
 		if (pause && (r = gm_hold(rs->m, err)) < 0)
 			break;
 		r = gm_memory_dirty_start(mem, err);
@@ -173,7 +175,7 @@ void gm_rounds_untrack(struct gm_rounds *rs, bool held)
 		struct gm_memory *mem = rs->rg[i].mem;
 
 		if (rs->tracking_ours[i]) {
-			bool pause = gm_memory_dirty_needs_pause(mem) && !held;
+			bool pause = (gm_memory_dirty_needs_pause(mem) || gm_devices_write_guest(rs->m)) && !held;
 			if (!pause || gm_hold(rs->m, NULL) == 0) {
 				gm_memory_dirty_stop(mem, &ignored);
 				if (pause)

@@ -147,6 +147,14 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 	return 0;
 }
 
+bool gm_devices_write_guest(const struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (m->devs[i].type->writes_guest)
+			return true;
+	return false;
+}
+
 void gm_devices_quiesce(struct gm_machine *m)
 {
 	for (unsigned i = 0; i < m->ndevs; i++)

@@ -187,6 +187,8 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err);
 int gm_devices_start(struct gm_machine *m, struct gm_error *err);
 /* With every vCPU parked: each device finishes what it has in flight (gm_hold calls it). */
 void gm_devices_quiesce(struct gm_machine *m);
+/* True when a device writes guest memory (gm_device_type.writes_guest). */
+bool gm_devices_write_guest(const struct gm_machine *m);
 void gm_devices_destroy(struct gm_machine *m);
 
 /* pause.c */
