@@ -13,6 +13,8 @@
 enum gm_trace_point {
 	GM_TRACE_START,       /* the caller began (gmvm: `run` entered) */
 	GM_TRACE_PROBED,      /* kernel capabilities probed */
+	GM_TRACE_IMAGE_READ,  /* a bzImage read (only bzImages mark it) */
+	GM_TRACE_UNPACKED,    /* its payload decompressed on the host (likewise) */
 	GM_TRACE_CHECKED,     /* config, memory and guest image checked, image read */
 	GM_TRACE_VM,          /* VM and irqchip created */
 	GM_TRACE_MEMORY,      /* guest memory created and bound */

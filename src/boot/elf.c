@@ -110,8 +110,8 @@ static int check_ident(const uint8_t *b, size_t len, struct gm_error *err)
 	size_t n = len < 4 ? len : 4;
 
 	if (memcmp(b, magic, n) != 0)
-		return bad(err, "not an ELF file (no \\x7fELF magic at its start); "
-			   "give gmvm the guest's ELF executable, not a raw or compressed image");
+		return bad(err, "not an ELF file (no \\x7fELF magic at its start) nor a Linux bzImage (no \"HdrS\" "
+			   "at 0x202); give an ELF executable or a bzImage, not a raw or compressed image");
 	if (len < EI_NIDENT)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "ELF is truncated: %zu bytes, shorter than the ELF header; %s",

@@ -178,7 +178,7 @@ static int open_failed(int e, struct gm_error *err)
 
 	if (e == EACCES || e == EPERM)
 		fix = "make it readable by the user running gmvm";
-	return gm_fail(err, GM_STATUS_BAD_INPUT, e, "cannot open the guest ELF: %s; %s",
+	return gm_fail(err, GM_STATUS_BAD_INPUT, e, "cannot open the guest image: %s; %s",
 		       strerror(e), fix);
 }
 
@@ -196,20 +196,20 @@ int gm_elf_read_file(const char *path, void **buf, size_t *len, struct gm_error 
 	if (fd < 0)
 		return open_failed(errno, err);
 	if (fstat(fd, &st) < 0)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot stat the guest ELF: %s; check the path",
+		rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot stat the guest image: %s; check the path",
 			     strerror(errno));
 	else if (S_ISDIR(st.st_mode))
 		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EISDIR,
-			     "is a directory, not a guest ELF; give the path of the ELF file");
+			     "is a directory, not a guest image; give the path of an ELF file or a Linux bzImage");
 	else if (!S_ISREG(st.st_mode))
 		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			     "is not a regular file; give the path of the guest's ELF file");
+			     "is not a regular file; give the path of an ELF file or a Linux bzImage");
 	else if (st.st_size == 0)
 		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			     "the guest ELF is empty (0 bytes); rebuild or re-copy the guest image");
+			     "the guest image is empty (0 bytes); rebuild or re-copy it");
 	else if ((uint64_t)st.st_size > GM_ELF_MAX_FILE)
 		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EFBIG,
-			     "the guest ELF is %" PRIu64 " MiB, more than the %" PRIu64 " MiB gmvm loads; "
+			     "the guest image is %" PRIu64 " MiB, more than the %" PRIu64 " MiB gmvm loads; "
 			     "strip it (strip --strip-debug) or give a smaller image",
 			     (uint64_t)st.st_size / MIB, GM_ELF_MAX_FILE / MIB);
 	if (rc) {
@@ -220,7 +220,7 @@ int gm_elf_read_file(const char *path, void **buf, size_t *len, struct gm_error 
 	if (!p) {
 		close(fd);
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
-			       "out of memory reading the %" PRIu64 "-byte guest ELF; free host memory",
+			       "out of memory reading the %" PRIu64 "-byte guest image; free host memory",
 			       (uint64_t)st.st_size);
 	}
 	while (got < (size_t)st.st_size) {
@@ -229,12 +229,12 @@ int gm_elf_read_file(const char *path, void **buf, size_t *len, struct gm_error 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot read the guest ELF: %s; "
+			rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot read the guest image: %s; "
 				     "check the file and the disk", strerror(errno));
 			break;
 		}
 		if (n == 0) {
-			rc = gm_fail(err, GM_STATUS_BAD_INPUT, EIO, "the guest ELF shrank while being "
+			rc = gm_fail(err, GM_STATUS_BAD_INPUT, EIO, "the guest image shrank while being "
 				     "read; do not rewrite it while gmvm starts");
 			break;
 		}

@@ -7,6 +7,8 @@
 static const char *const phase_names[GM_TRACE_COUNT] = {
 	[GM_TRACE_START] = "start",
 	[GM_TRACE_PROBED] = "probe",
+	[GM_TRACE_IMAGE_READ] = "read kernel image",
+	[GM_TRACE_UNPACKED] = "decompress kernel",
 	[GM_TRACE_CHECKED] = "check config+image",
 	[GM_TRACE_VM] = "VM create",
 	[GM_TRACE_MEMORY] = "memory create+bind",

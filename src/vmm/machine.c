@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "boot/elf.h"
+#include "boot/image.h"
 #include "mem/dirty_ring.h"
 #include "mem/mem.h"
 #include "util/escape.h"
@@ -36,9 +36,40 @@ static int copy_config(struct gm_machine *m, const struct gm_config *cfg, struct
 	return 0;
 }
 
+/*
+ * --cpu: its words first (no KVM needed); then, only when it shows a
+ * feature (+FEATURE, the one refusal that depends on the host), applied to
+ * KVM's supported CPUID on the system fd, so it is refused before a VM exists.
+ */
+static int check_cpu(const struct gm_config *cfg, const struct gm_caps *caps, bool with_kvm, struct gm_error *err)
+{
+	struct gm_cpu_template t;
+	char hidden[64];
+	bool shows = false;
+	int r = gm_cpu_template_parse(cfg->cpu, &t, err);
+
+	for (unsigned i = 0; i < GM_CPU_FEATURE_WORDS; i++)
+		shows |= t.show[i] != 0;
+	if (r || !with_kvm || !shows)
+		return r;
+	if (caps->cpl0_emulated)
+		gm_cpu_template_cpl0(&t, hidden, sizeof(hidden));
+	int fd = gm_kvm_open(err);
+	if (fd < 0)
+		return fd;
+	struct kvm_cpuid2 *c = gm_x86_cpuid_build(fd, &t, err);
+	close(fd);
+	free(c);
+	return c ? 0 : -EINVAL;
+}
+
 /* Everything about the config that can be refused without a VM. */
 static int check_config(const struct gm_config *cfg, const struct gm_caps *caps, struct gm_error *err)
 {
+	int r = check_cpu(cfg, caps, false, err);
+
+	if (r)
+		return r;
 	if (!caps->kvm)
 		return gm_fail(err, GM_STATUS_NO_KERNEL, ENODEV, "KVM is not available; run on a host with /dev/kvm");
 	if (cfg->cpus < 1 || cfg->cpus > GM_MAX_CPUS)
@@ -52,7 +83,9 @@ static int check_config(const struct gm_config *cfg, const struct gm_caps *caps,
 		return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "guest command line is %zu bytes; shorten it to at most %u",
 			       strlen(cfg->cmdline), GM_BOOT_CMDLINE_MAX - 1);
 	bool ring;
-	int r = gm_dirty_log_use_ring(cfg->dirty_log, caps, &ring, err);
+	r = gm_dirty_log_use_ring(cfg->dirty_log, caps, &ring, err);
+	if (!r)
+		r = check_cpu(cfg, caps, true, err);
 	if (r)
 		return r;
 	return gm_memory_check(&cfg->mem, caps, err);
@@ -94,35 +127,16 @@ static int create_memories(struct gm_machine *m, const struct gm_caps *caps, con
 	return 0;
 }
 
-/* The guest image, read, parsed and placed against the RAM size. */
+/* The guest image (ELF or bzImage) and initrd, read, parsed and placed against the RAM size. */
 struct boot_image {
-	void *data;
-	size_t len;
-	struct gm_elf_image elf;
-	enum gm_entry entry;
-	uint64_t entry_addr;
+	struct gm_boot_image img;
 };
 
-static int read_image(const struct gm_config *cfg, struct boot_image *bi, struct gm_error *err)
+static int read_image(struct gm_machine *m, struct boot_image *bi, struct gm_error *err)
 {
-	struct gm_error inner = { 0 };
-	int r;
+	const struct gm_config *cfg = &m->cfg;
 
-	if (!cfg->kernel)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "no guest image given; name an ELF file");
-	r = gm_elf_read_file(cfg->kernel, &bi->data, &bi->len, &inner);
-	if (!r)
-		r = gm_elf_parse(bi->data, bi->len, &bi->elf, &inner);
-	if (!r)
-		r = gm_elf_check_placement(&bi->elf, cfg->mem.size, &inner);
-	if (!r)
-		r = gm_elf_choose_entry(&bi->elf, cfg->entry, &bi->entry, &bi->entry_addr, &inner);
-	if (r) {
-		char q[GM_ESCAPE_PATH];
-		return gm_fail(err, inner.status, inner.errnum, "%s: %s", gm_escape(cfg->kernel, q, sizeof(q)),
-			       inner.msg);
-	}
-	return 0;
+	return gm_boot_image_read(cfg->kernel, cfg->initrd, cfg->entry, cfg->mem.size, &m->trace, &bi->img, err);
 }
 
 /* The user's command line, then the devices' entries (virtio_mmio.device=...). */
@@ -145,11 +159,10 @@ static int load_guest(struct gm_machine *m, struct boot_image *bi, struct gm_err
 	int r = guest_cmdline(m, cmdline, sizeof(cmdline), err);
 
 	if (!r)
-		r = gm_x86_write_boot_tables(m->mems, m->nmems, bi->entry, cmdline, m->ncpus, err);
+		r = gm_x86_write_boot_tables(m->mems, m->nmems, bi->img.entry, cmdline, m->ncpus, err);
 	if (!r)
-		r = gm_elf_load(bi->data, bi->len, &bi->elf, m->mem, err);
-	free(bi->data);
-	bi->data = NULL;
+		r = gm_boot_image_load(&bi->img, m->mem, err);
+	gm_boot_image_release(&bi->img);
 	return r;
 }
 
@@ -188,7 +201,7 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	if (!r)
 		r = gm_regions_prepare(m, caps, err);
 	if (!r && boot)
-		r = read_image(&m->cfg, &bi, err);
+		r = read_image(m, &bi, err);
 	if (!r && !cfg->uuid)
 		r = gm_uuid_generate(m->uuid, err);
 	/* one owner per identity on this host, before anything of the VM exists;
@@ -250,14 +263,14 @@ int gm_machine_build(const struct gm_config *cfg, const struct gm_caps *caps, bo
 	if (r < 0)
 		goto fail;
 	m->nsaved_msrs = (unsigned)r;
-	r = gm_vcpus_create(m, boot, bi.entry, bi.entry_addr, err);
+	r = gm_vcpus_create(m, boot, bi.img.entry, bi.img.entry_addr, err);
 	if (r)
 		goto fail;
 	gm_trace_mark(&m->trace, GM_TRACE_VCPUS);
 	*out = m;
 	return 0;
 fail:
-	free(bi.data);
+	gm_boot_image_release(&bi.img);
 	gm_machine_destroy(m);
 	return r;
 }

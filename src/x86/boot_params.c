@@ -11,12 +11,18 @@
 #include "x86/x86.h"
 
 /* struct boot_params offsets (Documentation/arch/x86/zero-page.rst). */
+#define BP_EXT_RAMDISK_IMAGE 0x0c0
+#define BP_EXT_RAMDISK_SIZE 0x0c4
 #define BP_EXT_CMD_LINE_PTR 0x0c8
 #define BP_E820_ENTRIES     0x1e8
 #define BP_BOOT_FLAG        0x1fe
 #define BP_HEADER           0x202
 #define BP_VERSION          0x206
+#define BP_SETUP_HEADER     0x1f1
+#define BP_SETUP_HEADER_END 0x290 /* _pad7: the header's room in boot_params */
 #define BP_TYPE_OF_LOADER   0x210
+#define BP_RAMDISK_IMAGE    0x218
+#define BP_RAMDISK_SIZE     0x21c
 #define BP_CMD_LINE_PTR     0x228
 #define BP_CMDLINE_SIZE     0x238
 #define BP_E820_TABLE       0x2d0
@@ -26,12 +32,16 @@
 /* struct hvm_start_info (xen/include/public/arch-x86/hvm/start_info.h). */
 #define PVH_MAGIC           0x336ec578u
 #define PVH_VERSION         1u
+#define PVH_NR_MODULES      0x0c
+#define PVH_MODLIST_PADDR   0x10
 #define PVH_CMDLINE_PADDR   0x18
 #define PVH_MEMMAP_PADDR    0x28
 #define PVH_MEMMAP_ENTRIES  0x30
 #define PVH_INFO_SIZE       0x38
 #define PVH_MEMMAP_OFFSET   0x40
 #define PVH_MEMMAP_ENTRY    24
+#define PVH_MODLIST_OFFSET  0x400 /* after a memmap of 32 entries */
+#define PVH_MODLIST_ENTRY   32    /* struct hvm_modlist_entry */
 
 
 static int write_gdt(struct gm_memory *mem, enum gm_entry entry, struct gm_error *err)
@@ -152,5 +162,55 @@ int gm_x86_write_boot_tables(struct gm_memory *const *mems, unsigned n, enum gm_
 		r = gm_x86_write_pagetables(mem, end, err);
 	if (!r)
 		r = gm_x86_write_mptable(mem, ncpus, err);
+	if (!r)
+		r = gm_x86_write_acpi(mem, ncpus, cmdline, err);
 	return r;
+}
+
+/* The PVH entry's one module, the initrd, after the memory map. */
+static int write_modlist(struct gm_memory *mem, uint64_t addr, uint64_t size, struct gm_error *err)
+{
+	uint8_t *si = gm_memory_hva(mem, GM_BOOT_START_INFO, PVH_MODLIST_OFFSET + PVH_MODLIST_ENTRY);
+	uint8_t *e;
+
+	_Static_assert(PVH_MODLIST_OFFSET >= PVH_MEMMAP_OFFSET + 32 * PVH_MEMMAP_ENTRY, "modlist after memmap");
+	if (!si)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "guest RAM does not cover hvm_start_info; use more --memory");
+	e = si + PVH_MODLIST_OFFSET;
+	memset(e, 0, PVH_MODLIST_ENTRY);
+	gm_put_le64(e, addr);
+	gm_put_le64(e + 8, size);
+	gm_put_le32(si + PVH_NR_MODULES, 1);
+	gm_put_le64(si + PVH_MODLIST_PADDR, GM_BOOT_START_INFO + PVH_MODLIST_OFFSET);
+	return 0;
+}
+
+int gm_x86_write_linux_boot(struct gm_memory *mem, enum gm_entry entry, const struct gm_x86_linux_boot *lb,
+			    struct gm_error *err)
+{
+	uint8_t *bp;
+
+	if (entry == GM_ENTRY_PVH)
+		return lb->initrd_size ? write_modlist(mem, lb->initrd_addr, lb->initrd_size, err) : 0;
+	bp = gm_memory_hva(mem, GM_BOOT_PARAMS, BP_SIZE);
+	if (!bp)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, ENOSPC, "guest RAM does not cover boot_params; use more --memory");
+	if (lb->setup_hdr) {
+		size_t n = lb->setup_hdr_len;
+
+		/* the kernel's own header (version, alignment, init_size, cmdline_size ...),
+		 * then the loader's fields over it, as boot.rst asks of a boot loader */
+		if (n > BP_SETUP_HEADER_END - BP_SETUP_HEADER)
+			n = BP_SETUP_HEADER_END - BP_SETUP_HEADER;
+		memcpy(bp + BP_SETUP_HEADER, lb->setup_hdr, n);
+		bp[BP_TYPE_OF_LOADER] = 0xff;
+		gm_put_le32(bp + BP_CMD_LINE_PTR, (uint32_t)GM_BOOT_CMDLINE);
+	}
+	if (lb->initrd_size) {
+		gm_put_le32(bp + BP_RAMDISK_IMAGE, (uint32_t)lb->initrd_addr);
+		gm_put_le32(bp + BP_RAMDISK_SIZE, (uint32_t)lb->initrd_size);
+		gm_put_le32(bp + BP_EXT_RAMDISK_IMAGE, (uint32_t)(lb->initrd_addr >> 32));
+		gm_put_le32(bp + BP_EXT_RAMDISK_SIZE, (uint32_t)(lb->initrd_size >> 32));
+	}
+	return 0;
 }

@@ -81,7 +81,7 @@ Test(elf_file, missing_file)
 	size_t len = 1;
 
 	expect_refused(gm_elf_read_file(path("nope.elf"), &buf, &len, &err), ENOENT, &err,
-		       "cannot open the guest ELF: No such file or directory; check the path");
+		       "cannot open the guest image: No such file or directory; check the path");
 	cr_assert_null(buf);
 	cr_assert_eq(len, 0);
 }
@@ -92,7 +92,7 @@ Test(elf_file, directory)
 	size_t len;
 
 	expect_refused(gm_elf_read_file(dir, &buf, &len, &err), EISDIR, &err,
-		       "is a directory, not a guest ELF");
+		       "is a directory, not a guest image");
 }
 
 Test(elf_file, empty_file)
@@ -102,7 +102,7 @@ Test(elf_file, empty_file)
 
 	write_file(path("empty.elf"), "", 0);
 	expect_refused(gm_elf_read_file(path("empty.elf"), &buf, &len, &err), EINVAL, &err,
-		       "the guest ELF is empty (0 bytes)");
+		       "the guest image is empty (0 bytes)");
 }
 
 Test(elf_file, fifo_is_refused_without_blocking)
