@@ -102,6 +102,13 @@ struct gm_caps {
 	uint64_t memlock_limit;      /* soft RLIMIT_MEMLOCK in bytes, UINT64_MAX: unlimited */
 	bool cap_ipc_lock;           /* CAP_IPC_LOCK effective: no limit applies */
 	char kernel_release[65];     /* uname -r */
+	/*
+	 * KVM works but the host CPU shows neither VMX nor SVM (PVM-style
+	 * software virtualization): guest CPL0 code then runs in KVM's
+	 * instruction emulator, which lacks cmpxchg16b and xsave/xrstor, so
+	 * the default --cpu template hides cx16 and xsave.
+	 */
+	bool cpl0_emulated;
 };
 
 enum gm_probe_flags {

@@ -326,6 +326,9 @@ static void emit_caps(struct emit *e, const struct gm_caps *c)
 	put(e, "max_vcpus", jint(c->max_vcpus), "max vCPUs", "%u", c->max_vcpus);
 	put_bool(e, "irqchip", "in-kernel LAPIC", c->irqchip,
 		 "KVM_CAP_SPLIT_IRQCHIP missing: gmvm cannot run here");
+	put(e, "cpl0_emulated", json_boolean(c->cpl0_emulated), "cpl0_emulated", "%s",
+	    c->cpl0_emulated ? "yes: guest CPL0 runs in KVM's instruction emulator; it lacks cx16 xsave (the default --cpu host hides them here, as --cpu host,-cx16,-xsave)"
+			     : "no: guest CPL0 runs on the CPU (VMX or SVM)");
 	put_bool(e, "guest_memfd", "guest_memfd", c->guest_memfd,
 		 "guest-first memory unavailable; use backend=memfd");
 	put_bits(e, "guest_memfd_flags", "guest_memfd flags", c->gmem_flags, gmem_flag_names,

@@ -293,6 +293,7 @@ int gm_caps_probe(struct gm_caps *caps, unsigned flags, struct gm_error *err)
 	}
 	caps->kvm = true;
 	caps->api_version = KVM_API_VERSION;
+	caps->cpl0_emulated = gm_caps_probe_cpl0_emulated();
 
 	/* One VM serves every per-VM question; failing to create it is not
 	 * fatal here, the system fd's answers are recorded instead. */

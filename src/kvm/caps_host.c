@@ -6,6 +6,7 @@
  * procfs, getrlimit and capget; recorded, never judged (mem/guarantees.c
  * judges).
  */
+#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -125,4 +126,20 @@ void gm_caps_probe_memlock(struct gm_caps *caps)
 void gm_caps_probe_gmem_movable(struct gm_caps *caps)
 {
 	caps->gmem_movable = false;
+}
+
+/*
+ * The host's own CPUID: CPUID.1:ECX.VMX (bit 5) and CPUID.80000001h:ECX.SVM
+ * (bit 2).  With neither, a working /dev/kvm cannot be hardware-assisted:
+ * it is a software design such as PVM (module kvm_pvm), which runs guest
+ * user code natively and everything at guest CPL0 through KVM's
+ * instruction emulator (shared/KERNEL.md, "Booting Linux here").
+ */
+bool gm_caps_probe_cpl0_emulated(void)
+{
+	unsigned eax, ebx, ecx, edx;
+	bool vmx = __get_cpuid(1, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 5));
+	bool svm = __get_cpuid(0x80000001u, &eax, &ebx, &ecx, &edx) && (ecx & (1u << 2));
+
+	return !vmx && !svm;
 }

@@ -13,4 +13,7 @@ void gm_caps_probe_memlock(struct gm_caps *caps);
 /* Whether guest_memfd folios can migrate on this kernel (see the function). */
 void gm_caps_probe_gmem_movable(struct gm_caps *caps);
 
+/* KVM runs here (caller knows) without VMX or SVM on the host CPU: guest CPL0 is emulated. */
+bool gm_caps_probe_cpl0_emulated(void);
+
 #endif

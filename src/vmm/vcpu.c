@@ -25,13 +25,37 @@ struct memory_fault_exit {
 	__u64 flags, gpa, size;
 };
 
+/*
+ * The CPUID every vCPU starts from: KVM's, with the --cpu template (checked
+ * by check_config already) and, where guest CPL0 is emulated, without what
+ * the emulator cannot run.  The effective template becomes cfg.cpu, so the
+ * state header carries exactly what was built.
+ */
+static struct kvm_cpuid2 *machine_cpuid(struct gm_machine *m, struct gm_error *err)
+{
+	struct gm_cpu_template t;
+	struct kvm_cpuid2 *cpuid;
+
+	if (gm_cpu_template_parse(m->cfg.cpu, &t, err))
+		return NULL;
+	if (m->caps.cpl0_emulated)
+		gm_cpu_template_cpl0(&t, m->cpu_note, sizeof(m->cpu_note));
+	cpuid = gm_x86_cpuid_build(m->kvm_fd, &t, err);
+	if (!cpuid)
+		return NULL;
+	gm_cpu_template_format(&t, m->cpu_spec, sizeof(m->cpu_spec));
+	m->cfg.cpu = m->cpu_spec;
+	m->xcr0_allowed = gm_cpu_xcr0_allowed(cpuid);
+	return cpuid;
+}
+
 int gm_vcpus_create(struct gm_machine *m, bool boot, enum gm_entry entry, uint64_t entry_addr, struct gm_error *err)
 {
-	struct kvm_cpuid2 *cpuid = gm_x86_cpuid_template(m->kvm_fd, err);
+	struct kvm_cpuid2 *cpuid = machine_cpuid(m, err);
 	int r = 0;
 
 	if (!cpuid)
-		return -ENOMEM;
+		return err && err->errnum ? -err->errnum : -EINVAL;
 	for (unsigned i = 0; i < m->ncpus && !r; i++) {
 		struct gm_vcpu *v = &m->vcpus[i];
 
@@ -223,6 +247,9 @@ int gm_vcpus_start(struct gm_machine *m, struct gm_error *err)
 
 	/* New threads inherit this mask: a kick can never reach a vCPU thread
 	 * before it has blocked the signal itself. */
+	if (m->cpu_note[0])
+		gm_log(m, GM_LOG_INFO, "guest CPL0 runs in KVM's instruction emulator here: the vCPUs do not show %s (--cpu %s)",
+		       m->cpu_note, m->cpu_spec);
 	sigemptyset(&kick);
 	sigaddset(&kick, GM_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &kick, &old);

@@ -84,6 +84,13 @@ int gm_vcpu_set_locked(struct gm_machine *m, unsigned cpu, const struct gm_vcpu_
 			       cpu, s.nmsrs, GM_MAX_SAVED_MSRS);
 	XFER(fd, KVM_SET_SREGS, &s.sregs, "KVM_SET_SREGS");
 	XFER(fd, KVM_SET_REGS, &s.regs, "KVM_SET_REGS");
+	/* KVM would refuse it too, with a bare EINVAL: say which template it takes */
+	for (unsigned i = 0; i < s.xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (s.xcrs.xcrs[i].xcr == 0 && m->xcr0_allowed && (s.xcrs.xcrs[i].value & ~m->xcr0_allowed))
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "vCPU %u: the state's XCR0 0x%llx enables state that --cpu %s hides (it allows 0x%llx); restore it with the template it was saved with",
+				       cpu, (unsigned long long)s.xcrs.xcrs[i].value, m->cpu_spec,
+				       (unsigned long long)m->xcr0_allowed);
 	XFER(fd, KVM_SET_XSAVE, &s.xsave, "KVM_SET_XSAVE");
 	XFER(fd, KVM_SET_XCRS, &s.xcrs, "KVM_SET_XCRS");
 	XFER(fd, KVM_SET_LAPIC, &s.lapic, "KVM_SET_LAPIC");

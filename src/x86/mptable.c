@@ -1,8 +1,9 @@
 /*
  * x86/mptable: an Intel MultiProcessor Specification 1.4 table, the
  * simplest firmware description of the vCPUs (APIC ID = vCPU index, vCPU 0
- * the bootstrap processor), the IOAPIC and the ISA interrupt routing.  An SMP
- * guest reads it to find the processors it may start with INIT-SIPI-SIPI.
+ * the bootstrap processor), the IOAPIC and the interrupt routing.  An SMP
+ * guest reads it to find the processors it may start with INIT-SIPI-SIPI,
+ * and Linux without ACPI finds its IOAPIC and every pin's source here.
  */
 #include <errno.h>
 #include <string.h>
@@ -16,6 +17,8 @@
 #define MP_CPU_ENABLED    0x01
 #define MP_CPU_BSP        0x02
 #define MP_ISA_IRQS       16
+/* pins above the ISA IRQs (virtio-mmio's): edge, active high, whatever the bus says */
+#define MP_IRQ_EDGE_HIGH  0x5
 
 enum { MP_PROCESSOR = 0, MP_BUS = 1, MP_IOAPIC = 2, MP_IOINT = 3, MP_LINT = 4 };
 enum { MP_INT = 0, MP_NMI = 1, MP_EXTINT = 3 };
@@ -37,8 +40,8 @@ static uint8_t checksum(const uint8_t *p, size_t n)
 
 static size_t table_size(unsigned ncpus)
 {
-	/* header, processors, one bus, one IOAPIC, ISA IRQs but the cascade, two local ints */
-	return HDR_SIZE + ncpus * CPU_SIZE + SMALL_SIZE * (2 + (MP_ISA_IRQS - 1) + 2);
+	/* header, processors, one bus, one IOAPIC, one source per IOAPIC pin, two local ints */
+	return HDR_SIZE + ncpus * CPU_SIZE + SMALL_SIZE * (2 + GM_IOAPIC_PINS + 2);
 }
 
 static uint8_t *put_small(uint8_t *p, uint8_t type, uint8_t a, uint16_t flags, uint8_t bus,
@@ -91,12 +94,18 @@ int gm_x86_write_mptable(struct gm_memory *mem, unsigned ncpus, struct gm_error 
 	gm_put_le32(p + 4, (uint32_t)GM_IOAPIC_BASE);
 	p += SMALL_SIZE;
 	entries++;
-	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
-		if (irq == 2)
-			continue; /* the 8259 cascade; pin 2 takes IRQ 0 as on PCs (gmvm has no PIT to drive it) */
-		p = put_small(p, MP_IOINT, MP_INT, 0, 0, irq, ioapic_id, irq == 0 ? 2 : irq);
+	/*
+	 * Every pin is the IRQ of its number on the one (ISA) bus, as in
+	 * Firecracker and kvmtool: gmvm has neither PIT nor 8259, so nothing
+	 * needs IRQ 0 moved to pin 2.  ISA IRQs take the bus's edge/high;
+	 * pins 16-23 (devices with a GSI from the allocator, virtio-mmio) say
+	 * edge/high themselves, as virtio-mmio's interrupt is edge-like here.
+	 */
+	for (uint8_t pin = 0; pin < GM_IOAPIC_PINS; pin++) {
+		p = put_small(p, MP_IOINT, MP_INT, pin < MP_ISA_IRQS ? 0 : MP_IRQ_EDGE_HIGH, 0, pin, ioapic_id, pin);
 		entries++;
 	}
+	/* the 8259's and the NMI's wires to every LAPIC, as on PCs (LINT0, LINT1) */
 	p = put_small(p, MP_LINT, MP_EXTINT, 0, 0, 0, 0xff, 0);
 	p = put_small(p, MP_LINT, MP_NMI, 0, 0, 0, 0xff, 1);
 	entries += 2;
