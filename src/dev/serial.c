@@ -43,11 +43,12 @@ struct gm_serial {
 	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm;
 	bool thr_irq_pending; /* THRE interrupt not yet acknowledged by reading IIR */
 	int rx;               /* a byte fetched for RBR, -1 when none */
+	bool no_input;        /* stdin is a virtio console's (dev/virtio/console.c) */
 };
 
 static bool rx_ready(struct gm_serial *s)
 {
-	if (s->rx < 0) {
+	if (s->rx < 0 && !s->no_input) {
 		char c;
 		if (gm_console_read(s->con, &c, 1) == 1)
 			s->rx = (unsigned char)c;
@@ -218,6 +219,9 @@ static int serial_create(const struct gm_dev_ctx *ctx, void **dev, struct gm_err
 	if (!r)
 		r = gm_serial_new(ctx->bus, &ctx->host, ctx->console, GM_SERIAL_COM1_BASE, GM_SERIAL_COM1_GSI,
 				  (struct gm_serial **)dev, err);
+	/* one reader of stdin: a virtio console, when there is one, takes it */
+	if (!r && ctx->cfg && ctx->cfg->virtio_console)
+		((struct gm_serial *)*dev)->no_input = true;
 	return r;
 }
 
@@ -227,6 +231,8 @@ static int serial_start(void *dev, struct gm_error *err)
 {
 	struct gm_serial *s = dev;
 
+	if (s->no_input)
+		return 0;
 	return gm_console_start_input(s->con, serial_input, s, err);
 }
 

@@ -23,8 +23,13 @@ struct gm_header_machine {
 	unsigned cpus;
 	char uuid[37];
 	char *cmdline;          /* owned */
+	char *cpu;              /* owned: config.cpu, the --cpu template; NULL: none in the header (host) */
 	unsigned nregions;      /* 1..GM_MAX_REGIONS; regions[0] is "ram" at 0 */
 	struct gm_header_region regions[GM_MAX_REGIONS];
+	/* config.devices (none in streams older than virtio) */
+	struct gm_disk_config disks[GM_MAX_DISKS];
+	unsigned ndisks;
+	bool virtio_console, virtio_rng;
 };
 
 /*
@@ -38,7 +43,8 @@ void gm_header_machine_free(struct gm_header_machine *h);
 /* True when a and b are the same machine: UUID, vCPUs and regions (names, sizes, places). */
 bool gm_header_machine_same(const struct gm_header_machine *a, const struct gm_header_machine *b);
 
-/* h's machine as a config (no kernel; each region on its saved backend, bound as that backend binds by default). */
+/* h's machine as a config (no kernel; each region on its saved backend, bound as that backend binds by default;
+ * h's disks and virtio devices). */
 void gm_header_machine_config(const struct gm_header_machine *h, struct gm_config *cfg);
 
 /*
@@ -47,12 +53,15 @@ void gm_header_machine_config(const struct gm_header_machine *h, struct gm_confi
  * (user->mem.given) puts the RAM on other memory, a --region of a name h
  * has puts that region on other memory (sizes and places stay h's), a
  * --region h lacks is refused naming h's regions; --new-identity drops the
- * UUID, --uuid replaces it.
+ * UUID, --uuid replaces it.  The devices are h's: --disk (as many as h
+ * has, each as read-only as h's) gives the disks' files anew; a --device
+ * h lacks is refused.
  */
 int gm_header_machine_merge(const struct gm_header_machine *h, const struct gm_config *user, struct gm_config *out,
 			    struct gm_error *err);
 
-/* cfg keeps h's vCPUs and regions (names, sizes, places); else a one-line refusal. */
+/* cfg keeps h's vCPUs, regions (names, sizes, places) and devices (disks, read-only or not, virtio console
+ * and rng); else a one-line refusal. */
 int gm_header_machine_check(const struct gm_header_machine *h, const struct gm_config *cfg, struct gm_error *err);
 
 /*

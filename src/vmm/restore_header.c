@@ -69,6 +69,37 @@ static int read_region(json_t *o, struct gm_header_region *r, struct gm_error *e
 	return 0;
 }
 
+/* config.devices: absent in streams older than virtio (no devices), else every member typed. */
+static int read_devices(json_t *cfg, struct gm_header_machine *h, struct gm_error *err)
+{
+	json_t *dev = json_object_get(cfg, "devices");
+	json_t *disks = json_object_get(dev, "disks"), *con = json_object_get(dev, "virtio_console"),
+	       *rng = json_object_get(dev, "virtio_rng");
+
+	if (!dev)
+		return 0;
+	if (!json_is_object(dev) || (disks && !json_is_array(disks)) || (con && !json_is_boolean(con)) ||
+	    (rng && !json_is_boolean(rng)))
+		return bad(err, "has a \"devices\" member of the wrong shape");
+	if (json_array_size(disks) > GM_MAX_DISKS)
+		return bad(err, "lists more disks than a VM can have");
+	for (size_t i = 0; i < json_array_size(disks); i++) {
+		json_t *o = json_array_get(disks, i), *ro = json_object_get(o, "readonly"),
+		       *direct = json_object_get(o, "direct");
+		const char *path = json_string_value(json_object_get(o, "path"));
+
+		if (!path || !*path || strlen(path) >= GM_DISK_PATH_MAX || !json_is_boolean(ro) || !json_is_boolean(direct))
+			return bad(err, "lists a disk without a path, or without its readonly and direct flags");
+		strcpy(h->disks[i].path, path);
+		h->disks[i].readonly = json_is_true(ro);
+		h->disks[i].direct = json_is_true(direct);
+	}
+	h->ndisks = (unsigned)json_array_size(disks);
+	h->virtio_console = json_is_true(con);
+	h->virtio_rng = json_is_true(rng);
+	return 0;
+}
+
 int gm_header_machine_parse(const char *json, struct gm_header_machine *h, struct gm_error *err)
 {
 	json_t *root = json_loads(json, 0, NULL);
@@ -93,7 +124,9 @@ int gm_header_machine_parse(const char *json, struct gm_header_machine *h, struc
 	ram->size = (uint64_t)size;
 	h->nregions = 1;
 	h->cmdline = strdup(json_string_value(json_object_get(cfg, "cmdline")) ?: "");
-	if (!h->cmdline) {
+	const char *cpu = json_string_value(json_object_get(cfg, "cpu"));
+	h->cpu = cpu ? strdup(cpu) : NULL;
+	if (!h->cmdline || (cpu && !h->cpu)) {
 		r = gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory reading the state header");
 		goto out;
 	}
@@ -124,6 +157,8 @@ int gm_header_machine_parse(const char *json, struct gm_header_machine *h, struc
 		if (!r)
 			h->nregions++;
 	}
+	if (!r)
+		r = read_devices(cfg, h, err);
 out:
 	json_decref(root);
 	if (r)
@@ -135,11 +170,14 @@ void gm_header_machine_free(struct gm_header_machine *h)
 {
 	free(h->cmdline);
 	h->cmdline = NULL;
+	free(h->cpu);
+	h->cpu = NULL;
 }
 
 bool gm_header_machine_same(const struct gm_header_machine *a, const struct gm_header_machine *b)
 {
-	if (strcmp(a->uuid, b->uuid) || a->cpus != b->cpus || a->nregions != b->nregions)
+	if (strcmp(a->uuid, b->uuid) || a->cpus != b->cpus || a->nregions != b->nregions ||
+	    a->ndisks != b->ndisks || a->virtio_console != b->virtio_console || a->virtio_rng != b->virtio_rng)
 		return false;
 	for (unsigned i = 0; i < a->nregions; i++)
 		if (strcmp(a->regions[i].name, b->regions[i].name) || a->regions[i].size != b->regions[i].size ||
@@ -166,6 +204,7 @@ void gm_header_machine_config(const struct gm_header_machine *h, struct gm_confi
 	cfg->cpus = h->cpus;
 	cfg->uuid = h->uuid;
 	cfg->cmdline = h->cmdline;
+	cfg->cpu = h->cpu; /* checked, as any --cpu, by gm_machine_build */
 	cfg->kernel = NULL;
 	/* the RAM keeps whatever else cfg says of it (prealloc, NUMA): as gm_snapshot_config always did */
 	cfg->mem.size = h->regions[0].size;
@@ -182,6 +221,32 @@ void gm_header_machine_config(const struct gm_header_machine *h, struct gm_confi
 		saved_memory(&h->regions[i], &rc->mem);
 		rc->gpa = h->regions[i].gpa;
 	}
+	memcpy(cfg->disks, h->disks, sizeof(cfg->disks));
+	cfg->ndisks = h->ndisks;
+	cfg->virtio_console = h->virtio_console;
+	cfg->virtio_rng = h->virtio_rng;
+}
+
+/* The devices' state sections follow h's devices: the user may name other files for its disks, no more. */
+static int merge_devices(const struct gm_header_machine *h, const struct gm_config *user, struct gm_config *out,
+			 struct gm_error *err)
+{
+	if (user->ndisks && user->ndisks != h->ndisks)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--disk: the saved VM has %u disks and %u were given; give as many, in its order, or none to use its files",
+			       h->ndisks, user->ndisks);
+	for (unsigned i = 0; i < user->ndisks; i++)
+		if (user->disks[i].readonly != h->disks[i].readonly)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+				       "--disk number %u: the saved VM's disk there was %s; give it readonly=%s", i + 1,
+				       h->disks[i].readonly ? "read-only" : "writable", h->disks[i].readonly ? "on" : "off");
+	if (user->ndisks)
+		memcpy(out->disks, user->disks, sizeof(out->disks));
+	if ((user->virtio_console && !h->virtio_console) || (user->virtio_rng && !h->virtio_rng))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--device %s: the saved VM has none; a restore keeps the devices it had, drop the option",
+			       user->virtio_console && !h->virtio_console ? "virtio-console" : "virtio-rng");
+	return 0;
 }
 
 static void region_names(const struct gm_header_machine *h, char *out, size_t len)
@@ -200,6 +265,11 @@ int gm_header_machine_merge(const struct gm_header_machine *h, const struct gm_c
 
 	*out = *user;
 	gm_header_machine_config(h, out);
+	/* the guest has seen its CPUID; another one under it could break it */
+	if (user->cpu && strcmp(user->cpu, h->cpu ? h->cpu : "host"))
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "--cpu %s: the saved VM's vCPUs were built with --cpu %s and a restore keeps it; drop --cpu",
+			       user->cpu, h->cpu ? h->cpu : "host");
 	if (user->mem.given) {
 		out->mem = user->mem;
 		out->mem.size = h->regions[0].size;
@@ -222,6 +292,10 @@ int gm_header_machine_merge(const struct gm_header_machine *h, const struct gm_c
 		out->regions[i - 1].mem = ur->mem;
 		out->regions[i - 1].mem.size = h->regions[i].size;
 	}
+	int r = merge_devices(h, user, out, err);
+
+	if (r)
+		return r;
 	if (user->new_identity)
 		out->uuid = NULL;
 	else if (user->uuid)
@@ -250,6 +324,13 @@ int gm_header_machine_check(const struct gm_header_machine *h, const struct gm_c
 			       "the saved VM's regions are %s, with their sizes and places; a restore keeps them (gm_snapshot_config gives them)",
 			       names);
 	}
+	same = cfg->ndisks == h->ndisks && cfg->virtio_console == h->virtio_console && cfg->virtio_rng == h->virtio_rng;
+	for (unsigned i = 0; same && i < h->ndisks; i++)
+		same = cfg->disks[i].readonly == h->disks[i].readonly;
+	if (!same)
+		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
+			       "the saved VM has %u disks%s%s; a restore keeps its devices (gm_snapshot_config gives them)",
+			       h->ndisks, h->virtio_console ? ", a virtio console" : "", h->virtio_rng ? ", a virtio rng" : "");
 	return 0;
 }
 

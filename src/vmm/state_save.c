@@ -38,6 +38,19 @@ static json_t *region_json(const struct gm_memory *mem)
 			 (json_int_t)gm_memory_gpa(mem), "file", file, "ranges", ranges);
 }
 
+/* The config-driven devices: a restore, a migration's destination and a live
+ * update's new process build the same ones from it (vmm/restore_header.c). */
+static json_t *devices_json(const struct gm_config *c)
+{
+	json_t *disks = json_array();
+
+	for (unsigned i = 0; i < c->ndisks; i++)
+		json_array_append_new(disks, json_pack("{s:s, s:b, s:b}", "path", c->disks[i].path, "readonly",
+						       c->disks[i].readonly, "direct", c->disks[i].direct));
+	return json_pack("{s:o, s:b, s:b}", "disks", disks, "virtio_console", c->virtio_console, "virtio_rng",
+			 c->virtio_rng);
+}
+
 char *gm_state_header(struct gm_machine *m, json_t *extra)
 {
 	const struct gm_config *c = &m->cfg;
@@ -58,6 +71,9 @@ char *gm_state_header(struct gm_machine *m, json_t *extra)
 			      "regions", regions, "requires");
 	if (!h)
 		return NULL;
+	json_object_set_new(json_object_get(h, "config"), "devices", devices_json(c));
+	/* the --cpu template the vCPUs were built with: the other end builds the same CPUID */
+	json_object_set_new(json_object_get(h, "config"), "cpu", json_string(c->cpu ? c->cpu : "host"));
 	if (extra)
 		json_object_update(h, extra);
 	char *text = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);

@@ -38,6 +38,9 @@
 
 /* Feature bits the transport owns; a device lists its own in ops->features. */
 #define GM_VIRTIO_F_VERSION_1 (UINT64_C(1) << 32)
+/* Offered for every device unless its ops->transport_features_off names them. */
+#define GM_VIRTIO_F_INDIRECT_DESC (UINT64_C(1) << 28)
+#define GM_VIRTIO_F_EVENT_IDX     (UINT64_C(1) << 29)
 
 struct gm_virtio;
 struct gm_virtq;
@@ -82,6 +85,8 @@ struct gm_virtio_ops {
 	void (*reset)(void *dev);
 	/* With vCPUs parked: finish or wait out I/O in flight (gm_device_type.quiesce). May be NULL. */
 	void (*quiesce)(void *dev);
+	/* Ring features (GM_VIRTIO_F_INDIRECT_DESC, _EVENT_IDX) this device does not want offered; 0: all. */
+	uint64_t transport_features_off;
 };
 
 /*
@@ -92,6 +97,12 @@ struct gm_virtio_ops {
 int gm_virtio_new(const struct gm_dev_ctx *ctx, const struct gm_virtio_ops *ops, void *dev,
 		  struct gm_virtio **out, struct gm_error *err);
 void gm_virtio_free(struct gm_virtio *v);
+
+/*
+ * The machine resets the device (gm_device_type.reset): as a driver's
+ * status 0 would (ops->reset, queues forgotten, status 0, line lowered).
+ */
+void gm_virtio_reset(struct gm_virtio *v);
 
 /* Where it lives, for logs and tests. */
 uint64_t gm_virtio_mmio_base(const struct gm_virtio *v);
@@ -116,6 +127,15 @@ int gm_virtq_pop(struct gm_virtq *q, struct gm_virtq_elem *e);
  * page the device wrote (the in buffers up to written, the used ring).
  */
 void gm_virtq_push(struct gm_virtq *q, const struct gm_virtq_elem *e, uint32_t written);
+/*
+ * Copy between a popped chain and host memory: read the driver's (out)
+ * bytes from offset off of the chain's readable part, or write into its
+ * device-writable (in) part.  Return how many bytes were copied (short at
+ * the end of the buffers).  Writes are not marked dirty here: push does
+ * that up to its written length.
+ */
+size_t gm_virtq_elem_read(const struct gm_virtq_elem *e, size_t off, void *buf, size_t len);
+size_t gm_virtq_elem_write(const struct gm_virtq_elem *e, size_t off, const void *buf, size_t len);
 /* Interrupt the driver for q's used buffers unless it asked not to be (VIRTQ_AVAIL_F_NO_INTERRUPT / used_event). */
 void gm_virtq_notify(struct gm_virtq *q);
 
@@ -131,7 +151,8 @@ void gm_virtio_config_changed(struct gm_virtio *v);
  * when it does not fit.  load checks all of data (addresses against guest
  * memory, sizes, indices) before it changes anything, then re-activates the
  * device when the state says DRIVER_OK.  A device appends its own state
- * after this (gm_virtio_state_len tells where the transport's ends).
+ * after this (load's *used tells where the transport's ends; it may be
+ * NULL; the transport's part starts with its own length, u16 LE).
  */
 size_t gm_virtio_save(struct gm_virtio *v, uint8_t *out, size_t max);
 int gm_virtio_load(struct gm_virtio *v, const uint8_t *data, size_t len, size_t *used, struct gm_error *err);
