@@ -183,6 +183,13 @@ struct gm_device_type {
 	 * vCPU threads is quiet whenever they are parked.
 	 */
 	void (*quiesce)(void *dev);
+	/*
+	 * quiesce's pair: the machine's last hold ended (the vCPUs run again,
+	 * perhaps already), so work the device held back may go on (input
+	 * that arrived meanwhile).  Called only after a quiesce, never on a
+	 * machine that is stopping or was handed over.  May be NULL.
+	 */
+	void (*resume)(void *dev);
 	void (*reset)(void *dev);
 	size_t (*save)(void *dev, uint8_t *out, size_t max);
 	int (*load)(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err);

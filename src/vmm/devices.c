@@ -162,6 +162,13 @@ void gm_devices_quiesce(struct gm_machine *m)
 			m->devs[i].type->quiesce(m->devs[i].dev);
 }
 
+void gm_devices_resume(struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (m->devs[i].type->resume)
+			m->devs[i].type->resume(m->devs[i].dev);
+}
+
 int gm_devices_start(struct gm_machine *m, struct gm_error *err)
 {
 	for (unsigned i = 0; i < m->ndevs; i++) {

@@ -110,6 +110,27 @@ static void take_hold_locked(struct gm_machine *m)
 	}
 }
 
+/*
+ * The devices' quiesce and resume run without m->lock (devices take their
+ * own locks and wait out their I/O, whose completion may end the machine),
+ * one at a time: with m->lock held, wait for the one running, then claim.
+ */
+static void devs_claim_locked(struct gm_machine *m)
+{
+	while (m->devs_busy)
+		pthread_cond_wait(&m->cond, &m->lock);
+	m->devs_busy = true;
+}
+
+static void devs_done(struct gm_machine *m, bool quiet)
+{
+	pthread_mutex_lock(&m->lock);
+	m->devs_busy = false;
+	m->devs_quiet = quiet;
+	pthread_cond_broadcast(&m->cond);
+	pthread_mutex_unlock(&m->lock);
+}
+
 int gm_hold(struct gm_machine *m, struct gm_error *err)
 {
 	if (gm_on_vcpu_thread(m))
@@ -125,6 +146,8 @@ int gm_hold(struct gm_machine *m, struct gm_error *err)
 	while (m->parked < m->live && !m->stopping)
 		pthread_cond_wait(&m->cond, &m->lock);
 	bool ended = m->stopping;
+	if (!ended)
+		devs_claim_locked(m);
 	pthread_mutex_unlock(&m->lock);
 	if (ended) {
 		gm_release(m);
@@ -132,6 +155,7 @@ int gm_hold(struct gm_machine *m, struct gm_error *err)
 	}
 	/* a held machine is a still one: no device I/O lands in guest memory either */
 	gm_devices_quiesce(m);
+	devs_done(m, true);
 	return 0;
 }
 
@@ -152,6 +176,8 @@ int gm_hold_if_parked(struct gm_machine *m, struct gm_error *err)
 
 void gm_release(struct gm_machine *m)
 {
+	bool resume = false;
+
 	pthread_mutex_lock(&m->lock);
 	/* a live update gave the guest to another process: it never runs here again */
 	if (m->handed_over) {
@@ -162,8 +188,23 @@ void gm_release(struct gm_machine *m)
 		if (m->started)
 			m->paused_ns += gm_ns_since(&m->held_since);
 		pthread_cond_broadcast(&m->cond);
+		/*
+		 * The devices go on too, after a quiesce still in progress, unless
+		 * a hold was taken meanwhile (its quiesce stands until its own
+		 * release) or the guest ends (nothing runs it again: stay still).
+		 */
+		while (m->devs_busy)
+			pthread_cond_wait(&m->cond, &m->lock);
+		if (!m->pause_depth && m->devs_quiet && !m->stopping && !m->handed_over) {
+			m->devs_busy = true;
+			resume = true;
+		}
 	}
 	pthread_mutex_unlock(&m->lock);
+	if (resume) {
+		gm_devices_resume(m);
+		devs_done(m, false);
+	}
 }
 
 int gm_machine_pause(struct gm_machine *m, struct gm_error *err)

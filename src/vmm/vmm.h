@@ -24,6 +24,7 @@
 #include "gmvm/rehome.h"
 #include "gmvm/update.h"
 #include "kvm/kvm.h"
+#include "x86/x86.h"
 
 #define GM_KICK_SIGNAL (SIGRTMIN + 3)
 
@@ -100,6 +101,11 @@ struct gm_machine {
 	unsigned nroutes;
 	uint32_t saved_msrs[GM_MAX_SAVED_MSRS];
 	unsigned nsaved_msrs;
+	/* the --cpu template the vCPUs were built with, canonical, with what was
+	 * hidden for an emulated CPL0 (cfg.cpu points here; the state header carries it) */
+	char cpu_spec[GM_CPU_SPEC_MAX];
+	char cpu_note[64];     /* those hidden features, logged when the vCPUs start; "" none */
+	uint64_t xcr0_allowed; /* what that CPUID lets XCR0 hold: a state asking for more is refused */
 
 	unsigned ncpus;
 	struct gm_vcpu vcpus[GM_MAX_CPUS];
@@ -118,6 +124,11 @@ struct gm_machine {
 	struct gm_exit exit;   /* first reason to end wins */
 	uint64_t pauses, paused_ns, halt_checks;
 	struct timespec held_since; /* when pause_depth last left 0 */
+	/* gm_devices_quiesce/resume run without m->lock (devices take their own
+	 * locks, wait for I/O); these, under m->lock, keep them one at a time and
+	 * a resume from undoing the quiesce of a hold taken since the release */
+	bool devs_busy;        /* a quiesce or resume runs */
+	bool devs_quiet;       /* quiesced, not resumed since */
 
 	struct gm_trace trace;  /* the points this machine marked */
 	struct gm_migration_slot migration;
@@ -187,6 +198,8 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err);
 int gm_devices_start(struct gm_machine *m, struct gm_error *err);
 /* With every vCPU parked: each device finishes what it has in flight (gm_hold calls it). */
 void gm_devices_quiesce(struct gm_machine *m);
+/* Its pair, when the last hold ends (gm_release calls it): held-back device work goes on. */
+void gm_devices_resume(struct gm_machine *m);
 /* True when a device writes guest memory (gm_device_type.writes_guest). */
 bool gm_devices_write_guest(const struct gm_machine *m);
 void gm_devices_destroy(struct gm_machine *m);
