@@ -15,8 +15,8 @@
 
 #define BENCH_MAX_SIDES 8
 #define BENCH_MAX_ARGS 40
-#define BENCH_MAX_METRICS 6
-#define BENCH_MAX_RATIOS 10
+#define BENCH_MAX_METRICS 8
+#define BENCH_MAX_RATIOS 12
 #define BENCH_MAX_TARGETS 6
 #define BENCH_GIB (UINT64_C(1) << 30)
 
@@ -159,6 +159,12 @@ void bench_case_rehome(struct bench_case *c, const struct bench_opts *o);
 
 /* case_update.c: case 10, live update of a running gmvm at 1, 4 and 16 GiB, next to QEMU x-ignore-shared (--case update). */
 void bench_case_update(struct bench_case *c, const struct bench_opts *o);
+
+/* case_blk.c: case 11, virtio-blk IOPS per mode, next to QEMU's virtio-blk-device (--case blk). */
+void bench_case_blk(struct bench_case *c, const struct bench_opts *o);
+
+/* case_linux.c: case 12, Linux (vmlinux, bzImage) to its first console line, next to QEMU PVH (--case linux). */
+void bench_case_linux(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

@@ -36,6 +36,11 @@
 #                                (migrate): its guest RAM and non-convergence limit
 #   GMVM_BENCH_REHOME_MIB        passed on to case 9 (rehome): its guest RAM
 #   GMVM_BENCH_UPDATE_SIZES      passed on to case 10 (update): its guest sizes
+#   GMVM_BENCH_BLK_MS, _DEPTH, _MIB, _DIRECT, _DIR   passed on to case 11 (blk):
+#                                time per mode, queue depth, disk size, O_DIRECT
+#                                sides, the disk's directory (in the VM: /tmp)
+#   GMVM_BENCH_LINUX_BZIMAGE, LINUX_CACHE   passed on to case 12 (linux): 0 leaves
+#                                the bzImage side out; the kernel's directory
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -57,7 +62,9 @@ rev=$(sed -n 's/^#define GM_BUILD_ID "\(.*\)"$/\1/p' "$build/src/api/build_id.h"
 # inside the VM: /run/nested-kvm is $out (run.sh's run directory, writable);
 # /tmp is a fresh tmpfs in the VM's RAM, for the sockets and snapshot files
 cmd=$(printf 'export TMPDIR=/tmp\n'
-      for v in GMVM_BENCH_MIGRATE_MIB GMVM_BENCH_MIGRATE_TIMEOUT_S GMVM_BENCH_REHOME_MIB GMVM_BENCH_UPDATE_SIZES; do
+      for v in GMVM_BENCH_MIGRATE_MIB GMVM_BENCH_MIGRATE_TIMEOUT_S GMVM_BENCH_REHOME_MIB GMVM_BENCH_UPDATE_SIZES \
+               GMVM_BENCH_BLK_MS GMVM_BENCH_BLK_DEPTH GMVM_BENCH_BLK_MIB GMVM_BENCH_BLK_DIRECT GMVM_BENCH_BLK_DIR \
+               GMVM_BENCH_LINUX_BZIMAGE LINUX_CACHE; do
         [ -n "${!v:-}" ] && printf 'export %s=%q\n' "$v" "${!v}"
       done
       [ -n "${NESTED_SHMEM_THP:-}" ] &&
