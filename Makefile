@@ -48,6 +48,15 @@ check-asan: $(ASAN_BUILD)/build.ninja
 check-nested: all
 	scripts/nested-kvm/check.sh $(BUILD)
 
+# A real Linux: Debian's 6.1 cloud kernel and busybox-static (apt-get
+# download, once, into $(BUILD)/linux-cache), an initramfs that loads the
+# virtio modules and reads a virtio-blk disk, booted under gmvm; in the nested
+# rig where there is no /dev/kvm.  Prints how long each milestone took and
+# where it stopped (scripts/linux/run.sh).
+.PHONY: check-linux
+check-linux: all
+	scripts/linux/check.sh $(BUILD)
+
 bench: all
 	scripts/deps.sh bench
 	bench/run.sh

@@ -235,7 +235,7 @@ Test(update, a_new_process_killed_at_each_step_leaves_the_guest_running, .timeou
 	pid_t old;
 
 	/* six failed updates and one that works, well within the guest's life */
-	start_vm("size=256M,backend=memfd", DIRTY_FOR(20, 3000));
+	start_vm("size=256M,backend=memfd", DIRTY_FOR(40, 3000));
 	old = ut.pid;
 	for (unsigned i = 0; i < sizeof(phases) / sizeof(phases[0]); i++) {
 		char body[96];
