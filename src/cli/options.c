@@ -15,7 +15,7 @@
 #include "move/transport.h"
 #include "util/escape.h"
 
-#define USAGE_LINE "usage: gmvm run [OPTIONS] GUEST.elf (gmvm run --help lists the options)"
+#define USAGE_LINE "usage: gmvm run [OPTIONS] GUEST (gmvm run --help lists the options)"
 
 /* User input quoted in a message: escaped and cut (util/escape.h). */
 #define Q(s, buf) gm_escape((s), (buf), sizeof(buf))
@@ -68,14 +68,15 @@ static const struct opt opts[] = {
 
 void gm_cli_run_usage(FILE *f)
 {
-	fputs("Usage: gmvm run [OPTIONS] GUEST.elf\n"
-	      "       gmvm run [OPTIONS] --kernel GUEST.elf\n"
+	fputs("Usage: gmvm run [OPTIONS] GUEST\n"
+	      "       gmvm run [OPTIONS] --kernel GUEST\n"
 	      "       gmvm run [OPTIONS] --incoming URL\n"
 	      "\n"
-	      "Boot GUEST.elf, a freestanding x86 ELF, in a new VM and run it until it exits.\n"
+	      "Boot GUEST, an x86 ELF (a test guest, a vmlinux) or a Linux bzImage, in a new\n"
+	      "VM and run it until it ends.\n"
 	      "\n"
 	      "Options:\n"
-	      "      --kernel PATH      the guest ELF, instead of GUEST.elf (default: none)\n"
+	      "      --kernel PATH      the guest image, instead of GUEST (default: none)\n"
 	      "  -m, --memory SPEC      guest RAM, see SPEC below (default: 256M)\n"
 	      "      --region R         one more memory region (default: none): R is\n"
 	      "                         name=NAME,SPEC, NAME 1-15 of a-z 0-9 -; repeat for\n"
