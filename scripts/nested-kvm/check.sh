@@ -64,6 +64,8 @@ cmd=$(printf 'GMVM_BIN=%q GMVM_GUESTS=%q GMVM_SRC=%q CRITERION_VERBOSITY_LEVEL=1
         "$build/gmvm" "$build/guests" "$top"
       [ -n "${NESTED_TEST_BACKEND-memfd}" ] && printf 'GMVM_TEST_BACKEND=%q ' "${NESTED_TEST_BACKEND-memfd}"
       printf 'NESTED_SHMEM_THP=%q ' "${NESTED_SHMEM_THP-always}"
+      # the real-Linux boot stalls now and then under TCG (docs/linux.md): make check-linux runs it
+      printf 'GMVM_LINUX_SKIP=%q ' "left out by make check-nested: a Linux boot under the rig's TCG stalls in early boot in some runs (docs/linux.md); run make check-linux"
       printf 'NESTED_LEAVE_OUT=%q NESTED_LEAVE_OUT_REASON=%q ' "$(echo "$leave_out" | tr '\n' ' ')" "$leave_out_reason"
       printf '%q ' bash "$here/suites.sh" "${tests[@]}")
 echo "nested: ${#tests[@]} test binaries in a nested KVM VM with $NESTED_MEM of RAM under TCG; logs in $run"

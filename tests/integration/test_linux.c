@@ -25,6 +25,8 @@ Test(real_linux, a_debian_kernel_reaches_userspace_and_reads_its_disk, .timeout 
 	char cache[4096], cmd[16384], line[4096];
 
 	require_kvm();
+	if (getenv("GMVM_LINUX_SKIP"))
+		cr_skip_test("%s", getenv("GMVM_LINUX_SKIP"));
 	if (getenv("GMVM_LINUX_CACHE"))
 		snprintf(cache, sizeof(cache), "%s", getenv("GMVM_LINUX_CACHE"));
 	else
