@@ -17,6 +17,7 @@ dir=$1
 kroot=$dir/kernel/root
 want="virtio_mmio virtio_blk virtio_console virtio_rng"
 fail() { echo "linux: make-initramfs: $*" >&2; exit 1; }
+. "$here/../lib/initramfs.sh"
 
 busybox=$dir/busybox/root/bin/busybox
 [ -x "$busybox" ] || fail "no static busybox at $busybox"
@@ -28,43 +29,7 @@ done
 
 r=$(mktemp -d "$dir/initramfs.XXXXXX")
 trap 'rm -rf "$r"' EXIT
-mkdir -p "$r/bin" "$r/proc" "$r/sys" "$r/dev" "$r/mods" "$r/tmp"
-cp "$busybox" "$r/bin/busybox"
-for a in $("$r/bin/busybox" --list); do
-  [ "$a" = busybox ] || ln -s busybox "$r/bin/$a"
-done
-
-find "$mods" -name '*.ko' -o -name '*.ko.xz' -o -name '*.ko.zst' -o -name '*.ko.gz' |
-  awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko(\.(xz|zst|gz))?$/, "", n); gsub(/-/, "_", n); print n, $0 }' > "$r/index"
-builtin=$(sed 's/.*\///; s/\.ko$//; s/-/_/g' "$mods/modules.builtin" 2>/dev/null || true)
-seen="" order=""
-add() {
-  local m f dep
-  m=$(echo "$1" | tr - _)
-  case " $seen " in *" $m "*) return 0 ;; esac
-  seen="$seen $m"
-  f=$(awk -v n="$m" '$1 == n { print $2; exit }' "$r/index")
-  if [ -z "$f" ]; then
-    echo "$builtin" | grep -qx "$m" && return 0
-    fail "module $m is neither in $mods nor built in"
-  fi
-  case $f in
-    *.xz) xz -dc "$f" ;;
-    *.zst) zstd -qdc "$f" ;;
-    *.gz) gzip -dc "$f" ;;
-    *) cat "$f" ;;
-  esac > "$r/mods/$m.ko"
-  for dep in $(tr '\0' '\n' < "$r/mods/$m.ko" | sed -n 's/^depends=//p' | head -n 1 | tr , ' '); do
-    add "$dep"
-  done
-  order="$order $m"
-}
-for m in $want; do add "$m"; done
-echo "$order" > "$r/mods/order"
-rm "$r/index"
-cp "$here/init.sh" "$r/init"
-chmod +x "$r/init"
-(cd "$r" && find . | cpio -o -H newc --quiet) | gzip -1 > "$dir/initramfs.gz.tmp"
+initramfs_build "$r" "$mods" "$busybox" "$here/init.sh" "$dir/initramfs.gz.tmp" "$want"
 
 # The payload: the setup header's payload_offset (0x248) and payload_length (0x24c), past the setup sectors.
 bz=$kroot/boot/vmlinuz-$kv
