@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "boot/bzimage.h"
+#include "boot/file.h"
 #include "mem/mem.h"
 
 #define MIB (UINT64_C(1) << 20)
@@ -47,37 +48,17 @@ int gm_initrd_place(uint64_t ram_size, uint64_t kernel_end, uint64_t addr_max, u
 
 int gm_initrd_open(const char *path, int *fd, uint64_t *size, struct gm_error *err)
 {
-	struct stat st;
-	int f, rc = 0;
+	static const struct gm_boot_file_kind initrd = {
+		.name = "the initrd",
+		.max = GM_INITRD_MAX_FILE,
+		.path_fix = "check the --initrd path",
+		.is_dir = "the initrd is not a regular file but a directory; give the path of a cpio archive with --initrd",
+		.not_reg = "the initrd is not a regular file; give the path of a cpio archive with --initrd",
+		.empty_fix = "rebuild it or drop --initrd",
+		.big_fix = "give a smaller initrd",
+	};
 
-	*fd = -1;
-	*size = 0;
-	/* O_NONBLOCK: a FIFO must not hang us before fstat() can refuse it */
-	f = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (f < 0)
-		return gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot open the initrd: %s; %s", strerror(errno),
-			       errno == EACCES || errno == EPERM ? "make it readable by the user running gmvm"
-								 : "check the --initrd path");
-	if (fstat(f, &st) < 0)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot stat the initrd: %s; check the --initrd path",
-			     strerror(errno));
-	else if (!S_ISREG(st.st_mode))
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, S_ISDIR(st.st_mode) ? EISDIR : EINVAL,
-			     "the initrd is not a regular file; give the path of a cpio archive with --initrd");
-	else if (st.st_size == 0)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			     "the initrd is empty (0 bytes); rebuild it or drop --initrd");
-	else if ((uint64_t)st.st_size > GM_INITRD_MAX_FILE)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EFBIG,
-			     "the initrd is %" PRIu64 " MiB, more than the %" PRIu64 " MiB gmvm loads; "
-			     "give a smaller initrd", (uint64_t)st.st_size / MIB, GM_INITRD_MAX_FILE / MIB);
-	if (rc) {
-		close(f);
-		return rc;
-	}
-	*fd = f;
-	*size = (uint64_t)st.st_size;
-	return 0;
+	return gm_boot_file_open(path, &initrd, fd, size, err);
 }
 
 int gm_initrd_load(int fd, uint64_t size, struct gm_memory *mem, uint64_t gpa, struct gm_error *err)

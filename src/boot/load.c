@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "boot/elf.h"
+#include "boot/file.h"
 #include "mem/mem.h"
 
 #define GIB (UINT64_C(1) << 30)
@@ -172,59 +173,36 @@ int gm_elf_choose_entry(const struct gm_elf_image *img, enum gm_entry want,
 		       "unknown entry mode %d; use auto, linux64 or pvh", (int)want);
 }
 
-static int open_failed(int e, struct gm_error *err)
-{
-	const char *fix = "check the path";
-
-	if (e == EACCES || e == EPERM)
-		fix = "make it readable by the user running gmvm";
-	return gm_fail(err, GM_STATUS_BAD_INPUT, e, "cannot open the guest image: %s; %s",
-		       strerror(e), fix);
-}
-
 int gm_elf_read_file(const char *path, void **buf, size_t *len, struct gm_error *err)
 {
-	struct stat st;
+	static const struct gm_boot_file_kind image = {
+		.name = "the guest image",
+		.max = GM_ELF_MAX_FILE,
+		.path_fix = "check the path",
+		.is_dir = "is a directory, not a guest image; give the path of an ELF file or a Linux bzImage",
+		.not_reg = "is not a regular file; give the path of an ELF file or a Linux bzImage",
+		.empty_fix = "rebuild or re-copy it",
+		.big_fix = "strip it (strip --strip-debug) or give a smaller image",
+	};
+	uint64_t size;
 	uint8_t *p;
 	size_t got = 0;
-	int fd, rc = 0;
+	int fd, rc;
 
 	*buf = NULL;
 	*len = 0;
-	/* O_NONBLOCK: a FIFO must not hang us before fstat() can refuse it */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (fd < 0)
-		return open_failed(errno, err);
-	if (fstat(fd, &st) < 0)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, errno, "cannot stat the guest image: %s; check the path",
-			     strerror(errno));
-	else if (S_ISDIR(st.st_mode))
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EISDIR,
-			     "is a directory, not a guest image; give the path of an ELF file or a Linux bzImage");
-	else if (!S_ISREG(st.st_mode))
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			     "is not a regular file; give the path of an ELF file or a Linux bzImage");
-	else if (st.st_size == 0)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			     "the guest image is empty (0 bytes); rebuild or re-copy it");
-	else if ((uint64_t)st.st_size > GM_ELF_MAX_FILE)
-		rc = gm_fail(err, GM_STATUS_BAD_INPUT, EFBIG,
-			     "the guest image is %" PRIu64 " MiB, more than the %" PRIu64 " MiB gmvm loads; "
-			     "strip it (strip --strip-debug) or give a smaller image",
-			     (uint64_t)st.st_size / MIB, GM_ELF_MAX_FILE / MIB);
-	if (rc) {
-		close(fd);
+	rc = gm_boot_file_open(path, &image, &fd, &size, err);
+	if (rc)
 		return rc;
-	}
-	p = malloc((size_t)st.st_size);
+	p = malloc((size_t)size);
 	if (!p) {
 		close(fd);
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM,
 			       "out of memory reading the %" PRIu64 "-byte guest image; free host memory",
-			       (uint64_t)st.st_size);
+			       size);
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+	while (got < (size_t)size) {
+		ssize_t n = read(fd, p + got, (size_t)size - got);
 
 		if (n < 0 && errno == EINTR)
 			continue;
