@@ -108,7 +108,9 @@ Test(bzimage, corrupt_payload_is_one_line_exit_2, .timeout = 120)
 
 	require_kvm();
 	run_gmvm(&r, 90, "run", "--memory", test_memory("size=256M"), img, NULL);
-	expect_error_line(&r, 2, "the kernel's gzip payload is corrupt");
+	/* which check a mangled stream trips (a bad block, or more output than
+	 * the size trailer says) depends on the bytes: either is one line, exit 2 */
+	expect_error_line(&r, 2, "the kernel's gzip payload ");
 	cr_assert(strstr(r.err, img), "the message names the image:\n%s", r.err);
 	run_result_free(&r);
 	free(img);
