@@ -467,6 +467,8 @@ static void destroy(void *dev)
 const struct gm_device_type gm_dev_virtio_blk = {
 	.name = "virtio-blk",
 	.state_version = 1,
+	/* reads land in guest buffers from the completion thread */
+	.writes_guest = true,
 	.instances = instances,
 	.create = create,
 	.quiesce = quiesce,
