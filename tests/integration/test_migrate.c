@@ -503,7 +503,9 @@ Test(migrate, a_destination_killed_before_its_answer_leaves_the_source_running)
 	char url[170], body[256];
 	pthread_t t;
 
-	start_dirty_source();
+	/* the whole migration runs before the kill: under TCG it can outlast
+	 * start_dirty_source's 20 s guest, whose end would take the API with it */
+	start_source("dirty", "size=256M", "1", "dirty.mb=32 dirty.seconds=40 dirty.rounds=4000", "dirty: start");
 	start_dest(NULL);
 	p.kill_on_running = mt.dst.pid;
 	proxy_start(&p, &t, url, sizeof(url));
