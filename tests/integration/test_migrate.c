@@ -571,7 +571,8 @@ static void migrate_with_client(const char *a1, const char *a2)
 {
 	struct run_result r;
 
-	start_dirty_source();
+	/* the client's migration under TCG can outlast start_dirty_source's 20 s guest */
+	start_source("dirty", "size=256M", "1", "dirty.mb=32 dirty.seconds=40 dirty.rounds=4000", "dirty: start");
 	start_dest(NULL);
 	sleep_ms(500);
 	run_gmvm(&r, 300, "migrate", "--api-sock", mt.src.sock, mt.url, a1, a2, NULL);
@@ -634,7 +635,7 @@ Test(migrate, anon_memory_with_two_vcpus)
 
 Test(migrate, postcopy_starts_the_guest_before_its_memory_is_there)
 {
-	start_source("dirty", "size=256M,backend=memfd", "1", "dirty.mb=64 dirty.seconds=8 dirty.rounds=1000",
+	start_source("dirty", "size=256M,backend=memfd", "1", "dirty.mb=64 dirty.seconds=30 dirty.rounds=4000",
 		     "dirty: start");
 	start_dest(NULL);
 	sleep_ms(500);
@@ -709,7 +710,7 @@ Test(migrate, losing_the_link_in_postcopy_ends_both_and_says_why)
 	char url[170], body[256];
 	pthread_t t;
 
-	start_source("dirty", "size=256M,backend=memfd", "1", "dirty.mb=64 dirty.seconds=8 dirty.rounds=1000",
+	start_source("dirty", "size=256M,backend=memfd", "1", "dirty.mb=64 dirty.seconds=30 dirty.rounds=4000",
 		     "dirty: start");
 	start_dest(NULL);
 	proxy_start(&p, &t, url, sizeof(url));
