@@ -20,6 +20,7 @@
 #include "util/guest_map.h"
 #include "util/le.h"
 #include "x86/x86.h"
+#include "../anon_memory.h"
 
 #define MIB (UINT64_C(1) << 20)
 #define GIB (UINT64_C(1) << 30)
@@ -110,16 +111,10 @@ static uint8_t *bzimage_of(enum gm_payload_format fmt, struct eb *e, size_t *len
 
 static struct gm_memory *anon_memory(uint64_t size)
 {
-	struct gm_mem_config cfg = {
-		.size = size, .backend = GM_BACKEND_ANON, .page_size = GM_PAGE_4K,
-		.numa_node = -1, .bind = GM_BIND_MAPPED,
-	};
-	struct gm_caps caps = { .kvm = true, .host_ram = UINT64_C(1) << 40, .numa_nodes = 1,
-				.numa_node_mask = 1, .nr_memslots = 32 };
-	struct gm_memory *mem = NULL;
 	struct gm_error merr = { 0 };
+	struct gm_memory *mem = test_anon_memory(size, &merr);
 
-	if (gm_memory_create(&cfg, &caps, -1, &mem, &merr) < 0)
+	if (!mem)
 		cr_skip_test("gm_memory_create(anon, no VM) failed: %s", merr.msg);
 	return mem;
 }

@@ -9,19 +9,14 @@
 
 #include "gmvm/memory.h"
 #include "x86/x86.h"
+#include "../anon_memory.h"
 
 static struct gm_memory *anon_memory(uint64_t size)
 {
-	struct gm_mem_config cfg = {
-		.size = size, .backend = GM_BACKEND_ANON, .page_size = GM_PAGE_4K,
-		.numa_node = -1, .bind = GM_BIND_MAPPED,
-	};
-	struct gm_caps caps = { .kvm = true, .host_ram = UINT64_C(1) << 40, .numa_nodes = 1,
-				.numa_node_mask = 1, .nr_memslots = 32 };
-	struct gm_memory *mem = NULL;
 	struct gm_error err = { 0 };
+	struct gm_memory *mem = test_anon_memory(size, &err);
 
-	cr_assert_eq(gm_memory_create(&cfg, &caps, -1, &mem, &err), 0, "%s", err.msg);
+	cr_assert_not_null(mem, "%s", err.msg);
 	return mem;
 }
 
