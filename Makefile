@@ -42,7 +42,7 @@ check-asan: $(ASAN_BUILD)/build.ninja
 	$(MESON_TEST) -C $(ASAN_BUILD)
 	@scripts/test-summary.sh $(ASAN_BUILD)
 
-# The KVM suites on a machine without /dev/kvm: one nested VM under QEMU's
+# The KVM suites on a machine without /dev/kvm: nested VMs (two, side by side) under QEMU's
 # software emulation, set up in build-nested/ (scripts/nested-kvm/README.md).
 .PHONY: check-nested
 check-nested: all
@@ -67,6 +67,20 @@ bench: all
 .PHONY: bench-nested
 bench-nested: all
 	BUILD=$(BUILD) scripts/nested-kvm/bench.sh
+
+# libFuzzer over every parser of outside input (tests/fuzz): a clang build in
+# $(FUZZ_BUILD), each target FUZZ_TIME seconds (default 300), FUZZ_JOBS (2)
+# side by side, on a copy of its corpus; fails naming the target and the
+# crash file (scripts/fuzz.sh).  FUZZ_TARGETS="elf api" picks some.
+# make fuzz-merge: the same, then new inputs that reach new coverage are
+# merged into tests/fuzz/corpus/ (to commit).
+FUZZ_BUILD ?= build-fuzz
+.PHONY: fuzz fuzz-merge
+fuzz:
+	BUILD_FUZZ=$(FUZZ_BUILD) scripts/fuzz.sh
+
+fuzz-merge:
+	BUILD_FUZZ=$(FUZZ_BUILD) scripts/fuzz.sh --merge
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD)

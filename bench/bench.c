@@ -29,8 +29,8 @@ static const char usage[] =
 	"  --runs N           counted rounds per case, at least 1 (default: 5)\n"
 	"  --warmup N         uncounted rounds before them (default: 1)\n"
 	"  --rev STRING       the gmvm revision named in the report (default: unknown)\n"
-	"  --case WHICH       all, start, memory, trace, api, snapshot, migrate, rehome, update, blk or linux,\n"
-	"                     or several with commas (start,api,snapshot) (default: all)\n"
+	"  --case WHICH       all, start, memory, trace, api, snapshot, migrate, rehome, update, blk, linux,\n"
+	"                     net or balloon, or several with commas (start,api,snapshot) (default: all)\n"
 	"  --gmvm-backend B   gmvm's memory backend where a case names none: guest-memfd, memfd or anon\n"
 	"                     (default: $GMVM_BENCH_BACKEND, else gmvm's own default); memfd or anon also\n"
 	"                     for case 7, which uses memfd otherwise\n"
@@ -138,14 +138,14 @@ static void parse_options(int argc, char **argv, struct bench_opts *o)
 		bad_option("unexpected argument '%s'; gmvm-bench takes only options, see --help", argv[optind]);
 	for (const char *w = o->which; *w;) {
 		static const char *const names[] = { "all", "start", "memory", "trace", "api", "snapshot", "migrate",
-						     "rehome", "update", "blk", "linux" };
+						     "rehome", "update", "blk", "linux", "net", "balloon" };
 		size_t n = strcspn(w, ","), i = 0;
 
 		while (i < sizeof(names) / sizeof(names[0]) && (strlen(names[i]) != n || strncmp(w, names[i], n)))
 			i++;
 		if (i == sizeof(names) / sizeof(names[0]))
 			bad_option("unknown case in '%s'; use --case all, start, memory, trace, api, snapshot, migrate, "
-				   "rehome, update, blk or linux, or several with commas", o->which);
+				   "rehome, update, blk, linux, net or balloon, or several with commas", o->which);
 		w += n + (w[n] == ',');
 	}
 	if (o->backend && !*o->backend)
@@ -191,7 +191,8 @@ static void check_inputs(const struct bench_opts *o)
 			       wants(o, "memory") ? "memtest.elf" : NULL, wants(o, "api") ? "spin.elf" : NULL,
 			       wants(o, "snapshot") || wants(o, "migrate") || wants(o, "rehome") ||
 					       wants(o, "update") ? "dirty.elf" : NULL,
-			       wants(o, "blk") ? "blkbench.elf" : NULL };
+			       wants(o, "blk") ? "blkbench.elf" : NULL, wants(o, "net") ? "vnet.elf" : NULL,
+			       wants(o, "balloon") ? "vballoon.elf" : NULL };
 
 	for (size_t i = 0; i < sizeof(elfs) / sizeof(elfs[0]); i++) {
 		if (!elfs[i])
@@ -239,8 +240,8 @@ static void remove_sockdir(const char *path)
 int main(int argc, char **argv)
 {
 	static struct bench_case start, memory, trace, api_ping, api_pause, api_memory, snapshot, migrate,
-		rehome, update, blk, linux_boot;
-	struct bench_case *cases[12];
+		rehome, update, blk, linux_boot, net, balloon;
+	struct bench_case *cases[14];
 	struct bench_opts o;
 	char machine[1024], date[32], sockdir[PATH_MAX];
 	int n = 0, rc = 0;
@@ -248,7 +249,7 @@ int main(int argc, char **argv)
 	parse_options(argc, argv, &o);
 	check_inputs(&o);
 	if (wants(&o, "api") || wants(&o, "snapshot") || wants(&o, "migrate") || wants(&o, "rehome") ||
-	    wants(&o, "update")) {
+	    wants(&o, "update") || wants(&o, "balloon")) {
 		if (api_client_global_init() < 0) {
 			fputs("gmvm-bench: libcurl could not be initialised (out of memory?)\n", stderr);
 			return 1;
@@ -283,6 +284,10 @@ int main(int argc, char **argv)
 		bench_case_blk(cases[n++] = &blk, &o);
 	if (wants(&o, "linux"))
 		bench_case_linux(cases[n++] = &linux_boot, &o);
+	if (wants(&o, "net"))
+		bench_case_net(cases[n++] = &net, &o);
+	if (wants(&o, "balloon"))
+		bench_case_balloon(cases[n++] = &balloon, &o);
 	for (int i = 0; i < n && !rc; i++) {
 		if (bench_run_case(cases[i]) < 0)
 			rc = 1;

@@ -120,6 +120,10 @@ char *bench_gmvm_memory(const struct bench_opts *o, const char *size);
 /* Marks a side whose --memory came from bench_gmvm_memory with the backend it was given. */
 void bench_note_backend(struct bench_side *s, const struct bench_opts *o);
 void bench_add_ratio(struct bench_case *c, int num, int den, int metric, const char *name);
+/* Free 2 MiB hugetlb pages now, -1 when the kernel has none. */
+long bench_free_hugepages_2m(void);
+/* A whole number from the environment variable name, def when unset or (said on stderr) outside min..max. */
+long bench_env_num(const char *name, long def, long min, long max);
 /* dir/file in one of a few rotating static buffers: use it at once (argv strings are copied). */
 char *bench_path_in(const char *dir, const char *file);
 
@@ -165,6 +169,12 @@ void bench_case_blk(struct bench_case *c, const struct bench_opts *o);
 
 /* case_linux.c: case 12, Linux (vmlinux, bzImage) to its first console line, next to QEMU PVH (--case linux). */
 void bench_case_linux(struct bench_case *c, const struct bench_opts *o);
+
+/* case_net.c: case 13, UDP round trips and throughput through user-mode networking, next to QEMU -netdev user (--case net). */
+void bench_case_net(struct bench_case *c, const struct bench_opts *o);
+
+/* case_balloon.c: case 14, virtio-balloon free page reporting reclaim GB/s per backend, gmvm only (--case balloon). */
+void bench_case_balloon(struct bench_case *c, const struct bench_opts *o);
 
 /* runner.c: run every round; -1 (after printing the command and its output) on a failed run. */
 int bench_run_case(struct bench_case *c);

@@ -54,23 +54,6 @@ static const char *const modes[NMODES] = { "seqread", "randread", "seqwrite", "r
 static char disk[4096], disk_note[160], about[3072], cmdline[160], names[2 * NMODES][32];
 static char ratio_names[3][NMODES][96], target_names[NMODES][64];
 
-static long env_num(const char *name, long def, long min, long max)
-{
-	const char *v = getenv(name);
-	char *end;
-
-	if (!v || !*v)
-		return def;
-	long n = strtol(v, &end, 10);
-
-	if (end == v || *end || n < min || n > max) {
-		fprintf(stderr, "gmvm-bench: %s='%s' is not a whole number from %ld to %ld; using %ld\n", name, v, min,
-			max, def);
-		return def;
-	}
-	return n;
-}
-
 static void remove_disk(void)
 {
 	if (disk[0])
@@ -233,10 +216,10 @@ static void add_ratios(struct bench_case *c, int k, int num, int den, const char
 
 void bench_case_blk(struct bench_case *c, const struct bench_opts *o)
 {
-	long mib = env_num("GMVM_BENCH_BLK_MIB", 256, 16, 65536);
-	long ms = env_num("GMVM_BENCH_BLK_MS", 1000, 50, 600000);
-	long depth = env_num("GMVM_BENCH_BLK_DEPTH", 16, 1, 32);
-	bool direct = env_num("GMVM_BENCH_BLK_DIRECT", 0, 0, 1) == 1;
+	long mib = bench_env_num("GMVM_BENCH_BLK_MIB", 256, 16, 65536);
+	long ms = bench_env_num("GMVM_BENCH_BLK_MS", 1000, 50, 600000);
+	long depth = bench_env_num("GMVM_BENCH_BLK_DEPTH", 16, 1, 32);
+	bool direct = bench_env_num("GMVM_BENCH_BLK_DIRECT", 0, 0, 1) == 1;
 	const char *dir = pick_dir();
 	struct statfs fs;
 

@@ -106,6 +106,23 @@ void bench_add_ratio(struct bench_case *c, int num, int den, int metric, const c
 	snprintf(q->name, sizeof(q->name), "%s", name);
 }
 
+long bench_env_num(const char *name, long def, long min, long max)
+{
+	const char *v = getenv(name);
+	char *end;
+
+	if (!v || !*v)
+		return def;
+	long n = strtol(v, &end, 10);
+
+	if (end == v || *end || n < min || n > max) {
+		fprintf(stderr, "gmvm-bench: %s='%s' is not a whole number from %ld to %ld; using %ld\n", name, v, min,
+			max, def);
+		return def;
+	}
+	return n;
+}
+
 void bench_init_case(struct bench_case *c, const struct bench_opts *o, int number, const char *title)
 {
 	memset(c, 0, sizeof(*c));
@@ -195,7 +212,7 @@ static int measure_memory(struct bench_case *c, int side, int round, const struc
 	return 0;
 }
 
-static long free_hugepages_2m(void)
+long bench_free_hugepages_2m(void)
 {
 	FILE *f = fopen(HUGETLB_2M_FREE, "r");
 	long n = -1;
@@ -241,7 +258,7 @@ void bench_case_memory(struct bench_case *c, const struct bench_opts *o)
 		bench_add_side(c, names[s], o->gmvm, "run", "--cpus", "1", "--memory", specs[s], memtest,
 			       (char *)NULL);
 	c->sides[S2_PREALLOC].note = "explains the gap, not a target";
-	long free2m = free_hugepages_2m();
+	long free2m = bench_free_hugepages_2m();
 
 	if (free2m < 512)
 		snprintf(c->sides[S2_HUGE].skip, sizeof(c->sides[S2_HUGE].skip),

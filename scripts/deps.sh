@@ -6,7 +6,7 @@
 #   scripts/deps.sh check   -- also the test suite
 #   scripts/deps.sh bench   -- also QEMU for side-by-side benchmarks
 set -eu
-want="meson ninja-build pkg-config gcc make libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libxxhash-dev libzstd-dev zlib1g-dev libbz2-dev liblzma-dev liblzo2-dev liblz4-dev liburing-dev"
+want="meson ninja-build pkg-config gcc make libjansson-dev libmicrohttpd-dev libcurl4-openssl-dev libxxhash-dev libzstd-dev zlib1g-dev libbz2-dev liblzma-dev liblzo2-dev liblz4-dev liburing-dev libslirp-dev libglib2.0-dev libseccomp-dev libcap-ng-dev"
 case "${1:-build}" in
   build) ;;
   check) want="$want libcriterion-dev curl clang" ;;

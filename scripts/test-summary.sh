@@ -1,9 +1,10 @@
 #!/bin/sh
 # Add up Criterion's per-binary "Synthesis" lines from meson's test log into
 # one closing line, so a reader (or CI) sees how many tests ran, not just how
-# many test binaries; and show every skipped test with its reason, since
+# many test binaries; show every skipped test with its reason, since
 # meson hides the output of test binaries that pass (tests/meson.build sets
-# CRITERION_VERBOSITY_LEVEL=1 so Criterion logs [SKIP] lines).
+# CRITERION_VERBOSITY_LEVEL=1 so Criterion logs [SKIP] lines); and list
+# every failed test again at the end.
 # Usage: scripts/test-summary.sh BUILD_DIR
 #        scripts/test-summary.sh NAME LOG   -- Criterion output in LOG, as NAME
 set -eu
@@ -18,5 +19,9 @@ awk -v dir="$1" '
     }
   }
   /\[SKIP\]/ { s++; sub(/^.*\[SKIP\] /, ""); print "skipped: " $0 }
-  END { printf "%s: %d passed, %d failed, %d skipped\n", dir, p, f + c, s }
+  /\[FAIL\]/ { line = $0; sub(/^.*\[FAIL\] /, "", line); failed[++nf] = line }
+  # the failures last, just above the closing line, where a reader of the
+  # tail of a long log (CI) sees them
+  END { for (i = 1; i <= nf; i++) print "failed: " failed[i]
+        printf "%s: %d passed, %d failed, %d skipped\n", dir, p, f + c, s }
 ' "$log"

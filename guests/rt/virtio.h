@@ -11,7 +11,7 @@
 #include "rt.h"
 
 #define RT_VIRTIO_MAX_DEVS   8
-#define RT_VIRTIO_MAX_QUEUES 2
+#define RT_VIRTIO_MAX_QUEUES 4   /* virtio-balloon uses up to 4 */
 
 /* Registers (virtio 1.2, 4.2.2) */
 #define VIO_MAGIC          0x000

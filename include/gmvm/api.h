@@ -49,9 +49,12 @@ int gm_api_create(const char *path, struct gm_events *events, struct gm_api **ou
 /*
  * The same on a listening socket another gmvm made at path and handed
  * over (a live update's new process); fd is the api's from now on, and
- * closed by it on a failure too.
+ * closed by it on a failure too.  m is attached before the first
+ * connection is accepted: the old gmvm's clients, queued in the socket's
+ * backlog, must find the VM there (a 409 would be a gap in the update).
  */
-int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err);
+int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_machine *m, struct gm_api **out,
+		 struct gm_error *err);
 void gm_api_attach(struct gm_api *api, struct gm_machine *m);
 /*
  * True once a client asked the process to end (PUT vmm.shutdown); the

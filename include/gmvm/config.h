@@ -94,6 +94,40 @@ struct gm_disk_config {
 	bool direct;       /* O_DIRECT: no host page cache */
 };
 
+/*
+ * A virtio-net interface: --net user[,hostfwd=udp|tcp:[ADDR:]HOSTPORT-[:]GUESTPORT]...[,mac=MAC]
+ * (user-mode networking through libslirp: 10.0.2.0/24, the guest 10.0.2.15,
+ * the host 10.0.2.2, DNS 10.0.2.3) or --net tap=NAME[,mac=MAC].
+ */
+#define GM_MAX_NETS 4
+#define GM_MAX_HOSTFWD 8
+#define GM_TAP_NAME_MAX 15          /* IFNAMSIZ - 1 */
+enum gm_net_kind {
+	GM_NET_USER,
+	GM_NET_TAP,
+};
+struct gm_hostfwd {
+	bool udp;                   /* else tcp */
+	uint32_t host_addr;         /* IPv4, network order; 127.0.0.1 unless given */
+	uint16_t host_port;         /* 1..65535 */
+	uint16_t guest_port;        /* 1..65535, to the guest's 10.0.2.15 */
+};
+struct gm_net_config {
+	enum gm_net_kind kind;
+	char tap[GM_TAP_NAME_MAX + 1];   /* GM_NET_TAP: the interface (made if absent, as root) */
+	struct gm_hostfwd fwd[GM_MAX_HOSTFWD];
+	unsigned nfwd;
+	uint8_t mac[6];
+	bool mac_given;             /* else made from the VM's UUID and the interface's index */
+};
+
+/* --balloon[,free-page-reporting=on|off][,deflate-on-oom=on|off]: a virtio-balloon. */
+struct gm_balloon_config {
+	bool on;
+	bool free_page_reporting;   /* VIRTIO_BALLOON_F_REPORTING offered; default on */
+	bool deflate_on_oom;        /* VIRTIO_BALLOON_F_DEFLATE_ON_OOM offered; default off */
+};
+
 struct gm_config {
 	struct gm_mem_config mem;   /* the region "ram" */
 	/* --region, in order: at most GM_MAX_REGIONS - 1, "ram" is never one */
@@ -135,9 +169,13 @@ struct gm_config {
 	unsigned ndisks;
 	bool virtio_console;        /* hvc0, beside the 8250; output goes where --console says */
 	bool virtio_rng;            /* entropy from the host's getrandom() */
+	struct gm_net_config nets[GM_MAX_NETS]; /* --net, in order: eth0, eth1, ... */
+	unsigned nnets;
+	struct gm_balloon_config balloon;       /* --balloon */
 	/* The owner's side (gmvm run), kept here so vm.info can show them. */
 	const char *api_sock;       /* --api-sock PATH, NULL: no API */
 	const char *event_monitor;  /* --event-monitor path=FILE|fd=N, NULL: none */
+	int seccomp;                /* --seccomp: 0 on (the default), 1 log, 2 off (the CLI's enum gm_seccomp_mode) */
 };
 
 /* Fill cfg with the defaults: 1 vCPU, 256 MiB guest-memfd, bind=gmem, stdio. */
@@ -174,6 +212,12 @@ int gm_regions_check(const struct gm_config *cfg, bool need_size, struct gm_erro
  * comma) into d.  Syntax only: the file is opened when the machine is built.
  */
 int gm_disk_config_parse(const char *opt, struct gm_disk_config *d, struct gm_error *err);
+
+/* Parse a --net value ("user[,hostfwd=...][,mac=...]" or "tap=NAME[,mac=...]") into n.  Syntax only. */
+int gm_net_config_parse(const char *opt, struct gm_net_config *n, struct gm_error *err);
+
+/* Parse a --balloon value ("" or "free-page-reporting=on|off,deflate-on-oom=on|off") into b (on set). */
+int gm_balloon_config_parse(const char *opt, struct gm_balloon_config *b, struct gm_error *err);
 
 /* Parse "512M", "1G", "4096", "2T" (binary units, optional trailing B/iB). */
 int gm_parse_size(const char *s, uint64_t *out, struct gm_error *err);

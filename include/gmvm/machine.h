@@ -205,6 +205,22 @@ int gm_machine_discard(struct gm_machine *m, uint64_t gpa, uint64_t len, struct 
 int gm_machine_discard_region(struct gm_machine *m, const char *region, uint64_t gpa, uint64_t len,
 			      struct gm_error *err);
 
+/*
+ * The machine's devices by their type name ("virtio-balloon", "virtio-net"),
+ * for the API, without the core naming any.  set: a run-time setting of the
+ * first device of that type (-ENODEV, GM_STATUS_BAD_INPUT, naming the
+ * option that adds it, when the VM has none; -ENOENT for an unknown key).
+ * each_stats: calls fn once per device that shows numbers, in creation
+ * order, with its type name, its index among its type, and its numbers.
+ */
+struct gm_dev_stat;
+int gm_machine_device_set(struct gm_machine *m, const char *type, const char *key, int64_t value,
+			  struct gm_error *err);
+void gm_machine_device_stats(struct gm_machine *m,
+			     void (*fn)(void *opaque, const char *type, unsigned index,
+					const struct gm_dev_stat *stats, unsigned n),
+			     void *opaque);
+
 /* vCPU state; the machine must be paused (or not yet started). */
 unsigned gm_machine_cpus(const struct gm_machine *m);
 int gm_machine_get_vcpu_state(struct gm_machine *m, unsigned cpu, struct gm_vcpu_state *st,

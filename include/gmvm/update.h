@@ -50,6 +50,15 @@ struct gm_update_params {
 	int (*unquiesce)(void *opaque, struct gm_error *err);
 	/* Right after COMMIT went out (may be NULL): the guest is new_pid's; the owner answers nothing about it any more. */
 	void (*committed)(void *opaque, pid_t new_pid);
+	/*
+	 * Run start(arg), which starts the new process, on a thread of the
+	 * owner's choosing, and return its value (may be NULL: on the caller's
+	 * thread).  A seccomp filter is inherited across exec: an owner that
+	 * confines its threads starts the new gmvm from a thread whose filter
+	 * lets a gmvm start (gmvm run: its launcher thread).  -errno if start
+	 * could not run.
+	 */
+	int (*launch)(void *opaque, int (*start)(void *arg), void *arg);
 	void *opaque;
 };
 
@@ -126,6 +135,14 @@ int gm_takeover_take_fd(struct gm_takeover *t, const char *name, const char **pa
  * returns the guest must not run here.
  */
 int gm_takeover_finish(struct gm_takeover *t, struct gm_machine *m, struct gm_error *err);
+/*
+ * After gm_takeover_finish, once the API serves again: the devices take
+ * what the old process lets go of after COMMIT (hostfwd ports, a tap),
+ * waiting for it if need be (up to 30 s on a loaded host).  The owner's
+ * thread, whose allow-list can open them; the guest runs or stays paused
+ * meanwhile, and a failure is logged: the guest runs on without.
+ */
+void gm_takeover_adopt_devices(struct gm_machine *m);
 void gm_takeover_close(struct gm_takeover *t);
 
 #endif

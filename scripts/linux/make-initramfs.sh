@@ -5,7 +5,8 @@
 #   DIR/vmlinux        its payload, decompressed (the ELF inside, for a loader
 #                      that takes ELF only; LZ4 in Debian's 6.1 kernels)
 #   DIR/initramfs.gz   static busybox, init.sh as /init, and the virtio-mmio,
-#                      virtio-blk, virtio-console and virtio-rng modules with
+#                      virtio-blk, virtio-console, virtio-rng, virtio-net
+#                      (and virtio-balloon where it is a module) modules with
 #                      what they depend on (each module's own "depends="),
 #                      decompressed, in load order in /mods/order; a module
 #                      built into the kernel is left out
@@ -15,7 +16,9 @@ set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$1
 kroot=$dir/kernel/root
-want="virtio_mmio virtio_blk virtio_console virtio_rng"
+want="virtio_mmio virtio_blk virtio_console virtio_rng virtio_net"
+# virtio_net brings net_failover and failover (its depends=); the balloon
+# is a bonus: taken only where the kernel has it as a module
 fail() { echo "linux: make-initramfs: $*" >&2; exit 1; }
 . "$here/../lib/initramfs.sh"
 
@@ -26,6 +29,8 @@ for m in "$kroot"/lib/modules/* "$kroot"/usr/lib/modules/*; do
   [ -f "$kroot/boot/vmlinuz-${m##*/}" ] && kv=${m##*/} && mods=$m && break
 done
 [ -n "$kv" ] || fail "no lib/modules/KV with boot/vmlinuz-KV in $kroot"
+
+[ -n "$(find "$mods" -name 'virtio_balloon.ko*' | head -n 1)" ] && want="$want virtio_balloon"
 
 r=$(mktemp -d "$dir/initramfs.XXXXXX")
 trap 'rm -rf "$r"' EXIT

@@ -13,7 +13,16 @@
 #   NESTED_DIR=build-nested   kernel, initramfs and the runs' logs
 #   NESTED_MEM                the VM's RAM: MemAvailable less 4G, 4G to 18G
 #                             (boot::hello_with_16G needs 16G inside)
-#   NESTED_SMP=2  NESTED_TIMEOUT=2400 (seconds for the whole VM)
+#   NESTED_SMP=2  NESTED_TIMEOUT=2400 (seconds for each VM)
+#   NESTED_LANES=2            VMs side by side, each running its share of the
+#                             suites: TCG runs a VM on one host thread, so on a
+#                             2-core machine two VMs take half the time.  The
+#                             suites are shared out by their last known length
+#                             (scripts/nested-kvm/weights); the ones that need
+#                             a big VM (NESTED_BIG_SUITES) all go to lane 0
+#   NESTED_LANE_MEM=6G        the RAM of every lane but the first (QEMU touches
+#                             guest RAM only as it is used, so the lanes may
+#                             add up to more than the host has)
 #   NESTED_TEST_BACKEND=memfd (empty: each test's own backend)
 #   NESTED_SHMEM_THP=always   the VM's shmem THP policy for the integration
 #                             suites (empty: the kernel's, never, as for the
@@ -45,7 +54,7 @@ if ! "$here/setup.sh" "$dir" 2> "$dir/setup.log"; then
 fi
 cat "$dir/setup.log"
 
-# 2. The suites, in one VM.
+# 2. The suites, in NESTED_LANES VMs.
 tests=()
 for d in integration unit/kvm unit/mem unit/x86; do
   while IFS= read -r t; do tests+=("$t"); done < <(find "$build/tests/$d" -maxdepth 1 -type f -name 'test_*' -perm -u+x | sort)
@@ -60,6 +69,27 @@ if [ -z "${NESTED_MEM:-}" ]; then
 fi
 run=$dir/runs/check-$(date +%Y%m%d-%H%M%S)-$$
 mkdir -p "$run"
+
+# Share the suites out: the big ones to lane 0, then longest first, each to
+# the lane with the least work so far; each lane keeps the suites' order.
+lanes=${NESTED_LANES:-2}
+[ "$lanes" -ge 1 ] 2>/dev/null || lanes=1
+big=" ${NESTED_BIG_SUITES:-test_boot test_update test_mem_layout test_mem_backends} "
+declare -A weight lane_of
+while read -r name secs; do
+  [ -n "$name" ] && [ "${name#\#}" = "$name" ] && weight[$name]=$secs
+done < "$here/weights"
+load=()
+for ((l = 0; l < lanes; l++)); do load[l]=0; done
+while read -r w t; do
+  name=${t##*/} best=0
+  if [[ $big != *" $name "* ]]; then
+    for ((l = 1; l < lanes; l++)); do [ "${load[l]}" -lt "${load[best]}" ] && best=$l; done
+  fi
+  lane_of[$t]=$best
+  load[best]=$((load[best] + w))
+done < <(for t in "${tests[@]}"; do n=${t##*/}; w=${weight[$n]:-30} key=$w
+           [[ $big == *" $n "* ]] && key=$((w + 100000)); echo "$key $w $t"; done | sort -rn | cut -d' ' -f2-)
 cmd=$(printf 'GMVM_BIN=%q GMVM_GUESTS=%q GMVM_SRC=%q CRITERION_VERBOSITY_LEVEL=1 ' \
         "$build/gmvm" "$build/guests" "$top"
       [ -n "${NESTED_TEST_BACKEND-memfd}" ] && printf 'GMVM_TEST_BACKEND=%q ' "${NESTED_TEST_BACKEND-memfd}"
@@ -67,21 +97,38 @@ cmd=$(printf 'GMVM_BIN=%q GMVM_GUESTS=%q GMVM_SRC=%q CRITERION_VERBOSITY_LEVEL=1
       # the real-Linux boot stalls now and then under TCG (docs/linux.md): make check-linux runs it
       printf 'GMVM_LINUX_SKIP=%q ' "left out by make check-nested: a Linux boot under the rig's TCG stalls in early boot in some runs (docs/linux.md); run make check-linux"
       printf 'NESTED_LEAVE_OUT=%q NESTED_LEAVE_OUT_REASON=%q ' "$(echo "$leave_out" | tr '\n' ' ')" "$leave_out_reason"
-      printf '%q ' bash "$here/suites.sh" "${tests[@]}")
-echo "nested: ${#tests[@]} test binaries in a nested KVM VM with $NESTED_MEM of RAM under TCG; logs in $run"
+      printf '%q ' bash "$here/suites.sh")
+echo "nested: ${#tests[@]} test binaries in $lanes nested KVM VM(s) under TCG (lane 0 with $NESTED_MEM of RAM, the others ${NESTED_LANE_MEM:-6G}); logs in $run"
 t0=$(date +%s)
-# the trees under /tmp and the like need sharing explicitly (run.sh)
-VM_RO="$top:$build" VM_RUNDIR="$run" VM_MEM="$NESTED_MEM" VM_SMP="${NESTED_SMP:-2}" \
-  TIMEOUT="${NESTED_TIMEOUT:-2400}" VM_QUIET=1 "$here/run.sh" "$cmd" > /dev/null 2> "$run/run.err" &
-vm=$!
+vms=() outs=()
+for ((l = 0; l < lanes; l++)); do
+  mine=()
+  for t in "${tests[@]}"; do [ "${lane_of[$t]}" = "$l" ] && mine+=("$t"); done
+  [ ${#mine[@]} -gt 0 ] || continue
+  lrun=$run/lane$l
+  mkdir -p "$lrun"
+  mem=$NESTED_MEM
+  [ "$l" -gt 0 ] && mem=${NESTED_LANE_MEM:-6G}
+  echo "nested: lane $l (${load[l]} s expected): $(for t in "${mine[@]}"; do printf '%s ' "${t##*/}"; done)"
+  # the trees under /tmp and the like need sharing explicitly (run.sh)
+  VM_RO="$top:$build" VM_RUNDIR="$lrun" VM_MEM="$mem" VM_SMP="${NESTED_SMP:-2}" \
+    TIMEOUT="${NESTED_TIMEOUT:-2400}" VM_QUIET=1 "$here/run.sh" "$cmd $(printf '%q ' "${mine[@]}")" > /dev/null 2> "$lrun/run.err" &
+  vms+=($!)
+  outs+=("$lrun/output")
+done
 # follow the suites as they run: failures and each suite's synthesis
-tail -n +1 -F --pid=$vm "$run/output" 2>/dev/null |
-  grep --line-buffered -v -E '^\[(RUN |PASS|SKIP)\]|^\[----\] Criterion v|^nested-run: begin '
-wait $vm
-rc=$?
-cat "$run/run.err"
-
-[ -f "$run/output" ] || : > "$run/output"
+tail -n +1 -q -F "${outs[@]}" 2>/dev/null > >(grep --line-buffered -v -E '^\[(RUN |PASS|SKIP)\]|^\[----\] Criterion v|^nested-run: begin ') &
+follow=$!
+rc=0
+for v in "${vms[@]}"; do
+  wait "$v" || rc=$?
+done
+sleep 1.5 # tail -F looks once a second: the last lines
+kill "$follow" 2>/dev/null
+wait "$follow" 2>/dev/null
+for o in "${outs[@]}"; do cat "${o%/output}/run.err"; done
+# one log in the lanes' order: each lane's suites ran one after another
+for o in "${outs[@]}"; do [ -f "$o" ] && cat "$o"; done > "$run/output"
 
 # 3. The closing line.  A suite that ended badly without saying so in its
 # synthesis (killed, crashed, never reached) counts as one crashed test.

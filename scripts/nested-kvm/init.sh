@@ -12,6 +12,8 @@ for m in $(cat /mods/order); do
   insmod /mods/$m.ko 2>/tmp/insmod.err || say "insmod $m failed: $(cat /tmp/insmod.err)"
 done
 if [ -c /dev/kvm ]; then say "/dev/kvm present"; else say "NO /dev/kvm"; fi
+# loopback up: the virtio-net tests reach the guest through slirp's ports on 127.0.0.1
+ip link set lo up || say "ip link set lo up failed"
 p9="trans=virtio,version=9p2000.L,msize=524288"
 mount -t 9p -o $p9,ro root /host || say "mount of the host root failed"
 mount -t 9p -o $p9 io /io || say "mount of the run directory failed"

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the nested VM's initramfs OUT/initrd.gz, and copy its kernel to
 # OUT/vmlinuz: a static busybox, init.sh as /init, and the modules for KVM on
-# AMD, virtio PCI, 9p, veth (for the migration tests' namespaces) and zram
+# AMD, virtio PCI, 9p, veth (for the migration tests' namespaces), tun (the
+# virtio-net tap tests) and zram
 # (a swap device for the guest-first guarantee tests) with
 # everything they depend on (read from each
 # module's own "depends=" field), decompressed and listed in load order in
@@ -11,7 +12,7 @@
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 kroot=$1 kv=$2 out=$3 busybox=$4
-want="kvm_amd virtio_pci 9pnet_virtio 9p veth zram"
+want="kvm_amd virtio_pci 9pnet_virtio 9p veth zram tun"
 fail() { echo "nested-kvm: make-initrd: $*" >&2; exit 1; }
 . "$here/../lib/initramfs.sh"
 

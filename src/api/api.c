@@ -61,5 +61,8 @@ void gm_api_destroy(struct gm_api *api)
 		return;
 	if (api->server)
 		gm_api_server_stop(api);
+	/* after the server: its connection threads, the only callers, are gone */
+	gm_worker_stop(api->ops);
+	gm_worker_stop(api->launcher);
 	gm_api_free(api);
 }

@@ -28,6 +28,7 @@
 #include <sys/types.h>
 
 #include "gmvm/api.h"
+#include "gmvm/thread.h"
 
 struct gm_api_server;
 
@@ -43,6 +44,9 @@ struct gm_api {
 	atomic_int handed_to;
 	char *handed_path;        /* the socket path it serves: stragglers are forwarded there (forward.c) */
 	struct gm_api_server *server; /* NULL for a detached api */
+	/* with a server: the op thread that runs the heavy routes, and the live update's launcher (worker.c) */
+	struct gm_worker *ops;
+	struct gm_worker *launcher;
 };
 
 /* api.c: a zeroed api with its locks ready; gm_api_free undoes it. */
@@ -50,6 +54,20 @@ struct gm_api *gm_api_alloc(struct gm_error *err);
 void gm_api_free(struct gm_api *api);
 /* Give a detached api an event monitor (tests and the fuzzer). */
 void gm_api_set_events(struct gm_api *api, struct gm_events *events);
+
+/* worker.c --------------------------------------------------------------- */
+
+struct gm_worker;
+/*
+ * A thread of kind (its thread-start hook runs on it) that runs callers'
+ * jobs; spawn: each on a new thread it makes, so jobs run side by side and
+ * inherit its confinement.  Start it from an unconfined thread.
+ */
+int gm_worker_start(enum gm_thread_kind kind, bool spawn, struct gm_worker **out, struct gm_error *err);
+/* Run fn(arg) there and wait for it; -errno (fn did not run) if the worker stops or cannot make a thread. */
+int gm_worker_run(struct gm_worker *w, void (*fn)(void *arg), void *arg);
+/* Stop and free (NULL: nothing); no job may be in flight. */
+void gm_worker_stop(struct gm_worker *w);
 
 /* reply.c ---------------------------------------------------------------- */
 
@@ -110,6 +128,8 @@ struct gm_route {
 	void (*fn)(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
 	/* a PUT that does not queue behind the PUT in flight (a cancel must reach it) */
 	bool unordered;
+	/* runs on the api's op thread (a MIGRATION list), the connection's thread waiting */
+	bool offload;
 };
 
 /*
@@ -152,6 +172,8 @@ void gm_route_discard(struct gm_api *api, struct gm_machine *m, json_t *body,
 		      struct gm_api_reply *r);
 void gm_route_vmm_shutdown(struct gm_api *api, struct gm_machine *m, json_t *body,
 			   struct gm_api_reply *r);
+/* balloon.c: vm.balloon, the balloon's target and deflate_on_oom. */
+void gm_route_balloon(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r);
 
 /* snapshot.c: vm.snapshot's route and the check of its destination_url. */
 void gm_route_snapshot(struct gm_api *api, struct gm_machine *m, json_t *body,

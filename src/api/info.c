@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "api/api_internal.h"
+#include "dev/dev.h"
 #include "gmvm/migration.h"
 #include "build_id.h"
 
@@ -159,6 +160,17 @@ static json_t *vcpus_json(struct gm_machine *m)
 	return vcpus;
 }
 
+/* One device's numbers: {"type", "index", and every stat as a member}. */
+static void device_json(void *opaque, const char *type, unsigned index, const struct gm_dev_stat *stats,
+			unsigned n)
+{
+	json_t *d = json_pack("{s:s, s:I}", "type", type, "index", (json_int_t)index);
+
+	for (unsigned i = 0; d && i < n; i++)
+		json_object_set_new(d, stats[i].key, gm_json_u64(stats[i].value));
+	json_array_append_new(opaque, d);
+}
+
 void gm_route_info(struct gm_api *api, struct gm_machine *m, json_t *body, struct gm_api_reply *r)
 {
 	char uuid[37];
@@ -179,6 +191,10 @@ void gm_route_info(struct gm_api *api, struct gm_machine *m, json_t *body, struc
 			 "migration", gm_json_migration(&mig));
 	json_object_set_new(info, "rehome", gm_json_rehome_of(m));
 	json_object_set_new(info, "live_update", gm_json_update_of(m));
+	json_t *devices = json_array();
+	if (devices)
+		gm_machine_device_stats(m, device_json, devices);
+	json_object_set_new(info, "devices", devices);
 	if (info && gm_machine_exit(m, &ex) == 0)
 		json_object_set_new(info, "exit", json_pack("{s:s, s:i, s:o, s:I}",
 							    "kind", gm_exit_kind_name(ex.kind),

@@ -72,6 +72,12 @@ static const struct gm_field update_fields[] = {
 	{ NULL, JSON_NULL, NULL },
 };
 
+static const struct gm_field balloon_fields[] = {
+	{ "target_mib", JSON_INTEGER, NULL, true, NULL },
+	{ "deflate_on_oom", JSON_TRUE, NULL, true, NULL },
+	{ NULL, JSON_NULL, NULL },
+};
+
 static const struct gm_route routes[] = {
 	{ "vmm.ping", "GET", NULL, false, gm_route_ping },
 	{ "vm.info", "GET", NULL, true, gm_route_info },
@@ -81,15 +87,16 @@ static const struct gm_route routes[] = {
 	{ "vm.shutdown", "PUT", NULL, true, gm_route_shutdown },
 	{ "vm.memory-binding", "PUT", binding_fields, true, gm_route_binding },
 	{ "vm.memory-discard", "PUT", discard_fields, true, gm_route_discard },
-	{ "vm.snapshot", "PUT", snapshot_fields, true, gm_route_snapshot },
-	{ "vm.send-migration", "PUT", migration_fields, true, gm_route_send_migration },
+	{ "vm.balloon", "PUT", balloon_fields, true, gm_route_balloon },
+	{ "vm.snapshot", "PUT", snapshot_fields, true, gm_route_snapshot, false, true },
+	{ "vm.send-migration", "PUT", migration_fields, true, gm_route_send_migration, false, true },
 	{ "vm.migration-cancel", "PUT", NULL, true, gm_route_migration_cancel, true },
 	/* unordered: a second re-home is 409 at once; the route takes the PUTs' order itself (rehome.c) */
-	{ "vm.memory-rehome", "PUT", rehome_fields, true, gm_route_rehome, true },
+	{ "vm.memory-rehome", "PUT", rehome_fields, true, gm_route_rehome, true, true },
 	{ "vm.memory-rehome-cancel", "PUT", NULL, true, gm_route_rehome_cancel, true },
 	{ "vmm.shutdown", "PUT", NULL, false, gm_route_vmm_shutdown },
 	/* unordered: a second update is 409 at once; the route takes the PUTs' order itself (update.c) */
-	{ "vmm.live-update", "PUT", update_fields, true, gm_route_live_update, true },
+	{ "vmm.live-update", "PUT", update_fields, true, gm_route_live_update, true, true },
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -125,6 +132,37 @@ static void reply_bad_method(struct gm_api_reply *r, const struct gm_route *rt, 
 	gm_reply_error(r, 405, "%s takes %s, not %s", rt->name, rt->method,
 		       gm_escape(method, shown, sizeof(shown)));
 	r->allow = rt->method;
+}
+
+/* A heavy route, run on the op thread for a connection's thread. */
+struct offload {
+	const struct gm_route *rt;
+	struct gm_api *api;
+	json_t *obj;
+	struct gm_api_reply *r;
+};
+
+static void run_offloaded(void *arg)
+{
+	struct offload *o = arg;
+
+	o->rt->fn(o->api, o->api->machine, o->obj, o->r);
+}
+
+static void run_route(const struct gm_route *rt, struct gm_api *api, json_t *obj, struct gm_api_reply *r)
+{
+	struct offload o = { rt, api, obj, r };
+	int rc;
+
+	if (!rt->offload || !api->ops) {
+		rt->fn(api, api->machine, obj, r);
+		return;
+	}
+	/* the locks taken here stay this thread's; the route runs meanwhile, under them */
+	rc = gm_worker_run(api->ops, run_offloaded, &o);
+	if (rc < 0)
+		gm_reply_error(r, 503, "%s cannot run now: the API's operation thread %s (%s); retry, or restart gmvm if it persists",
+			       rt->name, rc == -ESHUTDOWN ? "is stopping" : "cannot start a thread", strerror(-rc));
 }
 
 void gm_api_dispatch(struct gm_api *api, const char *method, const char *path, const char *body,
@@ -164,7 +202,7 @@ void gm_api_dispatch(struct gm_api *api, const char *method, const char *path, c
 		gm_reply_error(r, 409, "no VM is attached yet; retry %s once gmvm run has created the machine",
 			       rt->name);
 	else
-		rt->fn(api, api->machine, obj, r);
+		run_route(rt, api, obj, r);
 	pthread_rwlock_unlock(&api->machine_lock);
 	if (changes)
 		pthread_mutex_unlock(&api->op_lock);

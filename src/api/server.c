@@ -25,7 +25,12 @@
 #define GM_API_HEADER_MEMORY (32 * 1024)
 /* How long gm_api_destroy waits for answers in flight (a vm.shutdown reply). */
 #define GM_API_DRAIN_MS 1000
-/* A chunked body past the limit is read and dropped this far, then the connection is cut. */
+/*
+ * A body past the limit is read and dropped this far, then answered 413:
+ * a client still sending when the answer came and the connection closed
+ * would see its pipe cut, not the answer.  A declared length past this is
+ * answered at once; a chunked body past it has its connection cut.
+ */
 #define GM_API_MAX_DISCARD (16 * GM_API_MAX_BODY)
 
 /* Daemons an aborted live update left quiesced, stopped at destroy. */
@@ -100,8 +105,8 @@ static bool declared_too_large(struct MHD_Connection *c)
 	errno = 0;
 	unsigned long long n = strtoull(cl, &end, 10);
 
-	/* a malformed length is MHD's to refuse; a huge one is over the limit */
-	return end != cl && (n > GM_API_MAX_BODY || errno == ERANGE);
+	/* a malformed length is MHD's to refuse; one past what we would drop is answered unread */
+	return end != cl && (n > GM_API_MAX_DISCARD || errno == ERANGE);
 }
 
 /* Collect upload data; false when the client sent far too much to keep reading. */
@@ -203,7 +208,7 @@ static void server_free(struct gm_api_server *srv)
 }
 
 /* Serve api on its socket: a new daemon over srv->sock.fd. */
-static int start_daemon(struct gm_api *api, struct gm_error *err)
+static int start_daemon_here(struct gm_api *api, struct gm_error *err)
 {
 	const unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
 			       MHD_USE_POLL | MHD_USE_ITC;
@@ -228,8 +233,58 @@ static int start_daemon(struct gm_api *api, struct gm_error *err)
 	return 0;
 }
 
+struct starter {
+	struct gm_api *api;
+	struct gm_error *err;
+	int r;
+};
+
+static void *starter_main(void *p)
+{
+	struct starter *st = p;
+
+	gm_thread_started(GM_THREAD_API);
+	st->r = start_daemon_here(st->api, st->err);
+	return NULL;
+}
+
+/*
+ * libmicrohttpd makes the poller, which makes a thread per connection: all
+ * inherit the filter of the thread that starts the daemon.  A short-lived
+ * thread that first runs the API's thread-start hook starts it, so they
+ * all have the API's list (within its maker's: main setting up, or the op
+ * thread restarting the server after an aborted live update).
+ */
+static int start_daemon(struct gm_api *api, struct gm_error *err)
+{
+	struct starter st = { api, err, 0 };
+	pthread_t t;
+	int r = pthread_create(&t, NULL, starter_main, &st);
+
+	if (r)
+		return gm_fail(err, GM_STATUS_FAILURE, r, "cannot start the API server's thread (%s); check the thread limits",
+			       strerror(r));
+	pthread_join(t, NULL);
+	return st.r;
+}
+
+/* The op and launcher threads (worker.c), made while this thread is still unconfined. */
+static int start_workers(struct gm_api *api, struct gm_error *err)
+{
+	int r = gm_worker_start(GM_THREAD_MIGRATION, true, &api->ops, err);
+
+	if (!r)
+		r = gm_worker_start(GM_THREAD_LAUNCHER, false, &api->launcher, err);
+	if (r) {
+		gm_worker_stop(api->ops);
+		api->ops = NULL;
+	}
+	return r;
+}
+
 /* A new api with a server on a new socket at path (fd < 0) or on fd, which is then ours whatever happens. */
-static int create(const char *path, int fd, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+static int create(const char *path, int fd, struct gm_events *events, struct gm_machine *m, struct gm_api **out,
+		  struct gm_error *err)
 {
 	struct gm_api *api;
 	int rc;
@@ -241,6 +296,8 @@ static int create(const char *path, int fd, struct gm_events *events, struct gm_
 		goto out_fd;
 	}
 	api->events = events;
+	/* before the first connection: a handed-over socket's clients expect the VM at once */
+	api->machine = m;
 	api->server = server_new();
 	if (!api->server) {
 		gm_api_free(api);
@@ -254,7 +311,15 @@ static int create(const char *path, int fd, struct gm_events *events, struct gm_
 		gm_api_free(api);
 		goto out_fd;
 	}
-	rc = start_daemon(api, err);
+	rc = start_workers(api, err);
+	if (!rc) {
+		rc = start_daemon(api, err);
+		if (rc < 0) {
+			gm_worker_stop(api->launcher);
+			gm_worker_stop(api->ops);
+			api->ops = api->launcher = NULL;
+		}
+	}
 	if (rc < 0) {
 		/* a daemon that failed to start leaves the listening socket to us */
 		if (fd < 0)
@@ -275,15 +340,16 @@ out_fd:
 
 int gm_api_create(const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
 {
-	return create(path, -1, events, out, err);
+	return create(path, -1, events, NULL, out, err);
 }
 
-int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_api **out, struct gm_error *err)
+int gm_api_adopt(int fd, const char *path, struct gm_events *events, struct gm_machine *m, struct gm_api **out,
+		 struct gm_error *err)
 {
 	*out = NULL;
 	if (fd < 0)
 		return gm_fail(err, GM_STATUS_FAILURE, EBADF, "no API socket was handed over; this is a bug in the caller");
-	return create(path ? path : "", fd, events, out, err);
+	return create(path ? path : "", fd, events, m, out, err);
 }
 
 int gm_api_server_listen_fd(struct gm_api *api, const char **path)

@@ -217,8 +217,34 @@ static void committed(void *opaque, pid_t pid)
 	atomic_store(&api->handed_to, (int)pid);
 }
 
+struct launch_job {
+	int (*start)(void *arg);
+	void *arg;
+	int r;
+};
+
+static void run_launch(void *p)
+{
+	struct launch_job *j = p;
+
+	j->r = j->start(j->arg);
+}
+
+/* The new gmvm starts from the launcher thread: exec keeps the spawner's seccomp filter, and the launcher's is the baseline. */
+static int launch(void *opaque, int (*start)(void *arg), void *arg)
+{
+	struct gm_api *api = opaque;
+	struct launch_job j = { start, arg, 0 };
+	int rc;
+
+	if (!api->launcher)
+		return start(arg);
+	rc = gm_worker_run(api->launcher, run_launch, &j);
+	return rc < 0 ? rc : j.r;
+}
+
 /*
- * Runs on the connection's thread until the update ended; the guest runs
+ * Runs on the op thread (the connection's, for a detached api) until the update ended; the guest runs
  * on meanwhile but for the handover's pause.  Unordered as vm.memory-rehome
  * is, so that a second update hears 409 at once; it then takes the PUTs'
  * order itself, so no pause or shutdown slips into the handover.
@@ -233,6 +259,7 @@ void gm_route_live_update(struct gm_api *api, struct gm_machine *m, json_t *body
 		.quiesce = gm_api_server_quiesce,
 		.unquiesce = gm_api_server_unquiesce,
 		.committed = committed,
+		.launch = launch,
 		.opaque = api,
 	};
 	struct gm_update_progress res = { 0 };

@@ -13,6 +13,19 @@
 #include "gmvm/error.h"
 
 int gm_cli_run(int argc, char **argv);
+
+/*
+ * jail.c: gmvm jail --root DIR --uid N --gid N [...] -- run ARGS: gm_cli_run
+ * confined (sandbox/jail.h).  The parsing pieces are apart for tests:
+ * gm_cli_jail_parse returns 1 for --help and sets *run_at to argv's "run";
+ * gm_cli_jail_from_run adds the paths and namespaces run's config needs.
+ */
+struct gm_jail;
+struct gm_config;
+int gm_cli_jail(int argc, char **argv);
+int gm_cli_jail_parse(int argc, char **argv, struct gm_jail *j, int *run_at, struct gm_error *err);
+int gm_cli_jail_from_run(const struct gm_config *cfg, struct gm_jail *j, struct gm_error *err);
+void gm_cli_jail_usage(FILE *f);
 /* snapshot_merge.c: gmvm snapshot-merge BASE DIFF... OUT, offline. */
 int gm_cli_snapshot_merge(int argc, char **argv);
 
@@ -69,6 +82,8 @@ extern const struct gm_cli_args gm_cli_migrate_args;
 extern const struct gm_cli_args gm_cli_rehome_args;
 /* client_update.c: [--binary PATH] [-- ARGS...] for gmvm update, which shows the phase while it blocks. */
 extern const struct gm_cli_args gm_cli_update_args;
+/* client_balloon.c: [TARGET_MIB] [--deflate-on-oom on|off] for gmvm balloon. */
+extern const struct gm_cli_args gm_cli_balloon_args;
 
 /* client_http.c: one request to the API socket and its answer. */
 struct gm_http_reply {

@@ -51,6 +51,8 @@ static const struct client_cmd cmds[] = {
 	  gm_cli_print_rehome_cancelled },
 	{ "update", "PUT", "vmm.live-update", "hand the guest to a new gmvm process (live update)",
 	  NULL, &gm_cli_update_args },
+	{ "balloon", "PUT", "vm.balloon", "set the balloon's target (MiB the guest hands back), deflate-on-oom",
+	  NULL, &gm_cli_balloon_args },
 };
 
 #define N_CMDS (sizeof(cmds) / sizeof(cmds[0]))

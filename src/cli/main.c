@@ -15,6 +15,9 @@ static void usage(FILE *f)
 	      "\n"
 	      "Commands:\n"
 	      "  run GUEST.elf   boot a guest (gmvm run --help for options)\n"
+	      "  jail --root DIR --uid N --gid N [...] -- run ARGS...\n"
+	      "                  gmvm run confined: namespaces, DIR as /, an unprivileged\n"
+	      "                  user, no capabilities (gmvm jail --help)\n"
 	      "  probe [--json]  what this kernel offers for guest memory\n"
 	      "  snapshot-merge BASE [DIFF...] OUT\n"
 	      "                  fold a snapshot chain into one full snapshot (offline)\n"
@@ -39,6 +42,8 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1];
 	if (!strcmp(cmd, "run"))
 		return gm_cli_run(argc - 1, argv + 1);
+	if (!strcmp(cmd, "jail"))
+		return gm_cli_jail(argc - 1, argv + 1);
 	if (!strcmp(cmd, "probe"))
 		return gm_cli_probe(argc - 1, argv + 1);
 	if (!strcmp(cmd, "snapshot-merge"))

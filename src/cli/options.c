@@ -24,7 +24,7 @@ enum opt_id {
 	O_KERNEL, O_MEMORY, O_REGION, O_CPUS, O_CMDLINE, O_CONSOLE, O_ENTRY, O_TIMEOUT, O_TRACE, O_API_SOCK,
 	O_EVENT_MONITOR, O_UUID, O_RESTORE, O_NEW_IDENTITY, O_RESTORE_MODE, O_DIRTY_LOG,
 	O_INCOMING, O_INCOMING_IDENTITY, O_INCOMING_TIMEOUT, O_TAKEOVER, O_TEST_UPDATE_DIE, O_HELP,
-	O_INITRD, O_CPU, O_DISK, O_DEVICE,
+	O_INITRD, O_CPU, O_DISK, O_DEVICE, O_NET, O_BALLOON, O_SECCOMP,
 };
 
 struct opt {
@@ -32,6 +32,8 @@ struct opt {
 	char short_name;   /* 0: none */
 	const char *arg;   /* argument name for messages, NULL: a flag */
 	enum opt_id id;
+	/* The value is optional and only inline: "--balloon", "--balloon=K=V,..." or "--balloon,K=V,..." */
+	bool optional_val;
 };
 
 static const struct opt opts[] = {
@@ -44,12 +46,15 @@ static const struct opt opts[] = {
 	{ "cpu", 0, "TEMPLATE", O_CPU },
 	{ "disk", 0, "SPEC", O_DISK },
 	{ "device", 0, "KIND", O_DEVICE },
+	{ "net", 0, "user[,hostfwd=...]|tap=NAME", O_NET },
+	{ "balloon", 0, "[,free-page-reporting=on|off][,deflate-on-oom=on|off]", O_BALLOON, true },
 	{ "console", 0, "stdio|file:PATH|none", O_CONSOLE },
 	{ "entry", 0, "auto|linux64|pvh", O_ENTRY },
 	{ "timeout", 0, "SECONDS", O_TIMEOUT },
 	{ "trace-startup", 0, NULL, O_TRACE },
 	{ "api-sock", 0, "PATH", O_API_SOCK },
 	{ "event-monitor", 0, "path=FILE|fd=N", O_EVENT_MONITOR },
+	{ "seccomp", 0, "on|log|off", O_SECCOMP },
 	{ "uuid", 0, "UUID", O_UUID },
 	{ "restore", 0, "DIR", O_RESTORE },
 	{ "new-identity", 0, NULL, O_NEW_IDENTITY },
@@ -282,6 +287,7 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 		 struct gm_error *err)
 {
 	char q[GM_ESCAPE_SHORT];
+	int r;
 	size_t len;
 
 	switch (o->id) {
@@ -315,8 +321,9 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 	case O_DISK:
 		if (cfg->ndisks == GM_MAX_DISKS)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "more than %d --disk; use fewer disks", GM_MAX_DISKS);
-		if (gm_disk_config_parse(val, &cfg->disks[cfg->ndisks], err))
-			return -EINVAL;
+		r = gm_disk_config_parse(val, &cfg->disks[cfg->ndisks], err);
+		if (r)
+			return r;
 		cfg->ndisks++;
 		return 0;
 	case O_DEVICE:
@@ -328,6 +335,18 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--device %s: use virtio-console or virtio-rng (disks are --disk)", Q(val, q));
 		return 0;
+	case O_NET:
+		if (cfg->nnets == GM_MAX_NETS)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, E2BIG, "more than %d --net; use fewer interfaces", GM_MAX_NETS);
+		r = gm_net_config_parse(val, &cfg->nets[cfg->nnets], err);
+		if (r)
+			return r;
+		cfg->nnets++;
+		return 0;
+	case O_BALLOON:
+		if (cfg->balloon.on)
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--balloon given twice; a VM has one balloon, give it once");
+		return gm_balloon_config_parse(val ? val : "", &cfg->balloon, err);
 	case O_CONSOLE:
 		st->console_given = true;
 		return parse_console(val, cfg, err);
@@ -343,6 +362,18 @@ static int apply(const struct opt *o, const char *val, struct gm_config *cfg, st
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--api-sock: the path is empty; name the socket to create, e.g. --api-sock /tmp/gmvm.sock");
 		cfg->api_sock = val;
+		return 0;
+	case O_SECCOMP:
+		/* the values of the sandbox's enum gm_seccomp_mode, spelled out so the
+		 * option parser links without libseccomp (its tests, the fuzzer) */
+		if (!strcmp(val, "on"))
+			cfg->seccomp = 0;
+		else if (!strcmp(val, "log"))
+			cfg->seccomp = 1;
+		else if (!strcmp(val, "off"))
+			cfg->seccomp = 2;
+		else
+			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "--seccomp %s: say on, log or off", Q(val, q));
 		return 0;
 	case O_UUID: {
 		uint8_t u[16];
@@ -439,6 +470,7 @@ static int check_takeover(const struct gm_config *cfg, const struct parse_state 
 			  : st->mem_given ? "--memory" : cfg->nregions ? "--region" : cfg->api_sock ? "--api-sock"
 			  : st->console_given ? "--console" : cfg->ndisks ? "--disk" : cfg->initrd ? "--initrd"
 			  : cfg->cpu ? "--cpu" : cfg->virtio_console || cfg->virtio_rng ? "--device"
+			  : cfg->nnets ? "--net" : cfg->balloon.on ? "--balloon"
 			  : cfg->event_monitor ? "--event-monitor" : cfg->uuid ? "--uuid" : NULL;
 
 	if (cfg->takeover_fd < 0)
@@ -460,12 +492,18 @@ static const struct opt *lookup(const char *arg, const char **inline_val)
 	*inline_val = NULL;
 	if (arg[1] == '-') {
 		const char *name = arg + 2;
-		const char *eq = strchr(name, '=');
+		const char *eq = strchr(name, '='), *comma = strchr(name, ',');
 		size_t n = eq ? (size_t)(eq - name) : strlen(name);
+		size_t nc = comma && (!eq || comma < eq) ? (size_t)(comma - name) : n;
 
 		for (size_t i = 0; i < N_OPTS; i++) {
 			if (strlen(opts[i].name) == n && memcmp(opts[i].name, name, n) == 0) {
 				*inline_val = eq ? eq + 1 : NULL;
+				return &opts[i];
+			}
+			if (opts[i].optional_val && nc < n && strlen(opts[i].name) == nc &&
+			    memcmp(opts[i].name, name, nc) == 0) {
+				*inline_val = name + nc + 1;
 				return &opts[i];
 			}
 		}
@@ -511,7 +549,7 @@ int gm_cli_parse_run(int argc, char **argv, struct gm_config *cfg, struct gm_err
 		if (!o->arg && val)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--%s takes no value; write --%s", o->name, o->name);
-		if (o->arg && !val) {
+		if (o->arg && !val && !o->optional_val) {
 			if (i + 1 >= argc)
 				return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 					       "--%s needs a value; write --%s %s", o->name, o->name,

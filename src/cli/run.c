@@ -13,6 +13,7 @@
 #include "gmvm/api.h"
 #include "gmvm/gmvm.h"
 #include "gmvm/migration.h"
+#include "sandbox/sandbox.h"
 
 /* What the machine's hooks reach: the event monitor, if any. */
 struct run_ctx {
@@ -138,12 +139,12 @@ static int take_over(const struct gm_config *cfg, const struct gm_caps *caps, st
 		struct gm_error e = { 0 };
 
 		/* the guest runs here already: without its API it runs on all the same */
-		if (gm_api_adopt(afd, path, ctx->events, api, &e) < 0) {
+		if (gm_api_adopt(afd, path, ctx->events, *m, api, &e) < 0)
 			fprintf(stderr, "gmvm: the guest runs, but its API does not: %s\n", e.msg);
-		} else {
-			gm_api_attach(*api, *m);
-		}
 	}
+	/* the ports and taps the old process lets go of, on this thread, with the API up */
+	if (!r)
+		gm_takeover_adopt_devices(*m);
 	if (!r && gm_machine_config(*m)->console == GM_CONSOLE_STDIO)
 		gm_cli_terminal_inherit_raw();
 	gm_takeover_close(t);
@@ -170,6 +171,10 @@ int gm_cli_run(int argc, char **argv)
 		return 0;
 	if (r < 0)
 		return gm_cli_report(&err);
+	/* before any thread: each one gets its kind's allow-list as it starts, main the baseline now */
+	r = gm_seccomp_setup((enum gm_seccomp_mode)cfg.seccomp, &err);
+	if (r < 0)
+		return gm_cli_report(&err);
 	/* a snapshot is checked whole first: a bad one costs no VM, no socket */
 	if (cfg.nrestore)
 		r = gm_snapshot_open(cfg.restore, cfg.nrestore, &snap, &err);
@@ -183,6 +188,9 @@ int gm_cli_run(int argc, char **argv)
 	else if (!r)
 		r = make_machine(&cfg, &caps, snap, &ctx, api, &m, &in, &err);
 	gm_snapshot_close(snap);
+	/* set-up is done: main only waits for the end and tears down from here */
+	if (!r)
+		r = gm_seccomp_enter(GM_THREAD_MAIN, &err);
 	if (r) {
 		gm_api_destroy(api);
 		gm_incoming_close(in);

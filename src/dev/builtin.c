@@ -11,5 +11,7 @@ const struct gm_device_type *const gm_builtin_devices[] = {
 	&gm_dev_virtio_blk,
 	&gm_dev_virtio_console,
 	&gm_dev_virtio_rng,
+	&gm_dev_virtio_net,
+	&gm_dev_virtio_balloon,
 	NULL,
 };

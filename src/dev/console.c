@@ -19,6 +19,7 @@
 
 #include "dev/dev.h"
 #include "util/escape.h"
+#include "gmvm/thread.h"
 
 #define INPUT_BUF 4096
 
@@ -214,6 +215,7 @@ static void *input_main(void *arg)
 	struct pollfd p[2] = { { .fd = STDIN_FILENO, .events = POLLIN }, { .fd = c->wake[0], .events = POLLIN } };
 	char buf[256];
 
+	gm_thread_started(GM_THREAD_CONSOLE);
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)

@@ -56,6 +56,17 @@ struct gm_dev_host {
 	int (*add_cmdline)(void *opaque, const char *text, struct gm_error *err);
 	/* One line about the device for the machine's log (gm_log), e.g. a guest's bad request. */
 	void (*log)(void *opaque, const char *line);
+	/*
+	 * The guest gave back guest RAM [gpa, gpa+len) (a balloon's inflate or
+	 * free page report): free its backing in the memory plane (punch-hole
+	 * for guest_memfd and memfd, MADV_DONTNEED for anon; hugetlb frees only
+	 * the whole huge pages inside, rounding inward), and mark what was freed
+	 * written so a migration or diff snapshot carries it as zero.  Callable
+	 * on a vCPU thread (takes no machine-wide lock).  *freed: the bytes
+	 * actually discarded.  -EINVAL (err filled) when [gpa, gpa+len) is not
+	 * wholly guest RAM of one region.
+	 */
+	int (*discard)(void *opaque, uint64_t gpa, uint64_t len, uint64_t *freed, struct gm_error *err);
 };
 
 /*
@@ -154,7 +165,15 @@ struct gm_dev_ctx {
 	unsigned ncpus;
 	const struct gm_config *cfg; /* the machine's: which disks, which devices */
 	unsigned instance;           /* 0..instances(cfg)-1: which of this type's (e.g. cfg->disks[instance]) */
+	uint8_t uuid[16];            /* the VM's identity (a default MAC is made from it) */
 };
+
+/* One number a device shows in vm.info ("target_mib", "freed_bytes", "rx_packets"). */
+struct gm_dev_stat {
+	const char *key;             /* static string, [a-z0-9_] */
+	uint64_t value;
+};
+#define GM_DEV_STATS_MAX 32
 
 /* The most state bytes one device saves. */
 #define GM_DEV_STATE_MAX 4096
@@ -191,6 +210,31 @@ struct gm_device_type {
 	 */
 	void (*resume)(void *dev);
 	void (*reset)(void *dev);
+	/*
+	 * The guest went to another process for good (a migration completed, a
+	 * live update committed): let go at once of host resources that process
+	 * needs (bound ports, a tap queue).  The device never runs here again.
+	 * May be NULL.
+	 */
+	void (*release)(void *dev);
+	/*
+	 * release's pair in a live update's new process: the old one COMMITted,
+	 * so the guest is this process's for good and the host resources the
+	 * old one lets go of (ports, a tap queue) may be taken now, waiting
+	 * for them if need be.  The owner's thread, under op_lock; the guest
+	 * may already run (vCPUs may send meanwhile) or be resumed from an API
+	 * thread, which could not open them.  Too late to refuse: a failure is
+	 * the device's to log.  May be NULL.
+	 */
+	void (*adopt)(void *dev);
+	/* Numbers for vm.info: fill at most max of out, return how many.  Any thread.  May be NULL. */
+	unsigned (*stats)(void *dev, struct gm_dev_stat *out, unsigned max);
+	/*
+	 * A run-time setting from the API (e.g. the balloon's "target_mib"):
+	 * check value, then apply it.  -ENOENT for a key the device does not
+	 * have.  API thread, vCPUs running.  May be NULL (no settings).
+	 */
+	int (*set)(void *dev, const char *key, int64_t value, struct gm_error *err);
 	size_t (*save)(void *dev, uint8_t *out, size_t max);
 	int (*load)(void *dev, const uint8_t *data, size_t len, uint32_t version, struct gm_error *err);
 	void (*destroy)(void *dev);

@@ -135,7 +135,12 @@ int gm_memory_data_pages(const struct gm_memory *mem, uint64_t *bm, struct gm_er
 
 	memset(bm, 0, (npages + 63) / 64 * 8);
 	/* a private file mapping reads the file where it was never written */
-	if (mem->file_private) {
+	/*
+	 * A snapshot file's private mapping, and hugetlb memory another process
+	 * (a live update's old one) filled, whose pages our page tables do not
+	 * map until touched: no walk can tell, so every page counts as data.
+	 */
+	if (mem->file_private || (mem->imported && mem->fd >= 0 && mem->page_size != PAGE)) {
 		set_range(bm, 0, npages);
 		return 0;
 	}

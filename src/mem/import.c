@@ -209,6 +209,7 @@ int gm_memory_import(const struct gm_mem_config *cfg, const struct gm_caps *caps
 		return -ENOMEM;
 	/* the pages exist: nothing to preallocate, and the inode keeps its NUMA policy */
 	mem->cfg.prealloc = false;
+	mem->imported = true;
 	mem->fd = -1;
 	if (cfg->backend == GM_BACKEND_GUEST_MEMFD && gm_mem_effective_bind(cfg) == GM_BIND_GMEM)
 		mem->fd = link_gmem(vm_fd, fd, &facts);

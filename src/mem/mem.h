@@ -70,6 +70,7 @@ struct gm_memory {
 	bool bound;
 	bool file_private;         /* RAM is a private mapping of a snapshot file (filemap.c) */
 	bool foreign_gmem;         /* a guest_memfd another VM created (import.c): bindable mapped only */
+	bool imported;             /* another process's memory object (import.c): our page tables know none of it */
 	uint8_t uuid[16];          /* the owning VM's UUID (gm_memory_set_identity) */
 	char name[16];             /* region name within that VM: "ram" */
 	struct gm_mem_dirty dirty;
@@ -140,6 +141,15 @@ const char *gm_memory_name(const struct gm_memory *mem);
 
 /* filemap.c: free [offset, offset+len) of file-private RAM: zero pages, not the file's. */
 int gm_mem_file_private_discard(struct gm_memory *mem, uint64_t offset, uint64_t len, struct gm_error *err);
+
+/*
+ * Make [offset, offset+len) of mem read zero (a migration's zero run):
+ * the whole backing pages inside are freed (discard), the edges written
+ * with zeros, so a page that became zero costs no memory here.  Falls back
+ * to writing zeros everywhere when the backing cannot free.  The caller
+ * checked the range.
+ */
+void gm_memory_zero(struct gm_memory *mem, uint64_t offset, uint64_t len);
 
 /* --- adopt.c: re-homing a region onto a new memory object --------------- */
 

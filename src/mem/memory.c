@@ -136,6 +136,21 @@ int gm_memory_discard(struct gm_memory *mem, uint64_t gpa, uint64_t len, struct 
 	return mem->ops->discard(mem, r->offset + (gpa - r->gpa), len, err);
 }
 
+void gm_memory_zero(struct gm_memory *mem, uint64_t offset, uint64_t len)
+{
+	uint64_t ps = mem->page_size, end = offset + len, a = (offset + ps - 1) / ps * ps, b = end / ps * ps;
+	struct gm_error err = { 0 };
+	uint8_t *host = mem->host;
+
+	if (a < b && (mem->file_private ? gm_mem_file_private_discard(mem, a, b - a, &err)
+					: mem->ops->discard(mem, a, b - a, &err)) == 0) {
+		memset(host + offset, 0, a - offset);
+		memset(host + b, 0, end - b);
+		return;
+	}
+	memset(host + offset, 0, len);
+}
+
 uint64_t gm_memory_size(const struct gm_memory *mem)
 {
 	return mem ? mem->size : 0;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "move/move.h"
+#include "gmvm/thread.h"
 
 struct round {
 	struct gm_channels *c;
@@ -64,6 +65,7 @@ static void *channel_thread(void *arg)
 {
 	struct round *rd = arg;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	rd->c->ch[rd->idx].rc = send_stripes(rd);
 	if (rd->c->ch[rd->idx].rc < 0)
 		stop_sends(rd->c);

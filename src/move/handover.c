@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "move/handover.h"
+#include "util/escape.h"
 
 static const char *kind_name(uint16_t k)
 {
@@ -73,9 +74,11 @@ int gm_ho_recv(int sock, enum gm_handover_kind want, const char *who, int timeou
 	if (msg->kind == GM_HO_REFUSED) {
 		const char *line = json_string_value(json_object_get(o, "error"));
 		json_int_t status = json_integer_value(json_object_get(o, "status"));
+		/* whatever the peer wrote stays one printable line */
+		char esc[sizeof(err->msg)];
 
 		r = gm_fail(err, status > 0 && status < 256 ? (int)status : GM_STATUS_FAILURE, ECANCELED, "%s",
-			    line ? line : "the other gmvm refused, giving no reason");
+			    line ? gm_escape(line, esc, sizeof(esc)) : "the other gmvm refused, giving no reason");
 		json_decref(o);
 		gm_fdpass_msg_free(msg);
 		return r;

@@ -52,4 +52,14 @@ int gm_ho_recv(int sock, enum gm_handover_kind want, const char *who, int timeou
 /* Tell the peer why (best effort: it may be gone). */
 void gm_ho_refuse(int sock, const struct gm_error *why);
 
+/*
+ * takeover.c's checks of a HELLO and a HANDOVER object as gm_ho_recv gave
+ * it (with nfds fds), without a socket or a machine, for tests/fuzz: the
+ * names, versions, the state header and each region merged onto the
+ * defaults and importable under caps.  0, or -errno with one line in err.
+ */
+struct gm_caps;
+int gm_takeover_check_hello(json_t *o, unsigned nfds, const struct gm_caps *caps, struct gm_error *err);
+int gm_takeover_check_handover(json_t *o, unsigned nfds, struct gm_error *err);
+
 #endif

@@ -47,33 +47,39 @@ static int refuse_header(struct gm_error *err, const char *what)
 /*
  * The first header: a migration's (its session, channel 0, how many
  * connections), and a machine this gmvm can build (checked whole by the
- * header parser restores use too).
+ * header parser restores use too).  No socket: tests/fuzz feeds it as is.
  */
-static int read_header(struct gm_incoming *in, const char *json, struct gm_error *err)
+int gm_incoming_check_header(const char *json, char uuid[37], char session[33], unsigned *connections,
+			     struct gm_error *err)
 {
 	struct gm_header_machine hm;
 	json_t *h = json_loads(json, 0, NULL);
 	json_t *mig = json_object_get(h, "migration");
-	const char *session = json_string_value(json_object_get(mig, "session"));
+	const char *s = json_string_value(json_object_get(mig, "session"));
 	json_int_t conns = json_integer_value(json_object_get(mig, "connections"));
 	int r = 0;
 
 	if (!json_is_object(mig))
 		r = refuse_header(err, "is not a migration's (a snapshot's state file?)");
-	else if (!session || strlen(session) != 32 || json_integer_value(json_object_get(mig, "channel")) != 0)
+	else if (!s || strlen(s) != 32 || json_integer_value(json_object_get(mig, "channel")) != 0)
 		r = refuse_header(err, "lacks the migration session");
 	else if (conns < 1 || conns > GM_MIGRATION_MAX_CONNECTIONS)
 		r = refuse_header(err, "asks for a number of connections that is not 1 to 16");
 	if (!r)
 		r = gm_header_machine_parse(json, &hm, err);
 	if (!r) {
-		strcpy(in->uuid, hm.uuid);
-		strcpy(in->session, session);
-		in->n = (unsigned)conns;
+		strcpy(uuid, hm.uuid);
+		strcpy(session, s);
+		*connections = (unsigned)conns;
 		gm_header_machine_free(&hm);
 	}
 	json_decref(h);
 	return r;
+}
+
+static int read_header(struct gm_incoming *in, const char *json, struct gm_error *err)
+{
+	return gm_incoming_check_header(json, in->uuid, in->session, &in->n, err);
 }
 
 /* Answer REFUSED with err's line (best effort: the sender may be gone). */

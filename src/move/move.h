@@ -180,6 +180,17 @@ void gm_rounds_report(struct gm_rounds *rs, bool event);
 void gm_rounds_untrack(struct gm_rounds *rs, bool held);
 void gm_rounds_free(struct gm_rounds *rs);
 
+/* ---- the destination's first header (incoming.c) ---- */
+
+/*
+ * Check the sender's stream header JSON (untrusted): a migration's, channel
+ * 0, 1..16 connections, a machine gm_header_machine_parse accepts.  0 with
+ * the VM's uuid, the session and the connection count filled, or -errno
+ * with a one-line err and nothing filled.
+ */
+int gm_incoming_check_header(const char *json, char uuid[37], char session[33], unsigned *connections,
+			     struct gm_error *err);
+
 /* ---- the destination's connections (receive.c) ---- */
 
 /*

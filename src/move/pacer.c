@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "move/move.h"
+#include "gmvm/thread.h"
 
 #define PERIOD_US 10000u
 
@@ -43,6 +44,7 @@ static void *pacer_thread(void *arg)
 	struct gm_pacer *p = arg;
 	bool aborted = false;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	while (!__atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) {
 		unsigned pct = (unsigned)__atomic_load_n(&p->throttle_pct, __ATOMIC_RELAXED);
 		bool late = p->deadline_us && gm_now_us() >= p->deadline_us;

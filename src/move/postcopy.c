@@ -20,6 +20,7 @@
 
 #include "mem/mem.h"
 #include "move/move.h"
+#include "gmvm/thread.h"
 
 int gm_move_postcopy_check(struct gm_machine *m, struct gm_error *err)
 {
@@ -71,6 +72,7 @@ static void *answers(void *arg)
 	struct gm_frame f;
 	int r;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	while ((r = gm_frame_recv(s->fd, &f, -1, &s->err)) == 0 && f.kind == GM_FRAME_PAGE) {
 		pthread_mutex_lock(&s->lock);
 		if (s->nasked == s->cap) {

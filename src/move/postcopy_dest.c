@@ -30,6 +30,7 @@
 #include "move/move.h"
 #include "util/le.h"
 #include "vmm/state.h"
+#include "gmvm/thread.h"
 
 struct gm_postcopy_dest {
 	struct gm_machine *m;
@@ -223,6 +224,7 @@ static void *pages_thread(void *arg)
 	const struct gm_section *sec;
 	int r;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	while ((r = gm_stream_reader_next(pd->rd, &sec, &err)) == 1) {
 		struct pages_ctx c = { pd, sec, &err };
 
@@ -276,6 +278,7 @@ static void *faults_thread(void *arg)
 {
 	struct gm_postcopy_dest *pd = arg;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	for (;;) {
 		struct pollfd p[2] = { { .fd = pd->uffd, .events = POLLIN }, { .fd = pd->wake[0], .events = POLLIN } };
 		struct uffd_msg msg;

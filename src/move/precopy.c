@@ -134,12 +134,35 @@ static uint64_t sink_bytes(struct gm_rounds *rs)
 	return gm_channels_bytes(&((struct mig *)rs->opaque)->ch);
 }
 
-/* A round: every page (zero pages left out: the destination's are zero), else this round's bitmaps. */
+/*
+ * A round: every page that may hold data (zero pages left out: the
+ * destination's are zero), else this round's bitmaps.  Round 1 asks the
+ * backing which pages hold data rather than reading every page: a hole
+ * read through a shmem mapping is allocated, so memory the guest gave back
+ * (a balloon) or never touched would fill up here just to be found zero.
+ * Tracking is already on, so a page written after the look goes next round.
+ */
 static int sink_move(struct gm_rounds *rs, bool all, struct gm_error *err)
 {
 	struct mig *g = rs->opaque;
+	uint64_t *data[GM_MAX_REGIONS] = { NULL };
+	int r = 0;
 
-	return gm_channels_send(&g->ch, rs->rg, rs->nrg, all ? NULL : rs->bm, !all, err);
+	for (unsigned i = 0; all && i < rs->nrg && !r; i++) {
+		size_t words = (rs->rg[i].npages + 63) / 64;
+		struct gm_error ignored = { 0 };
+
+		data[i] = malloc((words ? words : 1) * 8);
+		if (!data[i])
+			r = gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "migration: out of memory for the data bitmaps");
+		else if (gm_memory_data_pages(rs->rg[i].mem, data[i], &ignored) < 0)
+			memset(data[i], 0xff, words * 8); /* cannot tell: read every page, as before */
+	}
+	if (!r)
+		r = gm_channels_send(&g->ch, rs->rg, rs->nrg, all ? data : rs->bm, !all, err);
+	for (unsigned i = 0; i < rs->nrg; i++)
+		free(data[i]);
+	return r;
 }
 
 static const struct gm_rounds_sink channels_sink = {
@@ -344,6 +367,8 @@ static int run(struct mig *g, struct gm_error *err)
 		r = stop_and_copy(g, err);
 	if (!r && g->p.postcopy) {
 		g->committed = true;
+		/* the guest starts over there now and never runs here again: its ports and taps are the destination's */
+		gm_devices_release(g->m);
 		r = gm_postcopy_serve(g->ch.ch[0].fd, g->ch.ch[0].w, g->rs.rg, g->rs.nrg, g->rs.bm, g->ch.flags, err);
 		g->rs.rr.left = 0;
 		gm_rounds_report(&g->rs, false);
@@ -446,6 +471,8 @@ int gm_machine_migrate(struct gm_machine *m, const struct gm_migration_params *p
 				    .downtime_ms = r ? 0 : (double)g->downtime_us / 1000.0 };
 		gm_move_update(m, put_end, &e, true);
 		if (!r) {
+			if (!g->p.postcopy)
+				gm_devices_release(m); /* the destination binds the guest's ports and taps */
 			gm_emit(m, (struct gm_event){ .kind = GM_EVENT_MIGRATED, .migration = &m->migration.prog });
 			gm_machine_end(m, GM_EXIT_MIGRATED, GM_STATUS_OK, 0, 0, "migrated to %s", g->url_text);
 		}

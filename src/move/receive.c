@@ -13,8 +13,10 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "mem/mem.h"
 #include "move/move.h"
 #include "vmm/state.h"
+#include "gmvm/thread.h"
 
 struct recv_all {
 	int *fd;
@@ -50,8 +52,8 @@ static int put_run(void *opaque, uint32_t region, uint64_t first, uint64_t npage
 				       first, first + npages - 1, region, g->npages);
 	if (data)
 		memcpy(g->host + first * GM_MOVE_PAGE, data, npages * GM_MOVE_PAGE);
-	else
-		memset(g->host + first * GM_MOVE_PAGE, 0, npages * GM_MOVE_PAGE);
+	else /* freed, not written: a page the guest gave back stays free here */
+		gm_memory_zero(g->mem, first * GM_MOVE_PAGE, npages * GM_MOVE_PAGE);
 	return 0;
 }
 
@@ -95,6 +97,7 @@ static void *recv_thread(void *arg)
 	const struct gm_section *sec;
 	int r;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	while ((r = gm_stream_reader_next(one->rd, &sec, &one->err)) == 1)
 		if ((r = take(one, sec)) != 0)
 			break;

@@ -26,6 +26,7 @@
 #include "mem/mem.h"
 #include "move/handover.h"
 #include "move/move.h"
+#include "util/escape.h"
 #include "vmm/restore.h"
 
 #define HANDOVER_MS 60000 /* the old process's pause begins right after CAN */
@@ -153,6 +154,7 @@ static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
 	json_t *ver = json_object_get(o, "stream_version");
 	const char *header = json_string_value(json_object_get(o, "header"));
 	const char *theirs = json_string_value(json_object_get(o, "gmvm_version"));
+	char q[GM_ESCAPE_SHORT];
 
 	if (!json_is_integer(ver) || !header || !json_is_array(json_object_get(o, "regions")))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO,
@@ -161,7 +163,8 @@ static int read_hello(struct gm_takeover *t, json_t *o, struct gm_error *err)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EPROTONOSUPPORT,
 			       "the running gmvm %s writes state stream version %" JSON_INTEGER_FORMAT
 			       ", which this gmvm (%s, stream version %u) cannot read; update to a gmvm at least as new as the running one",
-			       theirs ? theirs : "?", json_integer_value(ver), GMVM_VERSION, GM_STREAM_VERSION);
+			       theirs ? gm_escape(theirs, q, sizeof(q)) : "?", json_integer_value(ver), GMVM_VERSION,
+			       GM_STREAM_VERSION);
 	t->header = strdup(header);
 	t->regions = json_incref(json_object_get(o, "regions"));
 	json_int_t updates = json_integer_value(json_object_get(o, "updates"));
@@ -257,6 +260,23 @@ int gm_takeover_open(int fd, const struct gm_config *user, const struct gm_caps 
 
 /* ---- HANDOVER: the state, loaded ---- */
 
+/* What HANDOVER says: the pause's times, the sockets' paths, its fds by name, the state among them. */
+static int handover_fields(struct gm_takeover *t, json_t *o, struct gm_error *err)
+{
+	int r;
+
+	t->t0_us = (uint64_t)json_integer_value(json_object_get(o, "t0_us"));
+	t->start_us = (uint64_t)json_integer_value(json_object_get(o, "start_us"));
+	t->check_ms = json_real_value(json_object_get(o, "check_ms"));
+	t->state_bytes = (uint64_t)json_integer_value(json_object_get(o, "state_bytes"));
+	t->running = json_is_true(json_object_get(o, "running"));
+	t->paths = json_incref(json_object_get(o, "paths"));
+	r = take_names(&t->handover, o, "HANDOVER", err);
+	if (!r && fd_named(&t->handover, "state", 0) < 0)
+		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the HANDOVER lacks the state; is the old gmvm of this version?");
+	return r;
+}
+
 static int read_handover(struct gm_takeover *t, struct gm_error *err)
 {
 	json_t *o;
@@ -265,16 +285,8 @@ static int read_handover(struct gm_takeover *t, struct gm_error *err)
 	if (r)
 		return r;
 	t->load_start_us = gm_now_us();
-	t->t0_us = (uint64_t)json_integer_value(json_object_get(o, "t0_us"));
-	t->start_us = (uint64_t)json_integer_value(json_object_get(o, "start_us"));
-	t->check_ms = json_real_value(json_object_get(o, "check_ms"));
-	t->state_bytes = (uint64_t)json_integer_value(json_object_get(o, "state_bytes"));
-	t->running = json_is_true(json_object_get(o, "running"));
-	t->paths = json_incref(json_object_get(o, "paths"));
-	r = take_names(&t->handover, o, "HANDOVER", err);
+	r = handover_fields(t, o, err);
 	json_decref(o);
-	if (!r && fd_named(&t->handover, "state", 0) < 0)
-		r = gm_fail(err, GM_STATUS_BAD_INPUT, EPROTO, "live update: the HANDOVER lacks the state; is the old gmvm of this version?");
 	return r;
 }
 
@@ -432,6 +444,25 @@ int gm_takeover_finish(struct gm_takeover *t, struct gm_machine *m, struct gm_er
 	return 0;
 }
 
+/*
+ * Not in gm_takeover_finish: the wait for the old process's backend must
+ * hold up neither the guest (its pause is measured above) nor the API
+ * (the old process forwards its clients for only a few seconds).  Under
+ * op_lock, so an operation the API started meanwhile (a second update
+ * that releases the devices) comes before or after, never in between; a
+ * guest already handed on takes nothing here.
+ */
+void gm_takeover_adopt_devices(struct gm_machine *m)
+{
+	pthread_mutex_lock(&m->op_lock);
+	pthread_mutex_lock(&m->lock);
+	bool gone = m->handed_over;
+	pthread_mutex_unlock(&m->lock);
+	if (!gone)
+		gm_devices_adopt(m);
+	pthread_mutex_unlock(&m->op_lock);
+}
+
 void gm_takeover_close(struct gm_takeover *t)
 {
 	if (!t)
@@ -450,4 +481,40 @@ void gm_takeover_close(struct gm_takeover *t)
 	json_decref(t->regions);
 	free(t->header);
 	free(t);
+}
+
+/* ---- the checks alone, without a socket or a machine (tests/fuzz/fuzz_move_header.c) ---- */
+
+int gm_takeover_check_hello(json_t *o, unsigned nfds, const struct gm_caps *caps, struct gm_error *err)
+{
+	struct gm_takeover t = { .sock = -1 };
+	struct gm_header_machine h;
+	struct gm_config user, cfg;
+	int r;
+
+	t.hello.msg.nfds = nfds;
+	r = read_hello(&t, o, err);
+	if (!r)
+		r = gm_header_machine_parse(t.header, &h, err);
+	if (!r) {
+		gm_config_defaults(&user);
+		r = region_configs(&t, &user, caps, &h, &cfg, err);
+		gm_header_machine_free(&h);
+	}
+	free(t.header);
+	json_decref(t.regions);
+	json_decref(t.hello.names);
+	return r;
+}
+
+int gm_takeover_check_handover(json_t *o, unsigned nfds, struct gm_error *err)
+{
+	struct gm_takeover t = { .sock = -1 };
+	int r;
+
+	t.handover.msg.nfds = nfds;
+	r = handover_fields(&t, o, err);
+	json_decref(t.paths);
+	json_decref(t.handover.names);
+	return r;
 }

@@ -145,6 +145,24 @@ static int choose_binary(struct upd *u, struct gm_error *err)
 
 /* ---- the new process ---- */
 
+/* posix_spawn's arguments, for the owner's launcher thread (gm_update_params.launch) */
+struct spawn_job {
+	pid_t *pid;
+	const char *path;
+	const posix_spawn_file_actions_t *fa;
+	const posix_spawnattr_t *attr;
+	const char *const *argv;
+	int r; /* posix_spawn's: 0 or an errno */
+};
+
+static int do_spawn(void *arg)
+{
+	struct spawn_job *j = arg;
+
+	j->r = posix_spawn(j->pid, j->path, j->fa, j->attr, (char *const *)j->argv, environ);
+	return 0;
+}
+
 /* fork+exec `BINARY run --takeover 3 ARGS...` with the socket's other end as fd 3. */
 static int spawn(struct upd *u, struct gm_error *err)
 {
@@ -187,7 +205,13 @@ static int spawn(struct upd *u, struct gm_error *err)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &dflt);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	r = posix_spawn(&u->pid, u->pr.binary, &fa, &attr, (char *const *)argv, environ);
+	struct spawn_job job = { &u->pid, u->pr.binary, &fa, &attr, argv, 0 };
+
+	r = u->p->launch ? u->p->launch(u->p->opaque, do_spawn, &job) : do_spawn(&job);
+	if (r < 0)
+		r = -r;
+	else
+		r = job.r;
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	close(child);
@@ -454,6 +478,8 @@ static int run(struct upd *u, struct gm_error *err)
 	pthread_mutex_lock(&m->lock);
 	m->handed_over = true;
 	pthread_mutex_unlock(&m->lock);
+	/* the new process binds the guest's ports and attaches its taps now */
+	gm_devices_release(m);
 	if (u->p->committed)
 		u->p->committed(u->p->opaque, u->pid);
 	await_running(u);

@@ -19,6 +19,7 @@
 
 #include "state/memfile.h"
 #include "state/state_internal.h"
+#include "gmvm/thread.h"
 
 /* A piece small enough to share out among threads, big enough to stream. */
 #define GM_MEMFILE_PIECE (UINT64_C(16) << 20)
@@ -157,6 +158,7 @@ static void *worker(void *arg)
 {
 	struct job *j = arg;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	while (!atomic_load(&j->stop)) {
 		size_t k = atomic_fetch_add(&j->next, 1);
 		const struct piece *pc;

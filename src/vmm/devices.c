@@ -101,6 +101,11 @@ static void host_log(void *opaque, const char *line)
 	gm_log(opaque, GM_LOG_WARN, "%s", line);
 }
 
+static int host_discard(void *opaque, uint64_t gpa, uint64_t len, uint64_t *freed, struct gm_error *err)
+{
+	return gm_machine_give_back(opaque, gpa, len, freed, err);
+}
+
 int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 {
 	struct gm_dev_ctx ctx = {
@@ -115,6 +120,7 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 			.guest_written = host_guest_written,
 			.add_cmdline = host_add_cmdline,
 			.log = host_log,
+			.discard = host_discard,
 		},
 		.console = m->console,
 		.ncpus = m->ncpus,
@@ -125,6 +131,7 @@ int gm_devices_create(struct gm_machine *m, struct gm_error *err)
 	m->res = gm_resources_new();
 	if (!m->bus || !m->res)
 		return gm_fail(err, GM_STATUS_FAILURE, ENOMEM, "out of memory for the I/O bus");
+	memcpy(ctx.uuid, m->uuid, sizeof(ctx.uuid));
 	ctx.bus = m->bus;
 	ctx.res = m->res;
 	m->dev_cmdline[0] = '\0';
@@ -179,6 +186,60 @@ int gm_devices_start(struct gm_machine *m, struct gm_error *err)
 			return r;
 	}
 	return 0;
+}
+
+void gm_devices_release(struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (m->devs[i].type->release)
+			m->devs[i].type->release(m->devs[i].dev);
+}
+
+void gm_devices_adopt(struct gm_machine *m)
+{
+	for (unsigned i = 0; i < m->ndevs; i++)
+		if (m->devs[i].type->adopt)
+			m->devs[i].type->adopt(m->devs[i].dev);
+}
+
+int gm_machine_device_set(struct gm_machine *m, const char *type, const char *key, int64_t value,
+			  struct gm_error *err)
+{
+	int r = -ENODEV;
+
+	pthread_mutex_lock(&m->op_lock);
+	for (unsigned i = 0; i < m->ndevs && r == -ENODEV; i++) {
+		const struct gm_device *d = &m->devs[i];
+
+		if (strcmp(d->type->name, type))
+			continue;
+		r = d->type->set ? d->type->set(d->dev, key, value, err)
+				 : gm_fail(err, GM_STATUS_BAD_INPUT, ENOENT, "%s has no setting %s", type, key);
+	}
+	pthread_mutex_unlock(&m->op_lock);
+	if (r == -ENODEV)
+		r = gm_fail(err, GM_STATUS_BAD_INPUT, ENODEV, "the VM has no %s; start it with the option that adds one",
+			    type);
+	return r;
+}
+
+void gm_machine_device_stats(struct gm_machine *m,
+			     void (*fn)(void *opaque, const char *type, unsigned index,
+					const struct gm_dev_stat *stats, unsigned n),
+			     void *opaque)
+{
+	struct gm_dev_stat st[GM_DEV_STATS_MAX];
+
+	/* no op_lock: a migration holds it for its whole length, and stats are any thread's */
+	for (unsigned i = 0; i < m->ndevs; i++) {
+		const struct gm_device *d = &m->devs[i];
+		unsigned index = 0;
+
+		for (unsigned j = 0; j < i; j++)
+			index += m->devs[j].type == d->type;
+		if (d->type->stats)
+			fn(opaque, d->type->name, index, st, d->type->stats(d->dev, st, GM_DEV_STATS_MAX));
+	}
 }
 
 /* Last made, first gone: a device may still raise a line on the controller. */

@@ -23,6 +23,7 @@
 
 #include "mem/mem.h"
 #include "vmm/vmm.h"
+#include "gmvm/thread.h"
 
 #define MAX_SOURCES 64
 
@@ -86,6 +87,7 @@ static void *server_main(void *arg)
 	struct pollfd p[2] = { { .fd = od->uffd, .events = POLLIN }, { .fd = od->wake[0], .events = POLLIN } };
 	struct uffd_msg msg;
 
+	gm_thread_started(GM_THREAD_MIGRATION);
 	for (;;) {
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)

@@ -30,6 +30,9 @@ struct gm_header_machine {
 	struct gm_disk_config disks[GM_MAX_DISKS];
 	unsigned ndisks;
 	bool virtio_console, virtio_rng;
+	struct gm_net_config nets[GM_MAX_NETS]; /* MACs included: the guest has read them */
+	unsigned nnets;
+	struct gm_balloon_config balloon;
 };
 
 /*
@@ -55,13 +58,14 @@ void gm_header_machine_config(const struct gm_header_machine *h, struct gm_confi
  * --region h lacks is refused naming h's regions; --new-identity drops the
  * UUID, --uuid replaces it.  The devices are h's: --disk (as many as h
  * has, each as read-only as h's) gives the disks' files anew; a --device
- * h lacks is refused.
+ * h lacks is refused; --net (as many as h has) puts h's interfaces, with
+ * their MACs, on other backends; a --balloon where h had none is refused.
  */
 int gm_header_machine_merge(const struct gm_header_machine *h, const struct gm_config *user, struct gm_config *out,
 			    struct gm_error *err);
 
 /* cfg keeps h's vCPUs, regions (names, sizes, places) and devices (disks, read-only or not, virtio console
- * and rng); else a one-line refusal. */
+ * and rng, as many network interfaces, the balloon or none); else a one-line refusal. */
 int gm_header_machine_check(const struct gm_header_machine *h, const struct gm_config *cfg, struct gm_error *err);
 
 /*

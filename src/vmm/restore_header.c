@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "vmm/header_net.h"
 #include "vmm/restore.h"
 
 static int bad(struct gm_error *err, const char *what)
@@ -97,7 +98,7 @@ static int read_devices(json_t *cfg, struct gm_header_machine *h, struct gm_erro
 	h->ndisks = (unsigned)json_array_size(disks);
 	h->virtio_console = json_is_true(con);
 	h->virtio_rng = json_is_true(rng);
-	return 0;
+	return gm_header_net_read(dev, h, err);
 }
 
 int gm_header_machine_parse(const char *json, struct gm_header_machine *h, struct gm_error *err)
@@ -108,12 +109,16 @@ int gm_header_machine_parse(const char *json, struct gm_header_machine *h, struc
 	struct gm_header_region *ram = &h->regions[0];
 	const char *uuid = json_string_value(json_object_get(root, "uuid"));
 	json_int_t cpus = int_of(cfg, "cpus"), size = int_of(mem, "size");
+	struct gm_error uuid_err = { 0 };
+	uint8_t uuid_bytes[16];
 	int r = 0;
 
 	memset(h, 0, sizeof(*h));
 	strcpy(ram->name, GM_RAM_REGION);
 	ram->page_size = page_size_of(json_string_value(json_object_get(mem, "hugepages")));
-	if (!root || !uuid || strlen(uuid) >= sizeof(h->uuid) || cpus < 1 || cpus > GM_MAX_CPUS ||
+	/* a UUID, not any short string: a migration's destination names the VM by it before building it */
+	if (!root || !uuid || strlen(uuid) >= sizeof(h->uuid) || gm_uuid_parse(uuid, uuid_bytes, &uuid_err) ||
+	    cpus < 1 || cpus > GM_MAX_CPUS ||
 	    !size_ok(size, ram->page_size) || (uint64_t)size % GM_PAGE_4K ||
 	    backend_of(json_string_value(json_object_get(mem, "backend")), &ram->backend)) {
 		r = bad(err, "lacks the VM's uuid or its config (vCPUs, memory size, page size, backend)");
@@ -177,7 +182,8 @@ void gm_header_machine_free(struct gm_header_machine *h)
 bool gm_header_machine_same(const struct gm_header_machine *a, const struct gm_header_machine *b)
 {
 	if (strcmp(a->uuid, b->uuid) || a->cpus != b->cpus || a->nregions != b->nregions ||
-	    a->ndisks != b->ndisks || a->virtio_console != b->virtio_console || a->virtio_rng != b->virtio_rng)
+	    a->ndisks != b->ndisks || a->virtio_console != b->virtio_console || a->virtio_rng != b->virtio_rng ||
+	    a->nnets != b->nnets || a->balloon.on != b->balloon.on)
 		return false;
 	for (unsigned i = 0; i < a->nregions; i++)
 		if (strcmp(a->regions[i].name, b->regions[i].name) || a->regions[i].size != b->regions[i].size ||
@@ -225,6 +231,7 @@ void gm_header_machine_config(const struct gm_header_machine *h, struct gm_confi
 	cfg->ndisks = h->ndisks;
 	cfg->virtio_console = h->virtio_console;
 	cfg->virtio_rng = h->virtio_rng;
+	gm_header_net_config(h, cfg);
 }
 
 /* The devices' state sections follow h's devices: the user may name other files for its disks, no more. */
@@ -246,7 +253,7 @@ static int merge_devices(const struct gm_header_machine *h, const struct gm_conf
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 			       "--device %s: the saved VM has none; a restore keeps the devices it had, drop the option",
 			       user->virtio_console && !h->virtio_console ? "virtio-console" : "virtio-rng");
-	return 0;
+	return gm_header_net_merge(h, user, out, err);
 }
 
 static void region_names(const struct gm_header_machine *h, char *out, size_t len)
@@ -324,13 +331,15 @@ int gm_header_machine_check(const struct gm_header_machine *h, const struct gm_c
 			       "the saved VM's regions are %s, with their sizes and places; a restore keeps them (gm_snapshot_config gives them)",
 			       names);
 	}
-	same = cfg->ndisks == h->ndisks && cfg->virtio_console == h->virtio_console && cfg->virtio_rng == h->virtio_rng;
+	same = cfg->ndisks == h->ndisks && cfg->virtio_console == h->virtio_console && cfg->virtio_rng == h->virtio_rng &&
+	       gm_header_net_same(h, cfg);
 	for (unsigned i = 0; same && i < h->ndisks; i++)
 		same = cfg->disks[i].readonly == h->disks[i].readonly;
 	if (!same)
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "the saved VM has %u disks%s%s; a restore keeps its devices (gm_snapshot_config gives them)",
-			       h->ndisks, h->virtio_console ? ", a virtio console" : "", h->virtio_rng ? ", a virtio rng" : "");
+			       "the saved VM has %u disks%s%s, %u network interfaces%s; a restore keeps its devices (gm_snapshot_config gives them)",
+			       h->ndisks, h->virtio_console ? ", a virtio console" : "", h->virtio_rng ? ", a virtio rng" : "",
+			       h->nnets, h->balloon.on ? ", a balloon" : "");
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "mem/mem.h"
+#include "vmm/header_net.h"
 #include "vmm/snapshot_dir.h"
 #include "vmm/state.h"
 
@@ -47,8 +48,12 @@ static json_t *devices_json(const struct gm_config *c)
 	for (unsigned i = 0; i < c->ndisks; i++)
 		json_array_append_new(disks, json_pack("{s:s, s:b, s:b}", "path", c->disks[i].path, "readonly",
 						       c->disks[i].readonly, "direct", c->disks[i].direct));
-	return json_pack("{s:o, s:b, s:b}", "disks", disks, "virtio_console", c->virtio_console, "virtio_rng",
-			 c->virtio_rng);
+	json_t *dev = json_pack("{s:o, s:b, s:b}", "disks", disks, "virtio_console", c->virtio_console, "virtio_rng",
+				c->virtio_rng);
+
+	if (dev)
+		gm_header_net_json(c, dev);
+	return dev;
 }
 
 char *gm_state_header(struct gm_machine *m, json_t *extra)

@@ -14,6 +14,7 @@
 #include "mem/dirty_ring.h"
 #include "vmm/vmm.h"
 #include "x86/x86.h"
+#include "gmvm/thread.h"
 
 #ifndef KVM_EXIT_MEMORY_FAULT
 #define KVM_EXIT_MEMORY_FAULT 39
@@ -196,6 +197,7 @@ static void *vcpu_main(void *arg)
 	struct gm_error err = { 0 };
 	bool first = true;
 
+	gm_thread_started(GM_THREAD_VCPU);
 	if (gm_kick_setup_vcpu(v, &err)) {
 		gm_machine_end(m, GM_EXIT_ERROR, GM_STATUS_FAILURE, 0, v->id, "%s", err.msg);
 		goto done;

@@ -202,6 +202,16 @@ void gm_devices_quiesce(struct gm_machine *m);
 void gm_devices_resume(struct gm_machine *m);
 /* True when a device writes guest memory (gm_device_type.writes_guest). */
 bool gm_devices_write_guest(const struct gm_machine *m);
+/* The guest went to another process for good: devices let go of host resources it needs (gm_device_type.release). */
+void gm_devices_release(struct gm_machine *m);
+/* A live update's COMMIT came: devices take what the old process let go of (gm_device_type.adopt). */
+void gm_devices_adopt(struct gm_machine *m);
+/*
+ * The guest gave back RAM [gpa, gpa+len) (gm_dev_host.discard, vmm/give_back.c):
+ * free the backing pages inside (hugetlb: whole huge pages only), mark them
+ * written for dirty tracking; *freed is what was freed.  No machine-wide lock.
+ */
+int gm_machine_give_back(struct gm_machine *m, uint64_t gpa, uint64_t len, uint64_t *freed, struct gm_error *err);
 void gm_devices_destroy(struct gm_machine *m);
 
 /* pause.c */

@@ -11,6 +11,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm/kvm.h"
+#include "util/escape.h"
 #include "x86/cpu_features.h"
 #include "x86/x86.h"
 
@@ -39,7 +40,8 @@ _Static_assert(GM_CPU_FEATURE_WORDS * 64 >= 200, "room for the feature table");
 
 int gm_cpu_template_parse(const char *spec, struct gm_cpu_template *t, struct gm_error *err)
 {
-	char buf[SPEC_INPUT_MAX + 1], *save = NULL;
+	/* spec may come from a migration sender's header: quote it escaped, one line whatever it holds */
+	char buf[SPEC_INPUT_MAX + 1], *save = NULL, qs[GM_ESCAPE_SHORT], qt[GM_ESCAPE_SHORT];
 
 	memset(t, 0, sizeof(*t));
 	if (gm_cpu_nfeatures > GM_CPU_FEATURE_WORDS * 64)
@@ -53,7 +55,8 @@ int gm_cpu_template_parse(const char *spec, struct gm_cpu_template *t, struct gm
 	char *tok = strtok_r(buf, ",", &save);
 	if (!tok || (strcmp(tok, "host") && strcmp(tok, "minimal")))
 		return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-			       "--cpu %s: start with host or minimal, then ,+FEATURE or ,-FEATURE (as --cpu host,-cx16)", spec);
+			       "--cpu %s: start with host or minimal, then ,+FEATURE or ,-FEATURE (as --cpu host,-cx16)",
+			       gm_escape(spec, qs, sizeof(qs)));
 	t->minimal = !strcmp(tok, "minimal");
 	while ((tok = strtok_r(NULL, ",", &save))) {
 		char near[128];
@@ -61,14 +64,14 @@ int gm_cpu_template_parse(const char *spec, struct gm_cpu_template *t, struct gm
 
 		if (tok[0] != '+' && tok[0] != '-')
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
-				       "--cpu %s: \"%s\" needs + (show) or - (hide) in front, as +%s or -%s", spec, tok, tok,
-				       tok);
+				       "--cpu %s: \"%s\" needs + (show) or - (hide) in front, as +%s or -%s",
+				       gm_escape(spec, qs, sizeof(qs)), gm_escape(tok, qt, sizeof(qt)), qt, qt);
 		i = gm_cpu_feature_find(tok + 1);
 		if (i < 0) {
 			gm_cpu_feature_suggest(tok + 1, near, sizeof(near));
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				       "--cpu %s: no CPU feature \"%s\"; known names are Linux's /proc/cpuinfo ones, as %s",
-				       spec, tok + 1, near);
+				       gm_escape(spec, qs, sizeof(qs)), gm_escape(tok + 1, qt, sizeof(qt)), near);
 		}
 		/* the last word on a feature wins */
 		bit_set(t->show, (unsigned)i, tok[0] == '+');

@@ -132,6 +132,19 @@ struct answer api_put(const char *sock, const char *endpoint, const char *body, 
 	return a;
 }
 
+json_t *api_get_info(const char *sock, const char *path)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket '%s' -o '%s' http://localhost/api/v1/vm.info", sock, path);
+	cr_assert_eq(system(cmd), 0);
+	char *text = slurp(path);
+	json_t *j = json_loads(text, 0, NULL);
+	cr_assert(j, "vm.info is not JSON: %s", text);
+	free(text);
+	return j;
+}
+
 unsigned dirty_vm_argv(struct dirty_vm_args *a, const char *sock, const char *events, const char *console,
 		       const char *memory, const char *cmdline, const char *const *extra)
 {

@@ -38,6 +38,9 @@ struct answer {
 struct answer api_put(const char *sock, const char *endpoint, const char *body, const char *path,
 		      void (*dump)(void));
 
+/* GET /api/v1/vm.info on the API socket sock through curl(1), the body kept in path: its JSON (asserted). */
+json_t *api_get_info(const char *sock, const char *path);
+
 /* argv of `gmvm run` for the dirty guest: its API at sock, events and console in files, --memory, --cmdline, extra (NULL-ended) before the ELF. */
 #define DIRTY_VM_MAX_ARGS 40
 struct dirty_vm_args {

@@ -2,9 +2,10 @@
  * A real Linux under gmvm: Debian's 6.1 cloud kernel and a busybox
  * initramfs (scripts/linux/: fetched once with apt-get download into
  * build/linux-cache, or $GMVM_LINUX_CACHE), booted with a virtio-blk disk
- * whose first sector holds a fresh marker, virtio-rng and virtio-console.
- * What a user sees: the marker read back by the guest's userspace, entropy,
- * hvc0, and gmvm's clean exit.  scripts/linux/run.sh does the boot and
+ * whose first sector holds a fresh marker, virtio-rng, virtio-console, a
+ * balloon and --net user.  What a user sees: the marker read back by the
+ * guest's userspace, entropy, hvc0, eth0's UDP exchange with the host, the
+ * balloon's driver, and gmvm's clean exit.  scripts/linux/run.sh does the boot and
  * names each milestone; this test runs it.  Skips with one line without
  * KVM, or when there is no kernel cache and none can be fetched.
  */
@@ -55,6 +56,9 @@ Test(real_linux, a_debian_kernel_reaches_userspace_and_reads_its_disk, .timeout 
 	cr_expect(strstr(out, "GMVM-LINUX-DISK-OK gmvm-linux-marker-"), "the guest did not read its disk's marker:\n%s", out);
 	cr_expect(strstr(out, "GMVM-LINUX-RNG-OK "), "no entropy from virtio-rng:\n%s", out);
 	cr_expect(strstr(out, "GMVM-LINUX-HVC-OK"), "nothing came through hvc0:\n%s", out);
+	cr_expect(strstr(out, "GMVM-LINUX-NET-OK gmvm-linux-net-"), "eth0 got no answer from the host through --net user:\n%s", out);
+	cr_expect(strstr(out, "the host got the guest's datagram"), "the host got no datagram from eth0:\n%s", out);
+	cr_expect(strstr(out, "GMVM-LINUX-BALLOON-OK"), "the guest's virtio_balloon driver did not probe:\n%s", out);
 	cr_expect(strstr(out, "gmvm: exit status 0\n"), "gmvm did not end cleanly:\n%s", out);
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "scripts/linux/run.sh: status %d:\n%s", st, out);
 	free(out);

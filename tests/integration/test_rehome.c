@@ -105,16 +105,10 @@ static struct answer rehome(const char *body)
 
 static json_t *info(void)
 {
-	char cmd[512], path[160];
+	char path[160];
 
 	snprintf(path, sizeof(path), "%s/info.json", rt.f.dir);
-	snprintf(cmd, sizeof(cmd), "curl -sS --unix-socket '%s' -o '%s' http://localhost/api/v1/vm.info", rt.f.sock, path);
-	cr_assert_eq(system(cmd), 0);
-	char *text = slurp(path);
-	json_t *j = json_loads(text, 0, NULL);
-	cr_assert(j, "vm.info is not JSON: %s", text);
-	free(text);
-	return j;
+	return api_get_info(rt.f.sock, path);
 }
 
 static const char *str(const json_t *o, const char *key)

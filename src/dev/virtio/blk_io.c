@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "dev/virtio/blk_io.h"
+#include "gmvm/thread.h"
 
 #define STOP_TAG 0 /* the user_data of the NOP that ends the completion thread */
 
@@ -93,6 +94,7 @@ static void *worker(void *arg)
 {
 	struct gm_blk_io *io = arg;
 
+	gm_thread_started(GM_THREAD_BLK_IO);
 	pthread_mutex_lock(&io->lock);
 	for (;;) {
 		struct gm_blk_req *req = io->head;
@@ -130,6 +132,7 @@ static void *reaper(void *arg)
 {
 	struct gm_blk_io *io = arg;
 
+	gm_thread_started(GM_THREAD_BLK_IO);
 	for (;;) {
 		struct io_uring_cqe *cqe;
 		int r = io_uring_wait_cqe(&io->ring, &cqe);

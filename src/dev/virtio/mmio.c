@@ -456,6 +456,18 @@ unsigned gm_virtio_gsi(const struct gm_virtio *v)
 	return v->gsi;
 }
 
+bool gm_virtio_set_offer(struct gm_virtio *v, uint64_t features)
+{
+	bool ok;
+
+	pthread_mutex_lock(&v->lock);
+	ok = !(v->status & VIRTIO_STATUS_FEATURES_OK);
+	if (ok)
+		v->offered = (v->offered & ~v->ops->features) | (features & v->ops->features);
+	pthread_mutex_unlock(&v->lock);
+	return ok;
+}
+
 uint64_t gm_virtio_features(const struct gm_virtio *v)
 {
 	return v->driver_features;

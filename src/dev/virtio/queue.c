@@ -97,8 +97,13 @@ static bool store16(const struct gm_virtio *v, uint64_t gpa, int order, uint16_t
 	return true;
 }
 
-/* Walk the chain at head into e; with q->lock held.  False (and why) when it is bad. */
-static bool walk(struct gm_virtq *q, uint16_t head, struct gm_virtq_elem *e, char *why, size_t whylen)
+/*
+ * Walk the chain at head into e; with q->lock held.  False (and why) when it
+ * is bad.  ranges: a buffer outside guest memory is no fault of the chain
+ * (its hva is NULL): the device reads only its address and length.
+ */
+static bool walk(struct gm_virtq *q, uint16_t head, struct gm_virtq_elem *e, bool ranges, char *why,
+		 size_t whylen)
 {
 	const struct gm_virtio *v = q->v;
 	uint64_t table = q->desc;
@@ -154,7 +159,7 @@ static bool walk(struct gm_virtq *q, uint16_t head, struct gm_virtq_elem *e, cha
 		if (len) {
 			uint8_t *hva = gptr(v, addr, len);
 
-			if (!hva) {
+			if (!hva && !ranges) {
 				snprintf(why, whylen, "queue %u: a buffer at 0x%llx of %u bytes lies outside guest memory",
 					 q->index, (unsigned long long)addr, len);
 				return false;
@@ -188,7 +193,7 @@ static bool walk(struct gm_virtq *q, uint16_t head, struct gm_virtq_elem *e, cha
 }
 
 /* With q->lock held: 1 taken, 0 empty, -1 bad (why filled). */
-static int pop_locked(struct gm_virtq *q, struct gm_virtq_elem *e, char *why, size_t whylen)
+static int pop_locked(struct gm_virtq *q, struct gm_virtq_elem *e, bool ranges, char *why, size_t whylen)
 {
 	const struct gm_virtio *v = q->v;
 	uint16_t avail_idx, head, pending;
@@ -229,24 +234,34 @@ static int pop_locked(struct gm_virtq *q, struct gm_virtq_elem *e, char *why, si
 		snprintf(why, whylen, "queue %u: a chain's head (%u) is beyond the queue (%u)", q->index, head, q->num);
 		return -1;
 	}
-	if (!walk(q, head, e, why, whylen))
+	if (!walk(q, head, e, ranges, why, whylen))
 		return -1;
 	q->last_avail++;
 	return 1;
 }
 
-int gm_virtq_pop(struct gm_virtq *q, struct gm_virtq_elem *e)
+static int pop(struct gm_virtq *q, struct gm_virtq_elem *e, bool ranges)
 {
 	char why[160];
 	int r;
 
 	pthread_mutex_lock(&q->lock);
-	r = pop_locked(q, e, why, sizeof(why));
+	r = pop_locked(q, e, ranges, why, sizeof(why));
 	pthread_mutex_unlock(&q->lock);
 	if (r >= 0)
 		return r;
 	gm_virtio_broken(q->v, why);
 	return -EINVAL;
+}
+
+int gm_virtq_pop(struct gm_virtq *q, struct gm_virtq_elem *e)
+{
+	return pop(q, e, false);
+}
+
+int gm_virtq_pop_ranges(struct gm_virtq *q, struct gm_virtq_elem *e)
+{
+	return pop(q, e, true);
 }
 
 void gm_virtq_push(struct gm_virtq *q, const struct gm_virtq_elem *e, uint32_t len)

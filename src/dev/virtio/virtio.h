@@ -32,9 +32,11 @@
 #define GM_VIRTQ_MAX_SEGS 1024        /* the most buffers one chain may have (indirect included) */
 
 /* Device IDs (virtio 1.2, 5) */
+#define GM_VIRTIO_ID_NET     1
 #define GM_VIRTIO_ID_BLOCK   2
 #define GM_VIRTIO_ID_CONSOLE 3
 #define GM_VIRTIO_ID_RNG     4
+#define GM_VIRTIO_ID_BALLOON 5
 
 /* Feature bits the transport owns; a device lists its own in ops->features. */
 #define GM_VIRTIO_F_VERSION_1 (UINT64_C(1) << 32)
@@ -110,6 +112,12 @@ unsigned gm_virtio_gsi(const struct gm_virtio *v);
 /* The features the driver accepted (valid once activated). */
 uint64_t gm_virtio_features(const struct gm_virtio *v);
 struct gm_virtq *gm_virtio_queue(struct gm_virtio *v, unsigned q);
+/*
+ * Change the device's own offer to features (bits of ops->features only: the
+ * set it may choose from) before the driver negotiated; false, unchanged,
+ * once FEATURES_OK is set (until a reset).
+ */
+bool gm_virtio_set_offer(struct gm_virtio *v, uint64_t features);
 /* True between DRIVER_OK and a reset, while not broken. */
 bool gm_virtio_active(const struct gm_virtio *v);
 
@@ -121,6 +129,13 @@ bool gm_virtio_active(const struct gm_virtio *v);
  * one logged line naming why, and nothing of guest memory was touched.
  */
 int gm_virtq_pop(struct gm_virtq *q, struct gm_virtq_elem *e);
+/*
+ * gm_virtq_pop for a queue whose buffers only name guest ranges (a
+ * balloon's free page reports): a buffer outside guest memory does not make
+ * the chain bad; its seg has hva NULL and the device refuses that one
+ * range.  Everything else about the chain is checked as by gm_virtq_pop.
+ */
+int gm_virtq_pop_ranges(struct gm_virtq *q, struct gm_virtq_elem *e);
 /*
  * Give e back with written bytes put into its device-writable buffers:
  * the used ring entry, the used index, and dirty marks for every guest
@@ -157,7 +172,8 @@ void gm_virtio_config_changed(struct gm_virtio *v);
 size_t gm_virtio_save(struct gm_virtio *v, uint8_t *out, size_t max);
 int gm_virtio_load(struct gm_virtio *v, const uint8_t *data, size_t len, size_t *used, struct gm_error *err);
 
-/* The device types (blk.c, console.c, rng.c) for the registry (dev/builtin.c). */
-extern const struct gm_device_type gm_dev_virtio_blk, gm_dev_virtio_console, gm_dev_virtio_rng;
+/* The device types (blk.c, console.c, rng.c, net.c, balloon.c) for the registry (dev/builtin.c). */
+extern const struct gm_device_type gm_dev_virtio_blk, gm_dev_virtio_console, gm_dev_virtio_rng,
+	gm_dev_virtio_net, gm_dev_virtio_balloon;
 
 #endif

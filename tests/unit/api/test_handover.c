@@ -126,7 +126,7 @@ Test(handover, a_client_waits_while_quiesced_and_the_adopter_answers_it)
 	/* what the new process gets: its own fd on the same listening socket, and the path */
 	lfd = gm_api_server_listen_fd(old, &path);
 	cr_assert_geq(lfd, 0);
-	cr_assert_eq(gm_api_adopt(fcntl(lfd, F_DUPFD_CLOEXEC, 0), path, NULL, &new, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_api_adopt(fcntl(lfd, F_DUPFD_CLOEXEC, 0), path, NULL, NULL, &new, &err), 0, "%s", err.msg);
 	cr_assert_not_null(new);
 	assert_answered(fd);
 	/* the update committed: the old process, still quiesced, lets the path be and exits */
@@ -148,7 +148,7 @@ Test(handover, an_adopter_leaves_a_path_someone_replaced)
 
 	quiesce(old);
 	lfd = gm_api_server_listen_fd(old, &path);
-	cr_assert_eq(gm_api_adopt(fcntl(lfd, F_DUPFD_CLOEXEC, 0), path, NULL, &new, &err), 0, "%s", err.msg);
+	cr_assert_eq(gm_api_adopt(fcntl(lfd, F_DUPFD_CLOEXEC, 0), path, NULL, NULL, &new, &err), 0, "%s", err.msg);
 	gm_api_destroy(old);
 	/* someone removed the path and another gmvm serves it now */
 	cr_assert_eq(unlink(dir.sock), 0);
@@ -164,7 +164,7 @@ Test(handover, adopting_no_fd_is_refused)
 	struct gm_error err = { 0 };
 	struct gm_api *api = NULL;
 
-	cr_assert_eq(gm_api_adopt(-1, dir.sock, NULL, &api, &err), -EBADF);
+	cr_assert_eq(gm_api_adopt(-1, dir.sock, NULL, NULL, &api, &err), -EBADF);
 	cr_assert_null(api);
 	cr_assert_not_null(strstr(err.msg, "no API socket was handed over"), "%s", err.msg);
 }

@@ -11,27 +11,7 @@
 #include "vmm/restore.h"
 #include "vmm/vmm.h"
 
-#define UUID "6f1c2a3e-0d4b-4c8e-9a7f-2b5d1e3c4a6f"
-#define HEAD "{\"gmvm_version\":\"0.1.0\",\"uuid\":\"" UUID "\",\"config\":{\"cpus\":1,\"cmdline\":\"\"," \
-	     "\"memory\":{\"size\":268435456,\"backend\":\"memfd\",\"hugepages\":\"4K\",\"prealloc\":false}"
-
-static struct gm_header_machine h;
-
-static int parse(const char *json, struct gm_error *err)
-{
-	memset(err, 0, sizeof(*err));
-	return gm_header_machine_parse(json, &h, err);
-}
-
-static void refused(const char *devices, const char *want)
-{
-	char json[2048];
-	struct gm_error err;
-
-	snprintf(json, sizeof(json), HEAD ",\"devices\":%s}}", devices);
-	cr_assert_lt(parse(json, &err), 0, "accepted: %s", devices);
-	cr_assert(strstr(err.msg, want), "'%s' lacks '%s'", err.msg, want);
-}
+#include "header_fixture.h"
 
 Test(header_devices, written_then_read_back)
 {
