@@ -47,12 +47,16 @@ static void need_kvm(void)
 Test(probe_cli, json_parses_and_has_every_key, .init = need_kvm)
 {
 	static const char *const keys[] = {
-		"kvm", "kvm_api_version", "vm_types", "max_vcpus", "irqchip", "guest_memfd",
-		"guest_memfd_flags", "user_memory2", "memory_attributes", "pre_fault_memory",
-		"memory_fault_info", "readonly_mem", "dirty_log", "dirty_log_manual", "dirty_ring_bytes",
-		"dirty_ring_acq_rel", "max_memslots", "hugetlb", "memfd_secret", "userfaultfd",
-		"userfaultfd_on_guest_memfd", "userfaultfd_on_guest_memfd_error", "numa_nodes",
-		"numa_node_list", "host_ram_bytes", "kernel_release",
+		"kvm", "kvm_api_version", "vm_types", "max_vcpus", "irqchip", "cpl0_emulated",
+		"guest_memfd", "guest_memfd_flags", "user_memory2", "memory_attributes",
+		"pre_fault_memory", "memory_fault_info", "readonly_mem", "dirty_log",
+		"dirty_log_manual", "dirty_ring_bytes", "dirty_ring_acq_rel", "max_memslots", "hugetlb",
+		"memfd_secret", "userfaultfd", "userfaultfd_on_guest_memfd",
+		"userfaultfd_on_guest_memfd_error", "numa_nodes", "numa_node_list", "host_ram_bytes",
+		"kernel_release", "direct_map_removal", "private_memory", "guest_memfd_movable",
+		"guest_memfd_link", "ksm_run", "thp_enabled", "thp_defrag", "thp_shmem_enabled",
+		"numa_balancing", "swap_total_bytes", "compact_unevictable_allowed",
+		"memlock_limit_bytes", "cap_ipc_lock", "guarantees",
 	};
 	char *argv[] = { "probe", "--json", NULL };
 	json_error_t jerr;
