@@ -50,7 +50,13 @@ int gm_dirty_log_use_ring(enum gm_dirty_log mode, const struct gm_caps *caps, bo
 {
 	switch (mode) {
 	case GM_DIRTY_LOG_AUTO:
-		*ring = caps->dirty_ring_bytes > 0;
+		/* Where KVM's instruction emulator runs guest CPL0, one stretch of
+		 * emulated kernel code can dirty more pages than the ring holds
+		 * before KVM checks for a full ring: the kernel then warns in
+		 * kvm_dirty_ring_push and whole batches of pages go missing
+		 * (dirty_ring::a_full_ring_is_harvested_and_nothing_is_lost saw it).
+		 * The bitmap cannot overflow. */
+		*ring = caps->dirty_ring_bytes > 0 && !caps->cpl0_emulated;
 		return 0;
 	case GM_DIRTY_LOG_BITMAP:
 		*ring = false;

@@ -20,31 +20,40 @@ uint64_t *dt_new_bitmap(const struct gm_memory *mem)
 	return bm;
 }
 
-/* Assert bm holds exactly the pages listed (page numbers, i.e. offset/4096). */
+/* Append " N" for each page set in a and not in b, while there is room. */
+static size_t list_only_in(char *out, size_t size, const uint64_t *a, const uint64_t *b, size_t words)
+{
+	size_t used = 0, count = 0;
+
+	for (size_t w = 0; w < words; w++)
+		for (unsigned bit = 0; bit < 64; bit++) {
+			if (!((a[w] & ~b[w]) >> bit & 1))
+				continue;
+			count++;
+			if (used + 24 < size)
+				used += (size_t)snprintf(out + used, size - used, " %lu", (unsigned long)(w * 64 + bit));
+		}
+	if (!count)
+		snprintf(out, size, " none");
+	return count;
+}
+
+/* Assert bm holds exactly the pages listed (page numbers, i.e. offset/4096);
+ * a failure names the pages that differ, not the whole sets. */
 void dt_assert_pages(const uint64_t *bm, size_t words, const uint64_t *pages, size_t n)
 {
-	char seen[512] = "", want[512] = "";
-	size_t used = 0, wused = 0;
-	bool same = true;
+	char extra[400] = "", missing[400] = "";
+	size_t n_extra, n_missing;
 	uint64_t *exp = calloc(words, sizeof(uint64_t));
 
 	cr_assert_not_null(exp);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n; i++)
 		exp[pages[i] / 64] |= UINT64_C(1) << (pages[i] % 64);
-		if (wused < sizeof(want))
-			wused += (size_t)snprintf(want + wused, sizeof(want) - wused, " %lu",
-						  (unsigned long)pages[i]);
-	}
-	for (size_t w = 0; w < words; w++) {
-		if (bm[w] != exp[w])
-			same = false;
-		for (unsigned b = 0; b < 64 && used < sizeof(seen); b++)
-			if (bm[w] & (UINT64_C(1) << b))
-				used += (size_t)snprintf(seen + used, sizeof(seen) - used, " %lu",
-							 (unsigned long)(w * 64 + b));
-	}
+	n_extra = list_only_in(extra, sizeof(extra), bm, exp, words);
+	n_missing = list_only_in(missing, sizeof(missing), exp, bm, words);
 	free(exp);
-	cr_assert(same, "dirty pages:%s; expected:%s", used ? seen : " none", wused ? want : " none");
+	cr_assert(n_extra == 0 && n_missing == 0, "of %zu pages expected dirty: %zu dirty but not expected:%s; %zu expected but clean:%s",
+		  n, n_extra, extra, n_missing, missing);
 }
 
 /* Clear pages [first, first+n) of bm that a test allows but does not require. */
