@@ -221,7 +221,9 @@ Test(regions, dirty_in_a_region_survives_full_diff_and_every_restore_mode, .time
 	struct gm_config user;
 	struct vm vm;
 
-	create_with_region(&vm, "dirty", "size=256M", EXTRA, "dirty.mb=32 dirty.at=0x40000000 dirty.seconds=6 dirty.rounds=1500");
+	/* memfd, both: map and ondemand restores need memory a file can back (not guest_memfd) */
+	create_with_region(&vm, "dirty", "size=256M,backend=memfd", EXTRA ",backend=memfd",
+			   "dirty.mb=32 dirty.at=0x40000000 dirty.seconds=6 dirty.rounds=1500");
 	cr_assert_eq(gm_machine_start(vm.m, &vm.err), 0, "%s", vm.err.msg);
 	cr_assert(guest_console_wait(&vm.con, "dirty: start", 60), "console:\n%s", vm.con.buf);
 	sleep_ms(500);

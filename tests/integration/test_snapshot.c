@@ -204,7 +204,8 @@ Test(snapshot, map_and_ondemand_restore_a_chain, .timeout = 300)
 	const char *const chain[] = { base, d1 };
 	struct vm vm;
 
-	vm_start(&vm, "dirty", "size=256M", "dirty.mb=32 dirty.seconds=6 dirty.rounds=1500");
+	/* memfd: map and ondemand restores need memory a file can back (not guest_memfd) */
+	vm_start(&vm, "dirty", "size=256M,backend=memfd", "dirty.mb=32 dirty.seconds=6 dirty.rounds=1500");
 	cr_assert(guest_console_wait(&vm.con, "dirty: start", 60), "console:\n%s", vm.con.buf);
 	sleep_ms(500);
 	snapshot(&vm, base, GM_SNAPSHOT_FULL);
