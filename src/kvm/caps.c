@@ -213,6 +213,17 @@ static void probe_uffd_on_gmem(struct gm_caps *caps, int vm_fd, int uffd)
 	close(gmem);
 }
 
+int gm_caps_uffd_on_gmem(int vm_fd, uint64_t gmem_flags)
+{
+	struct gm_caps c = { .gmem_flags = gmem_flags };
+	int uffd = open_uffd();
+
+	probe_uffd_on_gmem(&c, vm_fd, uffd);
+	if (uffd >= 0)
+		close(uffd);
+	return c.uffd_on_gmem;
+}
+
 /* A VM with no memslots answers KVM_GET_DIRTY_LOG with ENOENT iff it has the
  * ioctl at all. */
 static bool probe_dirty_log(int vm_fd)

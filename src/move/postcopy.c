@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "kvm/caps_host.h"
 #include "mem/mem.h"
 #include "move/move.h"
 #include "gmvm/thread.h"
@@ -31,15 +32,15 @@ int gm_move_postcopy_check(struct gm_machine *m, struct gm_error *err)
 		const struct gm_mem_config *c = &rg[i].mem->cfg;
 
 		if (c->backend == GM_BACKEND_GUEST_MEMFD) {
-			struct gm_caps caps;
-			int r = gm_caps_probe(&caps, GM_PROBE_FULL, err);
+			/* asked of this VM on this (migration) thread: the full probe
+			 * would make a VM of its own, which no running thread's
+			 * seccomp list allows */
+			int e = gm_caps_uffd_on_gmem(m->vm_fd, m->caps.gmem_flags);
 
-			if (r < 0)
-				return r;
-			if (caps.uffd_on_gmem)
-				return gm_fail(err, GM_STATUS_NO_KERNEL, caps.uffd_on_gmem,
+			if (e)
+				return gm_fail(err, GM_STATUS_NO_KERNEL, e,
 					       "postcopy needs userfaultfd on the guest's memory, and this kernel refuses it on guest_memfd (%s; gmvm probe shows it); migrate with memory_mode precopy, or use backend=memfd",
-					       strerror(caps.uffd_on_gmem));
+					       strerror(e));
 		}
 		if (rg[i].mem->page_size > GM_PAGE_4K)
 			return gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
