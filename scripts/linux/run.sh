@@ -40,8 +40,11 @@ net_marker="gmvm-linux-net-$$-$RANDOM"
 # The host's end of the guest's UDP exchange: one TFTP read request in (its
 # file name into $work/net-got), one last data block out (the marker), its
 # ACK; the bound port into $work/net-port first.
+# exec: $net_pid is python itself, so the kill at the end reaches it; its
+# stdout is not the caller's, so a caller reading our output to its end
+# (test_linux's popen) is not held open by it.
 net_listen() {
-  python3 -c '
+  exec python3 -c '
 import socket, struct, sys
 work, marker, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -60,7 +63,7 @@ try:
     s.recvfrom(2048)
 except OSError:
     pass
-' "$work" "$net_marker" "${LINUX_TIMEOUT:-600}" 2>"$work/net-err"
+' "$work" "$net_marker" "${LINUX_TIMEOUT:-600}" >/dev/null 2>"$work/net-err"
 }
 
 mem="size=${LINUX_MEM:-512M}${LINUX_BACKEND:+,backend=$LINUX_BACKEND}"
