@@ -178,12 +178,16 @@ static int allow_rows(scmp_filter_ctx c, int nr, unsigned argn, const struct gm_
 /*
  * What the sanitizers' runtimes call on any thread, in sanitized builds only:
  * LSan's stop-the-world at exit (a tracer task made with clone, ptrace, its
- * /proc reads), ASan's maps.  Without them a leak check at exit would hang.
+ * /proc reads through the legacy open and getdents), ASan's maps.  Without
+ * them a leak check at exit would hang: the tracer blocks every signal, so a
+ * call off the list kills it silently and the exiting thread waits for it,
+ * spinning in sched_yield.
  */
 static int add_sanitizer_calls(scmp_filter_ctx c)
 {
 	static const int san[] = { SCMP_SYS(prctl), SCMP_SYS(clone), SCMP_SYS(ptrace), SCMP_SYS(wait4),
-				   SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(readlinkat),
+				   SCMP_SYS(openat), SCMP_SYS(open), SCMP_SYS(getdents64), SCMP_SYS(getdents),
+				   SCMP_SYS(readlinkat),
 				   SCMP_SYS(sched_yield), SCMP_SYS(mmap), SCMP_SYS(mprotect),
 				   SCMP_SYS(rt_sigaction), SCMP_SYS(kill), SCMP_SYS(getppid), SCMP_SYS(readlink),
 				   SCMP_SYS(pipe2), SCMP_SYS(dup2), SCMP_SYS(waitid) };
