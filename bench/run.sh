@@ -1,9 +1,10 @@
 #!/bin/sh
 # bench/run.sh: what `make bench` runs once everything is built.  As root it
-# fills the 2 MiB hugetlb pool to the 512 free pages that case 2's hugetlb
-# side needs, and puts the old pool size back on exit (also on failure or
-# Ctrl-C); then it runs gmvm-bench on the built binaries.  The pool is left
-# alone when --case names no case 2 (memory).
+# fills the 2 MiB hugetlb pool to the free pages that the hugetlb sides need
+# (case 2, memory: 512; case 14, balloon: GMVM_BENCH_BALLOON_MIB + 256 MiB of
+# them, 640 by default), and puts the old pool size back on exit (also on
+# failure or Ctrl-C); then it runs gmvm-bench on the built binaries.  The
+# pool is left alone when --case names neither case.
 #
 #   bench/run.sh [gmvm-bench options]      e.g. --runs 11, --case memory
 #   BUILD=other-build-dir bench/run.sh     (default: build)
@@ -36,11 +37,17 @@ for a in "$@"; do
   prev=$a
 done
 case ",$cases," in *,all,*|*,memory,*) ;; *) need=0 ;; esac
+# the balloon's memfd 2M side: its guest's RAM, all of it on 2 MiB pages
+case ",$cases," in
+  *,all,*|*,balloon,*)
+    balloon=$(( (${GMVM_BENCH_BALLOON_MIB:-1024} + 256) / 2 ))
+    [ "$balloon" -gt "$need" ] && need=$balloon ;;
+esac
 
 free=$(cat "$free_file" 2>/dev/null || echo 0)
 if [ "$free" -lt "$need" ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "bench/run.sh: not root, so the 2 MiB hugetlb pool stays at $free free pages ($need needed): case 2 skips its hugetlb side; run make bench as root to include it"
+    echo "bench/run.sh: not root, so the 2 MiB hugetlb pool stays at $free free pages ($need needed): cases 2 and 14 skip their hugetlb sides; run make bench as root to include them"
   elif [ -w "$pool" ]; then
     old=$(cat "$pool")
     trap restore_pool EXIT
@@ -48,10 +55,10 @@ if [ "$free" -lt "$need" ]; then
     trap 'exit 143' TERM
     trap 'exit 129' HUP
     if ! echo $((old + need - free)) > "$pool" 2>/dev/null || [ "$(cat "$free_file")" -lt "$need" ]; then
-      echo "bench/run.sh: could only get $(cat "$free_file") free 2 MiB hugetlb pages ($need needed; memory fragmented?): case 2 skips its hugetlb side"
+      echo "bench/run.sh: could only get $(cat "$free_file") free 2 MiB hugetlb pages ($need needed; memory fragmented?): cases 2 and 14 skip their hugetlb sides"
     fi
   else
-    echo "bench/run.sh: $pool is not writable here: case 2 skips its hugetlb side"
+    echo "bench/run.sh: $pool is not writable here: cases 2 and 14 skip their hugetlb sides"
   fi
 fi
 
