@@ -121,11 +121,13 @@ static int build(const char *cmd, const char *usage, int argc, char **argv, char
 			r = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL, "%s: unexpected '%s'; usage: %s", cmd,
 				    gm_escape(a, q, sizeof(q)), usage);
 		} else if (!region && !strchr(a, '=')) {
+			json_t *name = json_string(a);
+
 			region = a;
-			if (!json_string(region))
+			if (!name)
 				r = gm_fail(err, GM_STATUS_BAD_INPUT, EILSEQ, "%s: the region name is not UTF-8", cmd);
 			else
-				json_object_set_new(o, "region", json_string(region));
+				json_object_set_new(o, "region", name);
 		} else if (!region) {
 			r = gm_fail(err, GM_STATUS_BAD_INPUT, EINVAL,
 				    "%s: '%s' comes before REGION; name the region first (ram for the RAM); usage: %s", cmd,
