@@ -81,9 +81,13 @@ const struct gm_sc_row gm_sc_plain[] = {
 	{ SCMP_SYS(readlinkat), G | A }, { SCMP_SYS(faccessat), G | A }, { SCMP_SYS(faccessat2), G | A },
 	{ SCMP_SYS(flock), G }, { SCMP_SYS(copy_file_range), G }, { SCMP_SYS(sendfile), G },
 	{ SCMP_SYS(splice), G }, { SCMP_SYS(userfaultfd), G }, { SCMP_SYS(memfd_create), G | A },
-	{ SCMP_SYS(mbind), G | A }, { SCMP_SYS(move_pages), G | A }, { SCMP_SYS(get_mempolicy), G | A },
-	{ SCMP_SYS(set_mempolicy), G }, { SCMP_SYS(mincore), G | A }, { SCMP_SYS(mlock), G | A },
-	{ SCMP_SYS(mlock2), G | A }, { SCMP_SYS(munlock), G | A }, { SCMP_SYS(wait4), G | M },
+	{ SCMP_SYS(move_pages), G | A }, { SCMP_SYS(get_mempolicy), G | A },
+	{ SCMP_SYS(set_mempolicy), G }, { SCMP_SYS(mincore), G | A },
+	/* a discard on pinned memory unlocks, drops, and locks and binds again (pin.c):
+	 * the balloon's on the vCPU that kicked */
+	{ SCMP_SYS(mlock), V | G | A }, { SCMP_SYS(mlock2), V | G | A }, { SCMP_SYS(munlock), V | G | A },
+	{ SCMP_SYS(mbind), V | G | A },
+	{ SCMP_SYS(wait4), G | M },
 	{ SCMP_SYS(waitid), G | M }, { SCMP_SYS(getcwd), G }, { SCMP_SYS(sysinfo), G | A },
 	{ SCMP_SYS(msync), G }, { SCMP_SYS(fadvise64), G }, { SCMP_SYS(dup3), G | M },
 	{ SCMP_SYS(getppid), G }, { SCMP_SYS(io_uring_setup), G },

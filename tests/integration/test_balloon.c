@@ -244,6 +244,13 @@ Test(balloon, inflate_memfd)
 	give_back("size=96M,backend=memfd", "inflate");
 }
 
+/* pinned (movable=off): each discard unlocks, drops and locks again, on the vCPU that kicked */
+Test(balloon, inflate_pinned_anon)
+{
+	require_kvm();
+	give_back("size=96M,backend=anon,movable=off", "inflate");
+}
+
 Test(balloon, inflate_anon_2m_frees_whole_huge_pages)
 {
 	require_kvm();
