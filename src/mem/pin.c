@@ -100,8 +100,10 @@ static int lock_range(struct gm_memory *mem, void *addr, uint64_t len, bool popu
 
 	if (mem->page_size != GM_PAGE_4K)
 		return 0;
-	/* populate: the pages exist already (prealloc), lock them all now */
-	r = populate ? mlock(addr, len) : mlock2(addr, len, MLOCK_ONFAULT);
+	/* populate: the pages exist already (prealloc), lock them all now.
+	 * mlock through syscall(2): the sanitizers make mlock() and munlock() no-ops
+	 * (but not mlock2), and a sanitized build must pin as the real one does. */
+	r = populate ? (int)syscall(SYS_mlock, addr, len) : mlock2(addr, len, MLOCK_ONFAULT);
 	if (r == 0) {
 		record(mem, populate ? "mlock" : "mlock2(MLOCK_ONFAULT)");
 		return 0;

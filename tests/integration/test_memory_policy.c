@@ -139,6 +139,7 @@ static void pinned_in_process(const char *memory, const char *const *applied, co
 	json_decref(ram);
 	gm_api_destroy(api);
 	gm_machine_destroy(vm.m);
+	free((char *)vm.cfg.kernel);
 }
 
 Test(memory_policy, memfd_pinned_shows_in_vm_info_and_on_the_mapping, .timeout = 120)
@@ -188,6 +189,7 @@ Test(memory_policy, movable_memory_is_left_alone, .timeout = 120)
 	json_decref(ram);
 	gm_api_destroy(api);
 	gm_machine_destroy(vm.m);
+	free((char *)vm.cfg.kernel);
 }
 
 /* A discard on pinned anonymous memory unlocks, drops and locks again. */
@@ -206,6 +208,7 @@ Test(memory_policy, discard_on_pinned_anon, .timeout = 120)
 	free(text);
 	gm_api_destroy(api);
 	gm_machine_destroy(vm.m);
+	free((char *)vm.cfg.kernel);
 }
 
 Test(memory_policy, memlock_too_low_is_refused_up_front, .timeout = 120)
