@@ -87,6 +87,8 @@ const struct gm_sc_row gm_sc_plain[] = {
 	 * the balloon's on the vCPU that kicked */
 	{ SCMP_SYS(mlock), V | G | A }, { SCMP_SYS(mlock2), V | G | A }, { SCMP_SYS(munlock), V | G | A },
 	{ SCMP_SYS(mbind), V | G | A },
+	/* a lock refused for the memlock limit names the limit and CAP_IPC_LOCK (caps_host.c) */
+	{ SCMP_SYS(capget), V | G | A },
 	{ SCMP_SYS(wait4), G | M },
 	{ SCMP_SYS(waitid), G | M }, { SCMP_SYS(getcwd), G }, { SCMP_SYS(sysinfo), G | A },
 	{ SCMP_SYS(msync), G }, { SCMP_SYS(fadvise64), G }, { SCMP_SYS(dup3), G | M },
@@ -142,6 +144,8 @@ const struct gm_sc_row gm_sc_ioctl[] = {
 	{ GM_KVM_LINK_GUEST_MEMFD, G }, { KVM_ENABLE_CAP, G }, { KVM_GET_VCPU_MMAP_SIZE, KVM_COMMON | G },
 	{ KVM_GET_SUPPORTED_CPUID, G }, { KVM_GET_MSR_INDEX_LIST, G }, { KVM_GET_API_VERSION, G },
 	{ KVM_IOEVENTFD, G }, { KVM_IRQFD, G },
+	/* /dev/userfaultfd's ioctl: the postcopy check's fallback where the syscall is denied (caps.c) */
+	{ USERFAULTFD_IOC_NEW, G },
 	{ UFFDIO_API, G }, { UFFDIO_REGISTER, G }, { UFFDIO_UNREGISTER, G | M | A }, { UFFDIO_COPY, G },
 	{ UFFDIO_ZEROPAGE, G }, { UFFDIO_WAKE, G | M }, { BLKGETSIZE64, G },
 	{ TCGETS, ALL }, { TCSETS, M | C }, { TCSETSW, M | C }, { TCSETSF, M | C }, { TIOCGWINSZ, M | C | G },
