@@ -349,8 +349,9 @@ static void emit_caps(struct emit *e, const struct gm_caps *c)
 		 "each collect re-protects the whole slot at once (no KVM_CLEAR_DIRTY_LOG)");
 	if (c->dirty_ring_bytes)
 		put(e, "dirty_ring_bytes", jint(c->dirty_ring_bytes), "dirty ring",
-		    "%" PRIu64 " bytes per vCPU (max); dirty tracking uses it (--dirty-log auto)",
-		    c->dirty_ring_bytes);
+		    "%" PRIu64 " bytes per vCPU (max); %s", c->dirty_ring_bytes,
+		    c->cpl0_emulated ? "--dirty-log auto takes the bitmap here (guest CPL0 is emulated; docs/memory.md)"
+				     : "dirty tracking uses it (--dirty-log auto)");
 	else
 		put(e, "dirty_ring_bytes", jint(0), "dirty ring",
 		    "no: dirty tracking reads the memslots' bitmaps (--dirty-log ring is refused)");
