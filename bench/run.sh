@@ -40,7 +40,11 @@ case ",$cases," in *,all,*|*,memory,*) ;; *) need=0 ;; esac
 # the balloon's memfd 2M side: its guest's RAM, all of it on 2 MiB pages
 case ",$cases," in
   *,all,*|*,balloon,*)
-    balloon=$(( (${GMVM_BENCH_BALLOON_MIB:-1024} + 256) / 2 ))
+    # the size case_balloon.c takes: 64..65536 MiB in steps of 4, else 1024
+    mib=${GMVM_BENCH_BALLOON_MIB:-1024}
+    case $mib in ''|*[!0-9]*) mib=1024 ;; esac
+    if [ ${#mib} -gt 5 ] || [ "$mib" -lt 64 ] || [ "$mib" -gt 65536 ] || [ $((mib % 4)) -ne 0 ]; then mib=1024; fi
+    balloon=$(( (mib + 256) / 2 ))
     [ "$balloon" -gt "$need" ] && need=$balloon ;;
 esac
 

@@ -41,7 +41,7 @@ cd "$top" || exit 1
 # Where /dev/kvm opens, make check has run these suites on it already (as the
 # tests' require_kvm decides): the nested VMs would only run them again,
 # twenty minutes slower.  NESTED_FORCE=1 runs them nested anyway.
-if [ -z "${NESTED_FORCE:-}" ] && { : <> /dev/kvm; } 2>/dev/null; then
+if [ -z "${NESTED_FORCE:-}" ] && ( : <> /dev/kvm ) 2>/dev/null; then
   echo "nested: skipped: /dev/kvm works here, so make check ran the KVM suites on it (NESTED_FORCE=1 runs them nested too)"
   exit 0
 fi
