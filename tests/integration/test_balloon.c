@@ -319,11 +319,12 @@ Test(balloon, hostile_driver_is_refused_and_counted)
 	require_kvm();
 	start("size=96M,backend=memfd", "--balloon", "vballoon.mode=hostile vballoon.hold=6");
 	wait_console("vballoon: hostile sent", 180);
+	/* the line after it: the console comes a byte at a time, so the count is whole only then */
+	wait_console("vballoon: holding", 60);
 	uint64_t sent = 0;
 	char *c = slurp(vb.f.console);
-	cr_assert_eq(sscanf(strstr(c, "vballoon: hostile sent"), "vballoon: hostile sent %" SCNu64, &sent), 1);
+	cr_assert_eq(sscanf(strstr(c, "vballoon: hostile sent"), "vballoon: hostile sent %" SCNu64, &sent), 1, "%s", c);
 	free(c);
-	wait_console("vballoon: holding", 60);
 	json_t *inf = info();
 	cr_expect_eq(balloon_stat(inf, "refused"), sent);
 	cr_expect_eq(balloon_stat(inf, "freed_bytes"), 4096, "only the one good page");
